@@ -1,0 +1,25 @@
+"""Template -> plan -> engine -> file: the build pipeline.
+
+The cached values written beside each formula are what the engine computes from the
+very formula text being written, so a built file and a recomputation agree by
+construction, and verify then checks both against the reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xlgen.engine import calculate
+from xlgen.sheets import plan_workbook
+from xlgen.templates import load_template
+from xlgen.writer import write_workbook
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "workbooks"
+
+
+def build(template_name: str, output, overrides=(), force: bool = False, progress=None) -> Path:
+    template = load_template(template_name, overrides)
+    plan = plan_workbook(template)
+    calculation = calculate(plan.to_book(), progress=progress)
+    write_workbook(plan, calculation.values, Path(output), force=force)
+    return Path(output)

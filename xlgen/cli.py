@@ -1,0 +1,161 @@
+"""The command line: xlgen list | build | verify.
+
+Bad input of any kind ends with one line on stderr and exit code 2; a workbook that
+disagrees with the reference ends with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from xlgen.errors import XlgenError
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool):
+    """A bar on a terminal; nothing when quiet or when stderr is not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+        state = {"done": 0}
+
+        def update(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - state["done"])
+            state["done"] = done
+
+        yield update
+
+
+class Group(click.Group):
+    """Turns user errors into one line and exit 2, wherever they are raised."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except XlgenError as error:
+            click.echo(f"xlgen: error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="xlgen")
+def main():
+    """Gradient descent in spreadsheets: build teaching workbooks, verify any workbook."""
+
+
+@main.command("list")
+def list_templates():
+    """The templates, one line each."""
+    from xlgen.templates import available_templates, load_template
+    for name in available_templates():
+        template = load_template(name)
+        sheets = ", ".join(sheet.name for sheet in template.sheets)
+        click.echo(f"{name:16} {template.title}  [data, {sheets}]")
+
+
+@main.command()
+@click.argument("template", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: TEMPLATE.xlsx here).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a template value, e.g. epochs=20.")
+@click.option("--all", "build_all", is_flag=True, help="Build every template into workbooks/ and verify each.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def build(template, output, overrides, build_all, force, quiet):
+    """Build a workbook from a template (a name from `xlgen list`, or a .toml file)."""
+    from xlgen.build import EXAMPLES_DIR, build as build_one
+    from xlgen.templates import available_templates
+    from xlgen.verify import verify_file
+
+    if build_all:
+        if template or output or overrides:
+            raise XlgenError("--all builds every template with its own settings; give no template, -o or --set")
+        failed = 0
+        EXAMPLES_DIR.mkdir(exist_ok=True)
+        for name in available_templates():
+            path = EXAMPLES_DIR / f"{name}.xlsx"
+            with progress_bar(f"build {name}", quiet) as update:
+                build_one(name, path, force=True, progress=update)
+            with progress_bar(f"verify {name}", quiet) as update:
+                report = verify_file(path, progress=update)
+            failed += not report.ok
+            click.echo(summary_line(report))
+        sys.exit(1 if failed else 0)
+    if not template:
+        raise XlgenError("name a template (see `xlgen list`) or use --all")
+    output = Path(output or f"{Path(template).stem}.xlsx")
+    with progress_bar(f"build {template}", quiet) as update:
+        path = build_one(template, output, overrides, force=force, progress=update)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def verify(file, as_json, quiet):
+    """Recompute every formula of FILE and check it against the NumPy reference."""
+    from xlgen.verify import verify_file
+
+    with progress_bar("verify", quiet or as_json) as update:
+        report = verify_file(file, progress=update)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        click.echo(text_report(report))
+    sys.exit(0 if report.ok else 1)
+
+
+def summary_line(report) -> str:
+    verdict = "OK" if report.ok else "FAIL"
+    line = f"{verdict:4} {report.path}: {report.cells_checked:,} of {report.formula_cells:,} formula cells checked"
+    if report.mismatches:
+        line += f", {len(report.mismatches):,} disagree; first: {report.mismatches[0].cell}"
+    return line
+
+
+def text_report(report) -> str:
+    from xlgen.verify.core import RELATIVE_TOLERANCE, json_value
+    lines = [f"{report.path} (engine: {report.engine})"]
+    for check in report.checks:
+        inputs = ", ".join(f"{name} {info['cell']}={info['value']}" for name, info in check.inputs.items())
+        lines.append(f"  {check.sheet}: {check.layout} layout, {len(check.expected):,} cells checked"
+                     + (f"; inputs: {inputs}" if inputs else ""))
+        if check.volatile:
+            lines.append(f"    {len(check.volatile)} volatile input cells taken at their saved values "
+                         f"({check.volatile[0]} ...): not checked, not failures")
+        lines.extend(f"    note: {note}" for note in check.notes)
+    for item in report.skipped:
+        lines.append(f"  skipped {item}")
+    if report.unchecked:
+        shown = ", ".join(report.unchecked[:5]) + (" ..." if len(report.unchecked) > 5 else "")
+        lines.append(f"  {len(report.unchecked):,} formula cells belong to no known layout and were not checked: {shown}")
+    if report.stale:
+        first = report.stale[0]
+        lines.append(f"  warning: {len(report.stale):,} cached values differ from the recomputed ones (a stale file); "
+                     f"first {first.cell}: saved {json_value(first.actual)}, recomputed {json_value(first.expected)}")
+    if report.cached_missing:
+        lines.append(f"  {report.cached_missing:,} formula cells have no saved value (the file was written without them); "
+                     "they were computed")
+    lines.extend(f"  note: {note}" for note in report.notes)
+    if report.ok:
+        lines.append(f"OK: {report.cells_checked:,} formula cells agree with the NumPy reference "
+                     f"(relative tolerance {RELATIVE_TOLERANCE:g}).")
+    elif not report.checks:
+        lines.append("FAIL: no sheet of a known layout was found, so nothing was checked.")
+    else:
+        first = report.mismatches[0]
+        lines.append(f"FAIL: {len(report.mismatches):,} of {report.cells_checked:,} cells disagree with the reference; "
+                     f"the first in calculation order is {first.cell}")
+        lines.append(f"  formula   ={first.formula}")
+        lines.append(f"  expected  {json_value(first.expected)!r}  (NumPy reference)")
+        lines.append(f"  actual    {json_value(first.actual)!r}  (recomputed)")
+        for other in report.mismatches[1:6]:
+            lines.append(f"  also {other.cell}: expected {json_value(other.expected)!r}, actual {json_value(other.actual)!r}")
+    return "\n".join(lines)

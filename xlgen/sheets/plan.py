@@ -1,0 +1,106 @@
+"""What a builder produces: cells, names, charts and looks, before any file exists.
+
+A plan holds formulas as expression trees (xlgen.formula), never as computed numbers:
+the cached values written beside them come from the engine, so the builders cannot
+smuggle in hand-computed results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xlgen.engine.book import Book, Sheet
+from xlgen.formula import Expr, Range, Ref, formula
+
+
+@dataclass
+class Series:
+    name: str
+    values: Range
+    categories: Range | None = None
+
+
+@dataclass
+class Chart:
+    kind: str                 # "line" or "scatter"
+    title: str
+    series: list[Series]
+    anchor: tuple[int, int]   # (row, col) of the top-left cell
+    x_title: str = ""
+    y_title: str = ""
+    log_y: bool = False
+    size: tuple[int, int] = (560, 320)
+
+
+@dataclass
+class Highlight:
+    """Conditional formatting: cells in `area` take `style` where `rule` (relative to the
+    area's top-left cell) is true."""
+    area: Range
+    rule: Expr
+    style: str
+
+
+@dataclass
+class Entry:
+    content: object           # a constant (number, text, bool) or an Expr
+    style: tuple = ()
+
+
+@dataclass
+class SheetPlan:
+    name: str
+    cells: dict = field(default_factory=dict)        # (row, col) -> Entry
+    names: dict = field(default_factory=dict)        # sheet-scoped name -> Ref | Range
+    widths: dict = field(default_factory=dict)       # col -> width in characters
+    freeze: tuple[int, int] | None = None            # rows, cols kept in view
+    charts: list[Chart] = field(default_factory=list)
+    highlights: list[Highlight] = field(default_factory=list)
+    comments: dict = field(default_factory=dict)     # (row, col) -> text of a cell note
+
+    def put(self, row: int, col: int, content, *style: str) -> Ref:
+        self.cells[(row, col)] = Entry(content, style)
+        return Ref(row, col)
+
+    def name_cell(self, name: str, row: int, col: int, content, *style: str) -> Ref:
+        """An input cell with a sheet-scoped name, so formulas and Name Manager say what it is."""
+        self.put(row, col, content, "input", *style)
+        self.names[name] = Ref(row, col, self.name, True, True)
+        return Ref(row, col)
+
+    def ref(self, row: int, col: int, **fixed) -> Ref:
+        return Ref(row, col, **fixed)
+
+
+@dataclass
+class WorkbookPlan:
+    title: str
+    description: str
+    sheets: list[SheetPlan] = field(default_factory=list)
+    # workbook-scoped names: name -> (Expr, comment)
+    names: dict = field(default_factory=dict)
+
+    def add_sheet(self, name: str) -> SheetPlan:
+        sheet = SheetPlan(name)
+        self.sheets.append(sheet)
+        return sheet
+
+    def to_book(self) -> Book:
+        """The engine's view: formula text exactly as it will be stored in the file."""
+        book = Book()
+        for plan in self.sheets:
+            sheet = Sheet(plan.name)
+            for cell, entry in plan.cells.items():
+                if isinstance(entry.content, Expr):
+                    sheet.formulas[cell] = formula(entry.content)[1:]
+                elif isinstance(entry.content, (int, float)) and not isinstance(entry.content, bool):
+                    sheet.constants[cell] = float(entry.content)
+                else:
+                    sheet.constants[cell] = entry.content
+            book.sheets.append(sheet)
+            for name, target in plan.names.items():
+                book.names[(plan.name, name.upper())] = target.text()
+        for name, (expr, comment) in self.names.items():
+            book.names[(None, name.upper())] = expr.text()
+            book.name_comments[(None, name.upper())] = comment
+        return book

@@ -1,0 +1,166 @@
+"""Compare what the formulas computed with what the reference says, and report.
+
+Layout checkers (one module per kind of sheet) recognise their sheets by headers, read
+the inputs, run the reference and return the value each formula cell should hold. This
+module does the comparing: the same tolerance for every checker, mismatches ordered by
+the engine's calculation order so the first one named is the cell where things went
+wrong, not one of its consequences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xlgen.engine.book import ExcelError
+from xlgen.formula import cell_name
+
+# Relative tolerance for a cell to agree with the reference. Engine and reference do
+# the same IEEE double operations, mostly in the same order; measured differences on
+# the example workbooks are at most a few units in the 15th digit (see README), so 1e-9
+# leaves six orders of margin while any real formula change (a 0.01 made 0.02, a
+# factor 1.5, a wrong cell) moves values by far more.
+RELATIVE_TOLERANCE = 1e-9
+# Below this magnitude two numbers agree whatever their ratio: differences of nearly
+# equal numbers (y - y_pred near convergence) leave rounding noise of about 1e-13.
+ABSOLUTE_TOLERANCE = 1e-11
+
+NUMBER = (int, float, np.floating, np.integer)
+
+
+def as_expected(value):
+    """Reference numbers that are not finite are what Excel shows as #NUM!."""
+    if isinstance(value, NUMBER) and not isinstance(value, bool):
+        value = float(value)
+        return value if math.isfinite(value) else ExcelError("#NUM!")
+    return value
+
+
+def agrees(expected, actual, scale: float = 0.0) -> bool:
+    """`scale` is the size of the numbers the cell was computed from, when a checker
+    knows that cancellation can leave rounding noise larger than the result itself."""
+    expected = as_expected(expected)
+    if isinstance(expected, ExcelError):
+        return isinstance(actual, ExcelError) and (expected.code == actual.code or expected.code == "#ANY!")
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual == expected
+    if isinstance(expected, float):
+        if not isinstance(actual, NUMBER):
+            return False
+        actual = float(actual)
+        if not math.isfinite(actual):
+            return False
+        return abs(actual - expected) <= RELATIVE_TOLERANCE * max(abs(actual), abs(expected), scale) + ABSOLUTE_TOLERANCE
+    return expected == actual
+
+
+@dataclass
+class SheetCheck:
+    """What one layout checker expects of one sheet."""
+    sheet: str
+    layout: str
+    expected: dict = field(default_factory=dict)   # (row, col) -> expected value
+    scale: dict = field(default_factory=dict)      # (row, col) -> magnitude of its operands
+    inputs: dict = field(default_factory=dict)     # input name -> "sheet!A1 = value", for the report
+    volatile: list = field(default_factory=list)   # cells taken as inputs because they are volatile
+    notes: list = field(default_factory=list)
+
+    def expect(self, row: int, col: int, value, scale: float = 0.0) -> None:
+        self.expected[(row, col)] = value
+        if scale:
+            self.scale[(row, col)] = scale
+
+
+@dataclass
+class Mismatch:
+    cell: str
+    formula: str
+    expected: object
+    actual: object
+
+    def as_json(self) -> dict:
+        return {"cell": self.cell, "formula": "=" + self.formula,
+                "expected": json_value(self.expected), "actual": json_value(self.actual)}
+
+
+@dataclass
+class Report:
+    path: str
+    engine: str = "xlgen"
+    checks: list = field(default_factory=list)         # SheetCheck
+    mismatches: list = field(default_factory=list)     # Mismatch, in calculation order
+    formula_cells: int = 0
+    unchecked: list = field(default_factory=list)      # "sheet!A1" of formula cells no checker covered
+    stale: list = field(default_factory=list)          # Mismatch of cached vs recomputed values
+    cached_missing: int = 0
+    skipped: list = field(default_factory=list)        # "sheet: reason"
+    notes: list = field(default_factory=list)
+
+    @property
+    def cells_checked(self) -> int:
+        return sum(len(check.expected) for check in self.checks)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and self.cells_checked > 0
+
+    def as_json(self) -> dict:
+        return {
+            "file": self.path,
+            "engine": self.engine,
+            "ok": self.ok,
+            "cells_checked": self.cells_checked,
+            "formula_cells": self.formula_cells,
+            "first_divergence": self.mismatches[0].cell if self.mismatches else None,
+            "mismatches": [m.as_json() for m in self.mismatches],
+            "sheets": {check.sheet: {"layout": check.layout, "cells_checked": len(check.expected),
+                                     "inputs": check.inputs, "volatile_inputs": check.volatile}
+                       for check in self.checks},
+            "unchecked_formula_cells": self.unchecked,
+            "stale_cached_values": [m.as_json() for m in self.stale],
+            "formula_cells_without_cached_value": self.cached_missing,
+            "skipped": self.skipped,
+            "tolerance": {"relative": RELATIVE_TOLERANCE, "absolute": ABSOLUTE_TOLERANCE},
+            "notes": self.notes,
+        }
+
+
+def json_value(value):
+    if isinstance(value, ExcelError):
+        return value.code
+    if isinstance(value, NUMBER) and not isinstance(value, bool):
+        value = float(value)
+        return value if math.isfinite(value) else "#NUM!"
+    return value
+
+
+def compare(report: Report, book, values: dict, order: list) -> None:
+    """Fill the report's mismatches (calculation order), unchecked cells and stale caches."""
+    position = {cell: index for index, cell in enumerate(order)}
+    checked = set()
+    found = []
+    for check in report.checks:
+        sheet = book.sheet(check.sheet)
+        for (row, col), expected in check.expected.items():
+            key = (check.sheet, row, col)
+            checked.add(key)
+            actual = values.get(key, sheet.constants.get((row, col)))
+            if not agrees(expected, actual, check.scale.get((row, col), 0.0)):
+                found.append((position.get(key, len(position)), row, col,
+                              Mismatch(f"{check.sheet}!{cell_name(row, col)}",
+                                       sheet.formulas.get((row, col), ""), as_expected(expected), actual)))
+    found.sort(key=lambda item: item[:3])
+    report.mismatches = [item[3] for item in found]
+    for sheet in book.sheets:
+        report.formula_cells += len(sheet.formulas)
+        for (row, col), text in sheet.formulas.items():
+            key = (sheet.name, row, col)
+            if key not in checked:
+                report.unchecked.append(f"{sheet.name}!{cell_name(row, col)}")
+            if (row, col) not in sheet.cached:
+                report.cached_missing += 1
+            elif not agrees(sheet.cached[(row, col)], values.get(key)):
+                report.stale.append(Mismatch(f"{sheet.name}!{cell_name(row, col)}", text,
+                                             values.get(key), sheet.cached[(row, col)]))

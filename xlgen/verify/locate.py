@@ -1,0 +1,64 @@
+"""Finding a layout's parts in a sheet someone else may have written: header rows,
+named input cells, labelled input cells."""
+
+from __future__ import annotations
+
+import re
+
+from xlgen.formula import column_number
+
+_CELL = re.compile(r"^(?:(?:'((?:[^']|'')+)'|([^!]+))!)?\$?([A-Z]{1,3})\$?(\d+)$", re.I)
+
+
+def normal(text) -> str:
+    return " ".join(str(text).split()).lower() if isinstance(text, str) else ""
+
+
+def find_header_row(sheet, headers: tuple, max_row: int = 60):
+    """(row, first col) of the first row whose cells read `headers` left to right."""
+    wanted = [normal(h) for h in headers]
+    by_row = {}
+    for (row, col), value in sheet.constants.items():
+        if row <= max_row and isinstance(value, str):
+            by_row.setdefault(row, {})[col] = normal(value)
+    for row in sorted(by_row):
+        cells = by_row[row]
+        for col, text in cells.items():
+            if text == wanted[0] and all(cells.get(col + i) == h for i, h in enumerate(wanted)):
+                return row, col
+    return None
+
+
+def name_target(book, sheet_name: str, *names: str):
+    """(sheet, row, col) a single-cell defined name points at, the sheet's own name first."""
+    for name in names:
+        for scope in (sheet_name, None):
+            text = book.names.get((scope, name.upper()))
+            if text is None:
+                continue
+            match = _CELL.match(text.lstrip("="))
+            if match:
+                target_sheet = (match.group(1) or "").replace("''", "'") or match.group(2) or sheet_name
+                return target_sheet, int(match.group(4)), column_number(match.group(3))
+    return None
+
+
+def labelled_cell(sheet, label: str, max_row: int = 5):
+    """(row, col) of the cell right of a text label near the top."""
+    wanted = normal(label)
+    for (row, col), value in sorted(sheet.constants.items()):
+        if row <= max_row and normal(value) == wanted:
+            return row, col + 1
+    return None
+
+
+def input_cell(book, sheet, names: tuple, label: str | None):
+    """Where an input lives: a defined name if the workbook has one, else beside its label."""
+    target = name_target(book, sheet.name, *names)
+    if target:
+        return target
+    if label:
+        found = labelled_cell(sheet, label)
+        if found:
+            return (sheet.name, *found)
+    return None

@@ -1,0 +1,152 @@
+"""Write a plan to .xlsx with XlsxWriter: every formula with its cached value.
+
+Cached values let numbers show where nothing recalculates (Protected View, previews,
+pandas). The file is written to a temporary name in the target folder and renamed into
+place, so an interrupted build never leaves a half-written file where the old one was.
+Same plan, same bytes: document dates are fixed and XlsxWriter's zip entries carry no
+clock time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from pathlib import Path
+
+import xlsxwriter
+
+from xlgen.engine.book import ExcelError
+from xlgen.errors import XlgenError
+from xlgen.formula import Expr, formula
+from xlgen.sheets.plan import WorkbookPlan
+
+FIXED_DATE = datetime.datetime(2024, 1, 1)
+
+STYLES = {
+    "header": {"bold": True, "bottom": 1, "align": "center", "bg_color": "#DDEBF7"},
+    "label": {"italic": True, "font_color": "#404040"},
+    "input": {"bold": True, "bg_color": "#FFF2CC", "border": 1, "num_format": "General"},
+    "number": {"num_format": "#,##0.0000"},
+    "weight": {"num_format": "0.000000"},
+    "count": {"num_format": "0", "align": "center"},
+    "note": {"italic": True, "font_color": "#7F7F7F"},
+    "epoch_start": {"top": 2, "top_color": "#2F5597"},
+    "pass": {"bold": True, "font_color": "#006100", "bg_color": "#C6EFCE"},
+    "blowup": {"font_color": "#9C0006", "bg_color": "#FFC7CE"},
+    "dead": {"font_color": "#7F6000", "bg_color": "#FFEB9C"},
+}
+
+
+class Formats:
+    """One XlsxWriter format per combination of style names, made on first use."""
+
+    def __init__(self, workbook):
+        self.workbook = workbook
+        self.cache = {}
+
+    def get(self, style: tuple):
+        if not style:
+            return None
+        if style not in self.cache:
+            properties = {}
+            for name in style:
+                properties.update(STYLES[name])
+            self.cache[style] = self.workbook.add_format(properties)
+        return self.cache[style]
+
+
+def cached_value(value):
+    """The value XlsxWriter stores beside a formula: numbers, text, booleans or an error code."""
+    if isinstance(value, ExcelError):
+        return value.code
+    if value is None:
+        return 0
+    return value
+
+
+def write_workbook(plan: WorkbookPlan, values: dict, path: Path, force: bool = False) -> None:
+    """Write `plan` to `path`; `values[(sheet, row, col)]` are the engine's results."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise XlgenError(f"{path} exists; use --force to replace it")
+    if path.is_dir():
+        raise XlgenError(f"{path} is a folder, not a file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise XlgenError(f"folder {folder} does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(handle)
+    try:
+        _write(plan, values, temporary)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _write(plan: WorkbookPlan, values: dict, filename: str) -> None:
+    workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
+                                              "strings_to_urls": False})
+    workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
+                             "created": FIXED_DATE, "comments": "Built by xlgen; verify with `xlgen verify`."})
+    formats = Formats(workbook)
+    for sheet_plan in plan.sheets:
+        worksheet = workbook.add_worksheet(sheet_plan.name)
+        for col, width in sorted(sheet_plan.widths.items()):
+            worksheet.set_column(col - 1, col - 1, width)
+        if sheet_plan.freeze:
+            worksheet.freeze_panes(*sheet_plan.freeze)
+        for (row, col), entry in sorted(sheet_plan.cells.items()):
+            fmt = formats.get(entry.style)
+            content = entry.content
+            if isinstance(content, Expr):
+                worksheet.write_formula(row - 1, col - 1, formula(content), fmt,
+                                        cached_value(values[(sheet_plan.name, row, col)]))
+            elif isinstance(content, str):
+                worksheet.write_string(row - 1, col - 1, content, fmt)
+            elif isinstance(content, bool):
+                worksheet.write_boolean(row - 1, col - 1, content, fmt)
+            else:
+                worksheet.write_number(row - 1, col - 1, content, fmt)
+        for (row, col), text in sorted(sheet_plan.comments.items()):
+            worksheet.write_comment(row - 1, col - 1, text, {"x_scale": 2, "y_scale": 1.5})
+        for highlight in sheet_plan.highlights:
+            worksheet.conditional_format(highlight.area.text(), {
+                "type": "formula", "criteria": formula(highlight.rule),
+                "format": formats.get((highlight.style,))})
+        for chart_plan in sheet_plan.charts:
+            worksheet.insert_chart(chart_plan.anchor[0] - 1, chart_plan.anchor[1] - 1,
+                                   _chart(workbook, chart_plan),
+                                   {"x_scale": chart_plan.size[0] / 480, "y_scale": chart_plan.size[1] / 288})
+        for name, target in sorted(sheet_plan.names.items()):
+            workbook.define_name(f"{sheet_plan.name}!{name}", "=" + target.text())
+    for name, (expr, _comment) in sorted(plan.names.items()):
+        workbook.define_name(name, formula(expr))
+    workbook.close()
+
+
+def _chart(workbook, chart_plan):
+    if chart_plan.kind == "scatter":
+        chart = workbook.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
+    else:
+        chart = workbook.add_chart({"type": "line"})
+    for series in chart_plan.series:
+        options = {"name": series.name, "values": "=" + series.values.text()}
+        if series.categories is not None:
+            options["categories"] = "=" + series.categories.text()
+        if chart_plan.kind == "scatter":
+            options["line"] = {"none": True}
+            options["marker"] = {"type": "circle", "size": 5}
+        chart.add_series(options)
+    chart.set_title({"name": chart_plan.title})
+    chart.set_x_axis({"name": chart_plan.x_title})
+    y_axis = {"name": chart_plan.y_title}
+    if chart_plan.log_y:
+        y_axis["log_base"] = 10
+    chart.set_y_axis(y_axis)
+    if len(chart_plan.series) == 1:
+        chart.set_legend({"none": True})
+    return chart
