@@ -140,13 +140,20 @@ def _chart(workbook, chart_plan):
         if chart_plan.kind == "scatter":
             options["line"] = {"none": True}
             options["marker"] = {"type": "circle", "size": 5}
+        if series.secondary:
+            options["y2_axis"] = True
         chart.add_series(options)
     chart.set_title({"name": chart_plan.title})
-    chart.set_x_axis({"name": chart_plan.x_title})
+    x_axis = {"name": chart_plan.x_title}
+    if chart_plan.log_x:
+        x_axis["log_base"] = 10
+    chart.set_x_axis(x_axis)
     y_axis = {"name": chart_plan.y_title}
     if chart_plan.log_y:
         y_axis["log_base"] = 10
     chart.set_y_axis(y_axis)
+    if any(series.secondary for series in chart_plan.series):
+        chart.set_y2_axis({"name": chart_plan.y2_title})
     if len(chart_plan.series) == 1:
         chart.set_legend({"none": True})
     return chart

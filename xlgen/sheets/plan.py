@@ -18,6 +18,7 @@ class Series:
     name: str
     values: Range
     categories: Range | None = None
+    secondary: bool = False   # plot against a second y axis on the right
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Chart:
     y_title: str = ""
     log_y: bool = False
     size: tuple[int, int] = (560, 320)
+    log_x: bool = False       # a logarithmic x axis (scatter charts: x is a value axis)
+    y2_title: str = ""        # title of the secondary y axis, when a series uses it
 
 
 @dataclass
