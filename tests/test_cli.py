@@ -48,10 +48,10 @@ def test_bad_build_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: p, "does not exist"),
-    (lambda p: (p.mkdir(), p)[1], ""),
-    (lambda p: (p.write_bytes(b""), p)[1], ""),
-    (lambda p: (p.write_text("x,y\n1,2\n"), p)[1], ""),
+    (lambda p: p, "no such file"),
+    (lambda p: (p.mkdir(), p)[1], "directory"),
+    (lambda p: (p.write_bytes(b""), p)[1], "empty"),
+    (lambda p: (p.write_text("x,y\n1,2\n"), p)[1], "not a zip"),
 ])
 def test_bad_verify_input_is_one_line_and_exit_2(tmp_path, make, message):
     path = make(tmp_path / "input.xlsx")

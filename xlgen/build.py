@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from xlgen.engine import calculate
+from xlgen.errors import XlgenError
+from xlgen.lint import lint_book
 from xlgen.sheets import plan_workbook
 from xlgen.templates import load_template
 from xlgen.writer import write_workbook
@@ -20,6 +22,11 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "workbooks"
 def build(template_name: str, output, overrides=(), force: bool = False, progress=None) -> Path:
     template = load_template(template_name, overrides)
     plan = plan_workbook(template)
-    calculation = calculate(plan.to_book(), progress=progress)
+    book = plan.to_book()
+    problems = lint_book(book)
+    if problems:  # a builder bug, caught before a file Excel would misread exists
+        raise XlgenError(f"formula lint: {problems[0].cell}: {problems[0].message} "
+                         f"({len(problems)} problems in all)")
+    calculation = calculate(book, progress=progress)
     write_workbook(plan, calculation.values, Path(output), force=force)
     return Path(output)

@@ -98,13 +98,15 @@ def build(template, output, overrides, build_all, force, quiet):
 @main.command()
 @click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--engine", type=click.Choice(["xlgen", "libreoffice"]), default="xlgen", show_default=True,
+              help="Who recomputes the formulas: xlgen's engine, or LibreOffice (if installed).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def verify(file, as_json, quiet):
+def verify(file, as_json, engine, quiet):
     """Recompute every formula of FILE and check it against the NumPy reference."""
     from xlgen.verify import verify_file
 
     with progress_bar("verify", quiet or as_json) as update:
-        report = verify_file(file, progress=update)
+        report = verify_file(file, progress=update, engine=engine)
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
@@ -144,11 +146,16 @@ def text_report(report) -> str:
         lines.append(f"  {report.cached_missing:,} formula cells have no saved value (the file was written without them); "
                      "they were computed")
     lines.extend(f"  note: {note}" for note in report.notes)
+    if report.lint:
+        lines.append(f"  lint: {len(report.lint):,} problems; Excel would not read these formulas as written. "
+                     f"First: {report.lint[0]}")
     if report.ok:
         lines.append(f"OK: {report.cells_checked:,} formula cells agree with the NumPy reference "
                      f"(relative tolerance {RELATIVE_TOLERANCE:g}).")
     elif not report.checks:
         lines.append("FAIL: no sheet of a known layout was found, so nothing was checked.")
+    elif not report.mismatches:
+        lines.append("FAIL: the values agree with the reference, but the formula lint found problems (above).")
     else:
         first = report.mismatches[0]
         lines.append(f"FAIL: {len(report.mismatches):,} of {report.cells_checked:,} cells disagree with the reference; "

@@ -13,13 +13,9 @@ import math
 import re
 from dataclasses import dataclass
 
-# Functions Excel stores with the _xlfn. prefix that our builders may use. The lint
-# (xlgen.lint) checks every workbook against the full list; this is what we emit.
-FUTURE_FUNCTIONS = frozenset({
-    "LET", "LAMBDA", "IFS", "MAXIFS", "MINIFS", "SWITCH", "XLOOKUP", "SEQUENCE",
-    "FILTER", "SORT", "UNIQUE", "RANDARRAY", "STDEV.S", "STDEV.P", "ISFORMULA",
-    "MAP", "REDUCE", "SCAN", "MAKEARRAY", "BYROW", "BYCOL", "XOR", "IFNA", "CONCAT",
-})
+# The prefix Excel stores each function newer than Excel 2007 with (_xlfn., or
+# _xlfn._xlws. for FILTER and SORT): the same table the lint checks files against.
+from xlgen.lint import FUTURE_FUNCTION_PREFIX  # noqa: E402
 
 # Excel operator precedence, higher binds tighter. Unary minus binds tighter than ^
 # in Excel (-2^2 is 4), so negations are always rendered in parentheses when they
@@ -197,9 +193,9 @@ class Call(Expr):
     user_defined: bool = False
 
     def text(self) -> str:
-        name = self.function.upper() if not self.user_defined else self.function
-        if not self.user_defined and name in FUTURE_FUNCTIONS:
-            name = "_xlfn." + name
+        name = self.function if self.user_defined else self.function.upper()
+        if not self.user_defined:
+            name = FUTURE_FUNCTION_PREFIX.get(name, "") + name
         return name + "(" + ",".join(arg.text() for arg in self.args) + ")"
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from xlgen.engine import calculate, read_xlsx
 from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
+import re
+
+from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
 from xlgen.verify import basic, data
 from xlgen.verify.core import Report, compare
 
@@ -51,7 +54,10 @@ class Context:
         return float(value)
 
 
-def check_book(report: Report, book, values: dict, order: list, volatile: set) -> Report:
+def check_book(report: Report, book, values: dict, order: list, volatile: set,
+               skip_sheets: dict | None = None) -> Report:
+    """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
+    recognised but left out (a second engine that cannot compute them)."""
     context = Context(book, values, volatile)
     matched = set()
     for checker in CHECKERS:
@@ -62,16 +68,70 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set) -
             if match is None:
                 continue
             result = checker.check(sheet, match, context)
-            if result is not None:
+            if result is None:
+                continue
+            matched.add(sheet.name)
+            if skip_sheets and sheet.name in skip_sheets:
+                report.skipped.append(f"{sheet.name}: {skip_sheets[sheet.name]}")
+            else:
                 report.checks.append(result)
-                matched.add(sheet.name)
-    compare(report, book, values, order)
+    compare(report, book, values, order, any_error=report.engine != "xlgen",
+            ignore_sheets=set(skip_sheets or ()), volatile=volatile)
     report.notes.extend(book.notes)
+    # the lint: sheets a checker verified must be deterministic; the course's data sheet
+    # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
+    deterministic = {check.sheet for check in report.checks if not check.volatile}
+    report.lint = [f"{problem.cell}: {problem.message}" for problem in lint_book(book, deterministic)]
     return report
 
 
-def verify_file(path, progress=None) -> Report:
+def verify_file(path, progress=None, engine: str = "xlgen") -> Report:
     book = read_xlsx(path)
+    if engine == "libreoffice":
+        return verify_with_libreoffice(path, book)
     calculation = calculate(book, progress=progress)
     report = Report(str(path))
     return check_book(report, book, calculation.values, calculation.order, set(calculation.volatile))
+
+
+def lambda_sheets(book) -> dict:
+    """Sheets whose formulas call a workbook LAMBDA, which LibreOffice cannot evaluate."""
+    lambdas = {name for (scope, name), text in book.names.items()
+               if text.lstrip("=").upper().startswith(("_XLFN.LAMBDA(", "LAMBDA("))}
+    skipped = {}
+    for sheet in book.sheets:
+        used = sorted({name for name in lambdas for text in set(sheet.formulas.values())
+                       if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", text, re.I)})
+        if used:
+            skipped[sheet.name] = f"uses LAMBDA {', '.join(used)}; LibreOffice has no LAMBDA (its plain-formula twin is checked)"
+    return skipped
+
+
+def verify_with_libreoffice(path, book) -> Report:
+    """The second, independent engine: LibreOffice recomputes, our reference judges.
+
+    Volatile cells keep the file's saved values (as with xlgen's engine) only where
+    LibreOffice recomputed the same cell; mismatches are listed in sheet order, since
+    LibreOffice does not tell its calculation order.
+    """
+    from xlgen.engine.libreoffice import recalculate_with_libreoffice
+
+    computed = recalculate_with_libreoffice(path)
+    values = {}
+    for sheet in book.sheets:
+        sheet_values = computed.get(sheet.name, {})
+        for cell in sheet.formulas:
+            value = sheet_values.get(cell)
+            if isinstance(value, str) and value.startswith("#"):
+                value = ExcelError(value)
+            values[(sheet.name, *cell)] = value
+    order = [(sheet.name, *cell) for sheet in book.sheets for cell in sorted(sheet.formulas)]
+    report = Report(str(path), engine="libreoffice")
+    return check_book(report, book, values, order, volatile=volatile_cells(book), skip_sheets=lambda_sheets(book))
+
+
+def volatile_cells(book) -> set:
+    """Cells calling RAND, RANDBETWEEN, NOW...: inputs, whatever value an engine drew."""
+    pattern = re.compile(r"(?<![\w.])(?:_xlfn\.)?(" + "|".join(sorted(VOLATILE_FUNCTIONS)) + r")\s*\(", re.I)
+    return {(sheet.name, *cell) for sheet in book.sheets
+            for cell, text in sheet.formulas.items() if pattern.search(text)}

@@ -38,12 +38,12 @@ def as_expected(value):
     return value
 
 
-def agrees(expected, actual, scale: float = 0.0) -> bool:
+def agrees(expected, actual, scale: float = 0.0, any_error: bool = False) -> bool:
     """`scale` is the size of the numbers the cell was computed from, when a checker
     knows that cancellation can leave rounding noise larger than the result itself."""
     expected = as_expected(expected)
     if isinstance(expected, ExcelError):
-        return isinstance(actual, ExcelError) and (expected.code == actual.code or expected.code == "#ANY!")
+        return isinstance(actual, ExcelError) and (any_error or expected.code == actual.code)
     if isinstance(actual, bool) or isinstance(expected, bool):
         return actual == expected
     if isinstance(expected, float):
@@ -97,6 +97,7 @@ class Report:
     cached_missing: int = 0
     skipped: list = field(default_factory=list)        # "sheet: reason"
     notes: list = field(default_factory=list)
+    lint: list = field(default_factory=list)           # "cell: problem" from xlgen.lint
 
     @property
     def cells_checked(self) -> int:
@@ -104,7 +105,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and self.cells_checked > 0
+        return not self.mismatches and not self.lint and self.cells_checked > 0
 
     def as_json(self) -> dict:
         return {
@@ -122,6 +123,7 @@ class Report:
             "stale_cached_values": [m.as_json() for m in self.stale],
             "formula_cells_without_cached_value": self.cached_missing,
             "skipped": self.skipped,
+            "lint": self.lint,
             "tolerance": {"relative": RELATIVE_TOLERANCE, "absolute": ABSOLUTE_TOLERANCE},
             "notes": self.notes,
         }
@@ -136,8 +138,12 @@ def json_value(value):
     return value
 
 
-def compare(report: Report, book, values: dict, order: list) -> None:
-    """Fill the report's mismatches (calculation order), unchecked cells and stale caches."""
+def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
+            ignore_sheets: set = frozenset(), volatile: set = frozenset()) -> None:
+    """Fill the report's mismatches (calculation order), unchecked cells and stale caches.
+
+    `any_error`: an error where the reference has one agrees whatever its code (LibreOffice
+    says #VALUE! where Excel says #NUM!); `ignore_sheets` were skipped on purpose."""
     position = {cell: index for index, cell in enumerate(order)}
     checked = set()
     found = []
@@ -147,13 +153,15 @@ def compare(report: Report, book, values: dict, order: list) -> None:
             key = (check.sheet, row, col)
             checked.add(key)
             actual = values.get(key, sheet.constants.get((row, col)))
-            if not agrees(expected, actual, check.scale.get((row, col), 0.0)):
+            if not agrees(expected, actual, check.scale.get((row, col), 0.0), any_error):
                 found.append((position.get(key, len(position)), row, col,
                               Mismatch(f"{check.sheet}!{cell_name(row, col)}",
                                        sheet.formulas.get((row, col), ""), as_expected(expected), actual)))
     found.sort(key=lambda item: item[:3])
     report.mismatches = [item[3] for item in found]
     for sheet in book.sheets:
+        if sheet.name in ignore_sheets:
+            continue
         report.formula_cells += len(sheet.formulas)
         for (row, col), text in sheet.formulas.items():
             key = (sheet.name, row, col)
@@ -161,6 +169,8 @@ def compare(report: Report, book, values: dict, order: list) -> None:
                 report.unchecked.append(f"{sheet.name}!{cell_name(row, col)}")
             if (row, col) not in sheet.cached:
                 report.cached_missing += 1
+            elif key in volatile:
+                continue
             elif not agrees(sheet.cached[(row, col)], values.get(key)):
                 report.stale.append(Mismatch(f"{sheet.name}!{cell_name(row, col)}", text,
                                              values.get(key), sheet.cached[(row, col)]))

@@ -1,0 +1,228 @@
+"""Reading and checking a block of SGD rows of the forum's models (linear, collapse,
+ReLU), wherever a sheet holds one: model sheets, sweep sheets, the derivative sheet.
+
+A block is found by its header row (x, y, a, b, ...); which model it is follows from
+its headers (ax+b: two neurons; dead: a ReLU). Its inputs are named cells (the sheet's
+learning_rate, derivative, initial_a, ... or a sweep run's run1_learning_rate, ...).
+Each row is checked with xlgen.verify.stepwise: from the workbook's own previous row,
+and as part of the whole run from the inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row
+from xlgen.verify.locate import input_cell, normal
+from xlgen.verify.stepwise import RowModel, Stepwise, expect, numeric
+
+HEAD = ("x", "y", "a", "b")
+WEIGHTS = {"linear": ("a", "b"), "collapse": ("a", "b", "c", "d"), "relu": ("a", "b", "c", "d")}
+
+
+@dataclass
+class BlockMatch:
+    sheet: str
+    header_row: int
+    col: dict            # header -> column
+    rows: list           # sheet rows of the block, in order
+    model: str
+    momentum: bool
+
+    def weights(self):
+        return WEIGHTS[self.model]
+
+
+def header_cells(sheet, row: int, col: int) -> dict:
+    """The header row from `col` rightwards, up to the first blank."""
+    out = {}
+    while isinstance(sheet.constants.get((row, col)), str) and normal(sheet.constants[(row, col)]):
+        out.setdefault(normal(sheet.constants[(row, col)]), col)
+        col += 1
+    return out
+
+
+def find_blocks(sheet) -> list[BlockMatch]:
+    """Every block in a sheet, top to bottom."""
+    found = []
+    for (row, col), value in sorted(sheet.constants.items()):
+        if normal(value) != "x":
+            continue
+        if not all(normal(sheet.constants.get((row, col + i))) == h for i, h in enumerate(HEAD)):
+            continue
+        cols = header_cells(sheet, row, col)
+        model = "relu" if "dead" in cols else "collapse" if "ax+b" in cols else "linear"
+        needed = ["y_pred", "err^2", *(f"new {w}" for w in WEIGHTS[model])]
+        if model == "linear" and "c" in cols:
+            continue
+        if not all(h in cols for h in needed):
+            continue
+        rows = []
+        r = row + 1
+        while (r, cols["a"]) in sheet.formulas:
+            rows.append(r)
+            r += 1
+        if rows:
+            found.append(BlockMatch(sheet.name, row, cols, rows, model, "mom a" in cols))
+    return found
+
+
+@dataclass
+class BlockInputs:
+    learning_rate: float
+    derivative: str
+    initial: dict
+    threshold: float
+    momentum: float | None
+
+
+def read_inputs(context, result, sheet, block: BlockMatch, prefix: str = "", label_prefix: str = "") -> BlockInputs:
+    """The block's settings, from named cells (prefix + learning_rate, initial_a, ...)."""
+    book = context.book
+
+    def named(name, label=None):
+        return context.input(result, label_prefix + name, input_cell(book, sheet, (prefix + name,), label))
+
+    learning_rate = named("learning_rate", "learn" if not prefix else None)
+    switch = input_cell(book, sheet, (prefix + "derivative", "derivative"), "derivative")
+    derivative = "finite"
+    if switch is not None:
+        derivative = "finite" if normal(context.input(result, label_prefix + "derivative", switch)) == "finite" else "analytic"
+    threshold = context.input(result, label_prefix + "blowup_threshold",
+                              input_cell(book, sheet, (prefix + "blowup_threshold", "blowup_threshold"), "blow-up above"))
+    momentum = None
+    if block.momentum:
+        momentum = context.input(result, label_prefix + "momentum",
+                                 input_cell(book, sheet, (prefix + "momentum", "momentum"), "momentum"))
+    initial = {w: named(f"initial_{w}") for w in block.weights()}
+    return BlockInputs(learning_rate, derivative, initial, threshold, momentum)
+
+
+def data_points(context, result, sheet, block: BlockMatch):
+    """x and y per row: the data sheet's points when the block links to them, else the
+    block's own values taken as inputs. Also (rows per epoch)."""
+    x_col, y_col = block.col["x"], block.col["y"]
+    linked = any((r, x_col) in sheet.formulas or (r, y_col) in sheet.formulas for r in block.rows)
+    dataset = context.dataset
+    if linked and dataset is not None:
+        per_epoch = len(dataset.x)
+        reps = -(-len(block.rows) // per_epoch)
+        return np.tile(dataset.x, reps)[:len(block.rows)], np.tile(dataset.y, reps)[:len(block.rows)], per_epoch
+    if linked:
+        result.notes.append("x and y link to a data sheet that was not recognised; their values are taken as inputs")
+    xs = np.array([numeric(context.value(sheet.name, r, x_col)) for r in block.rows])
+    ys = np.array([numeric(context.value(sheet.name, r, y_col)) for r in block.rows])
+    # rows per epoch: where the 'row' counter starts again at 1, if the block has one
+    per_epoch = len(block.rows)
+    if "row" in block.col:
+        counters = [sheet.constants.get((r, block.col["row"])) for r in block.rows]
+        restarts = [i for i, value in enumerate(counters) if value == 1]
+        if len(restarts) > 1:
+            per_epoch = restarts[1] - restarts[0]
+    return xs, ys, per_epoch
+
+
+def row_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> RowModel:
+    """The block as a per-row model for xlgen.verify.stepwise: the state is the weights,
+    their momentum and the running blow-up step; a row is the reference's sgd_row."""
+    weights = block.weights()
+    carry = {w: f"new {w}" for w in weights}
+    if inputs.momentum is not None:
+        carry.update({f"mom {w}": f"mom {w}" for w in weights})
+    carry["blow-up"] = "blow-up"
+    initial = {w: np.float64(inputs.initial[w]) for w in weights}
+    if inputs.momentum is not None:
+        initial.update({f"mom {w}": np.float64(0.0) for w in weights})
+    initial["blow-up"] = 0.0
+
+    def row(state: dict, index: int) -> dict:
+        mom = {w: state[f"mom {w}"] for w in weights} if inputs.momentum is not None else None
+        out = sgd_row(block.model, {w: state[w] for w in weights}, xs[index], ys[index],
+                      learning_rate=inputs.learning_rate, derivative=inputs.derivative,
+                      finite_step=FINITE_STEP, momentum=inputs.momentum, mom_before=mom)
+        values = {"x": xs[index], "y": ys[index], "y_pred": out["prediction"], "err^2": out["loss"]}
+        for w in weights:
+            values[w] = out["before"][w]
+            values[f"err{w}1"] = out["bumped"][w]
+            values[f"est de/d{w}"] = out["finite"][w]
+            values[f"de/d{w}"] = out["analytic"][w]
+            values[f"new {w}"] = out["after"][w]
+            if mom is not None:
+                values[f"mom {w}"] = out["mom"][w]
+        if "hidden" in out:
+            values["ax+b"] = out["hidden"]
+        previous = state["blow-up"]
+        if previous > 0:
+            values["blow-up"] = previous
+        else:
+            values["blow-up"] = float(index + 1) if blown_up(out["loss"], inputs.threshold) else 0.0
+        if block.model == "relu":
+            hidden = out["hidden"]
+            values["dead"] = math.nan if not math.isfinite(hidden) else float(hidden < 0)
+        return values
+
+    noisy = tuple(w for w in weights) + tuple(f"mom {w}" for w in weights if inputs.momentum is not None)
+    return RowModel(initial, carry, row, noisy)
+
+
+@dataclass
+class CheckedBlock:
+    match: BlockMatch
+    stepwise: Stepwise
+    rows_per_epoch: int
+
+    @property
+    def epochs(self) -> int:
+        return len(self.match.rows) // self.rows_per_epoch
+
+    def epoch_range(self, epoch: int) -> range:
+        return range((epoch - 1) * self.rows_per_epoch, epoch * self.rows_per_epoch)
+
+    # summaries of a run (the workbook's rows or a reference run), for sheets that sum up a block
+    def rmse(self, epoch: int):
+        return lambda rows: rmse([rows[i]["err^2"] for i in self.epoch_range(epoch)])
+
+    def at_end(self, epoch: int, key: str):
+        return lambda rows: rows[self.epoch_range(epoch)[-1]][key]
+
+    def dead_rows(self, epoch: int):
+        return lambda rows: float(np.sum([rows[i]["dead"] for i in self.epoch_range(epoch)]))
+
+    def first_blowup(self):
+        return lambda rows: rows[len(rows) - 1]["blow-up"]
+
+    def where(self, what: str):
+        """epoch or data row of the first blow-up step; 'none' when there is none."""
+        def find(rows):
+            step = rows[len(rows) - 1]["blow-up"]
+            if not isinstance(step, float) or not math.isfinite(step):
+                return math.nan
+            if step == 0:
+                return "none"
+            index = int(step) - 1
+            return float(index // self.rows_per_epoch + 1 if what == "epoch" else index % self.rows_per_epoch + 1)
+        return find
+
+
+def check_block(context, result, sheet, block: BlockMatch, inputs: BlockInputs) -> CheckedBlock:
+    """Expect every formula cell of the block's rows; return the block for its summaries."""
+    xs, ys, per_epoch = data_points(context, result, sheet, block)
+    if len(block.rows) % per_epoch:
+        result.notes.append(f"{len(block.rows)} rows is not a whole number of epochs of {per_epoch} points")
+        per_epoch = len(block.rows)
+
+    def read(index, key):
+        return context.value(sheet.name, block.rows[index], block.col[key])
+
+    stepwise = Stepwise(row_model(block, inputs, xs, ys), len(block.rows), read)
+    keys = list(stepwise.local[0]) if stepwise.local else []
+    for index, r in enumerate(block.rows):
+        for key in keys:
+            c = block.col.get(key)
+            if c is not None and (r, c) in sheet.formulas:
+                expect(result, r, c, stepwise.cell(index, key))
+    return CheckedBlock(block, stepwise, per_epoch)
+

@@ -1,0 +1,218 @@
+"""Checking a per-row model (each row starts from the state the previous row left) twice:
+step by step from the workbook's own previous row, and as a whole run from the inputs.
+
+Why both. SGD on these sheets can be chaotic: in the forum's collapse model a difference
+in the last bit of one weight early in the run is amplified until, a few rows later, the
+two runs share no digit. Comparing only the whole run would then fail a correct sheet
+because the engine rounded once differently from NumPy; comparing only single steps
+would miss a sheet whose numbers drift slowly away from the truth.
+
+- Local: row i is recomputed by the reference's single-step function from the values
+  the workbook itself holds in row i-1 (its new weights, momentum, ...). Every cell of a
+  row must agree with that, to the usual tolerance; a wrong formula fails at its own
+  cell, whatever happened before it.
+- Global: the reference also runs from the inputs alone. Where that run is stable, the
+  workbook's row must agree with it too. How stable is measured, not assumed: the run is
+  repeated with every state value nudged by NOISE (relative, about 500 units in the last
+  place) after every row, and the spread of those runs is added to the tolerance. Where
+  they split between finite and overflowed, the run says nothing and only the local
+  check applies.
+
+The local check's own tolerance comes the same way: the row is recomputed from the
+workbook's previous row nudged by NOISE, and the spread (large only where a value is
+the difference of two nearly equal large numbers, such as a finite-difference
+derivative of a huge loss) widens the tolerance for that cell.
+
+When the local and global expectations of a cell agree, the cell is checked against the
+local one; when they do not (the workbook's previous rows have drifted from the run
+more than rounding explains), against the global one, so the cell is reported.
+
+Anything that is a sequence of rows carrying a state can use this: describe it as a
+`RowModel` and ask a `Stepwise` for expected values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from xlgen.engine.book import ExcelError
+from xlgen.verify.core import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE
+
+NOISE = 1e-13
+# sign patterns for the nudges: all up, alternating, pairs; state values in declared order
+PATTERNS = ((1, 1, 1, 1), (1, -1, 1, -1), (-1, -1, 1, 1))
+
+
+@dataclass
+class RowModel:
+    """A per-row model.
+
+    initial: state name -> its value before the first row.
+    carry:   state name -> the key of the row value that holds it after the row (the cell
+             the next row reads: "new a" holds weight a, "mom a" its momentum, ...).
+    row:     (state, row index) -> every value the row shows, by key.
+    noisy:   the state names that are continuous numbers (nudged to measure sensitivity);
+             counters and flags are left alone.
+    """
+    initial: dict
+    carry: dict
+    row: Callable[[dict, int], dict]
+    noisy: tuple = ()
+
+
+def number(value) -> float | str:
+    """A workbook value as the reference takes it: errors are NaN, empty is 0, text stays text."""
+    if isinstance(value, ExcelError):
+        return math.nan
+    if value is None:
+        return 0.0
+    if isinstance(value, str):
+        return value
+    return float(value)
+
+
+def numeric(value) -> float:
+    value = number(value)
+    return math.nan if isinstance(value, str) else value
+
+
+def nudge(state: dict, noisy: tuple, pattern: tuple) -> dict:
+    out = dict(state)
+    for k, name in enumerate(noisy):
+        value = out[name]
+        if isinstance(value, (float, np.floating)) and math.isfinite(value):
+            out[name] = value + pattern[k % len(pattern)] * NOISE * max(abs(value), 1e-6)
+    return out
+
+
+def run(model: RowModel, count: int, pattern: tuple | None = None) -> list[dict]:
+    """The whole run from `model.initial`; with a `pattern`, nudged after every row."""
+    state, rows = dict(model.initial), []
+    for index in range(count):
+        values = model.row(state, index)
+        rows.append(values)
+        state = {name: values[key] for name, key in model.carry.items()}
+        if pattern is not None:
+            state = nudge(state, model.noisy, pattern)
+    return rows
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+
+
+def spread(base, others: list) -> float | None:
+    """How far `others` are from `base`: 0 for equal text; None when they do not even agree
+    on being finite (or on being text)."""
+    if not _is_number(base):
+        return 0.0 if all(other == base for other in others) else None
+    if not all(_is_number(other) for other in others):
+        return None
+    if not _finite(base):
+        return 0.0 if not any(_finite(other) for other in others) else None
+    if not all(_finite(other) for other in others):
+        return None
+    return max((abs(float(other) - float(base)) for other in others), default=0.0)
+
+
+def close(local, reference, extra: float) -> bool:
+    """Does a local expectation agree with the whole run's, given the run's own spread?"""
+    if not _is_number(local) or not _is_number(reference):
+        return local == reference
+    if not _finite(local) or not _finite(reference):
+        return not _finite(local) and not _finite(reference)
+    local, reference = float(local), float(reference)
+    return abs(local - reference) <= RELATIVE_TOLERANCE * max(abs(local), abs(reference)) + ABSOLUTE_TOLERANCE + extra
+
+
+def combine(local, local_spread: float | None, run_values: list) -> tuple[object, float]:
+    """(expected value, scale for verify.core.agrees) of one cell, from its local
+    expectation and the whole run's values (the plain run first, then the nudged ones)."""
+    if local_spread is None:          # the nudged rows overflowed and the plain one did not
+        scale = math.inf
+    else:
+        scale = local_spread / RELATIVE_TOLERANCE if local_spread > 0 else 0.0
+    reference, others = run_values[0], run_values[1:]
+    run_spread = spread(reference, others)
+    if run_spread is None or close(local, reference, run_spread):
+        return local, scale
+    return reference, 0.0
+
+
+class WorkbookRows(Mapping):
+    """Row i of the workbook as a mapping key -> value (read on demand)."""
+
+    def __init__(self, read: Callable[[int, str], object], index: int, keys):
+        self.read, self.index, self.keys_ = read, index, list(keys)
+
+    def __getitem__(self, key):
+        return number(self.read(self.index, key))
+
+    def __iter__(self):
+        return iter(self.keys_)
+
+    def __len__(self):
+        return len(self.keys_)
+
+
+@dataclass
+class Stepwise:
+    """Expected values for `count` rows of a per-row model held in a workbook.
+
+    read(i, key): the workbook's (computed) value of row i's cell `key`.
+    """
+    model: RowModel
+    count: int
+    read: Callable[[int, str], object]
+    runs: list = field(init=False)
+    local: list = field(init=False)
+    local_spread: list = field(init=False)
+
+    def __post_init__(self):
+        self.runs = [run(self.model, self.count)] + [run(self.model, self.count, p) for p in PATTERNS]
+        self.local, self.local_spread = [], []
+        for index in range(self.count):
+            state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
+            values = self.model.row(state, index)
+            nudged = [self.model.row(nudge(state, self.model.noisy, p), index) for p in PATTERNS]
+            self.local.append(values)
+            self.local_spread.append({key: spread(value, [other[key] for other in nudged])
+                                      for key, value in values.items()})
+
+    def workbook_state(self, index: int) -> dict:
+        return {name: numeric(self.read(index, key)) for name, key in self.model.carry.items()}
+
+    def workbook_rows(self) -> list[WorkbookRows]:
+        keys = list(self.runs[0][0]) if self.runs and self.runs[0] else []
+        return [WorkbookRows(self.read, index, keys) for index in range(self.count)]
+
+    def cell(self, index: int, key: str) -> tuple[object, float]:
+        """Expected value and scale of row `index`'s cell `key`."""
+        return combine(self.local[index][key], self.local_spread[index][key],
+                       [rows[index][key] for rows in self.runs])
+
+    def derived(self, summarise: Callable[[list], object]) -> tuple[object, float]:
+        """A cell computed from many rows (an rmse, the weights at the end of an epoch):
+        `summarise` applied to the workbook's rows (local) and to each run (global)."""
+        return combine(summarise(self.workbook_rows()), 0.0, [summarise(rows) for rows in self.runs])
+
+    def link(self, local_value, reference: Callable[[list], object]) -> tuple[object, float]:
+        """A cell that copies another (a chart table): locally it must equal the value it
+        copies, `local_value`; globally `reference` applied to each run."""
+        return combine(number(local_value), 0.0, [reference(rows) for rows in self.runs])
+
+
+def expect(result, row: int, col: int, expectation: tuple[object, float]) -> None:
+    """Record an expectation from `Stepwise.cell/derived/link` in a SheetCheck."""
+    value, scale = expectation
+    result.expect(row, col, value, scale)
