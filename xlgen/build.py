@@ -28,5 +28,5 @@ def build(template_name: str, output, overrides=(), force: bool = False, progres
         raise XlgenError(f"formula lint: {problems[0].cell}: {problems[0].message} "
                          f"({len(problems)} problems in all)")
     calculation = calculate(book, progress=progress)
-    write_workbook(plan, calculation.values, Path(output), force=force)
+    write_workbook(plan, book, calculation.values, Path(output), force=force)
     return Path(output)

@@ -151,7 +151,7 @@ def text_report(report) -> str:
                      f"First: {report.lint[0]}")
     if report.ok:
         lines.append(f"OK: {report.cells_checked:,} formula cells agree with the NumPy reference "
-                     f"(relative tolerance {RELATIVE_TOLERANCE:g}).")
+                     f"(relative tolerance {RELATIVE_TOLERANCE:g}; largest difference {report.largest_difference:.1e}).")
     elif not report.checks:
         lines.append("FAIL: no sheet of a known layout was found, so nothing was checked.")
     elif not report.mismatches:

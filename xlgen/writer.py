@@ -10,11 +10,16 @@ clock time.
 from __future__ import annotations
 
 import datetime
+import html
+import io
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
 
 from xlgen.engine.book import ExcelError
 from xlgen.errors import XlgenError
@@ -56,6 +61,15 @@ class Formats:
         return self.cache[style]
 
 
+class PreparedWorksheet(Worksheet):
+    """Formula text arrives with every prefix already in place (xlgen.formula is the one
+    place that adds them), so XlsxWriter's own regex pass over each formula — most of a
+    large build's time, and wrong for SINGLE — is skipped."""
+
+    def _prepare_formula(self, formula, expand_future_functions=False):
+        return formula[1:] if formula.startswith("=") else formula
+
+
 def cached_value(value):
     """The value XlsxWriter stores beside a formula: numbers, text, booleans or an error code."""
     if isinstance(value, ExcelError):
@@ -65,8 +79,9 @@ def cached_value(value):
     return value
 
 
-def write_workbook(plan: WorkbookPlan, values: dict, path: Path, force: bool = False) -> None:
-    """Write `plan` to `path`; `values[(sheet, row, col)]` are the engine's results."""
+def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False) -> None:
+    """Write `plan` to `path`: formula text from `book` (plan.to_book(), the text the
+    engine computed), `values[(sheet, row, col)]` the engine's results."""
     path = Path(path)
     if path.exists() and not force:
         raise XlgenError(f"{path} exists; use --force to replace it")
@@ -78,7 +93,8 @@ def write_workbook(plan: WorkbookPlan, values: dict, path: Path, force: bool = F
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(handle)
     try:
-        _write(plan, values, temporary)
+        _write(plan, book, values, temporary)
+        _comment_names(temporary, {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
@@ -87,14 +103,15 @@ def write_workbook(plan: WorkbookPlan, values: dict, path: Path, force: bool = F
         raise
 
 
-def _write(plan: WorkbookPlan, values: dict, filename: str) -> None:
+def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
     workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
                                               "strings_to_urls": False})
     workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
                              "created": FIXED_DATE, "comments": "Built by xlgen; verify with `xlgen verify`."})
     formats = Formats(workbook)
-    for sheet_plan in plan.sheets:
-        worksheet = workbook.add_worksheet(sheet_plan.name)
+    for sheet_plan, sheet in zip(plan.sheets, book.sheets):
+        worksheet = workbook.add_worksheet(sheet_plan.name, worksheet_class=PreparedWorksheet)
+        formulas = sheet.formulas
         for col, width in sorted(sheet_plan.widths.items()):
             worksheet.set_column(col - 1, col - 1, width)
         if sheet_plan.freeze:
@@ -103,7 +120,7 @@ def _write(plan: WorkbookPlan, values: dict, filename: str) -> None:
             fmt = formats.get(entry.style)
             content = entry.content
             if isinstance(content, Expr):
-                worksheet.write_formula(row - 1, col - 1, formula(content), fmt,
+                worksheet.write_formula(row - 1, col - 1, formulas[(row, col)], fmt,
                                         cached_value(values[(sheet_plan.name, row, col)]))
             elif isinstance(content, str):
                 worksheet.write_string(row - 1, col - 1, content, fmt)
@@ -126,6 +143,38 @@ def _write(plan: WorkbookPlan, values: dict, filename: str) -> None:
     for name, (expr, _comment) in sorted(plan.names.items()):
         workbook.define_name(name, formula(expr))
     workbook.close()
+
+
+def _comment_names(filename: str, comments: dict) -> None:
+    """Give workbook-level defined names their Name Manager comment.
+
+    XlsxWriter's define_name has no comment argument, so the `comment` attribute is added
+    to the `<definedName>` elements of xl/workbook.xml after it closes the file. Every
+    zip entry is copied with its own ZipInfo (fixed date, same compression), so the same
+    plan still gives the same bytes.
+    """
+    if not comments:
+        return
+    with zipfile.ZipFile(filename) as archive:
+        entries = [(info, archive.read(info.filename)) for info in archive.infolist()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for info, data in entries:
+            if info.filename == "xl/workbook.xml":
+                data = _with_name_comments(data.decode("utf-8"), comments).encode("utf-8")
+            target.writestr(info, data)
+    Path(filename).write_bytes(buffer.getvalue())
+
+
+def _with_name_comments(xml: str, comments: dict) -> str:
+    for name, comment in sorted(comments.items()):
+        # the workbook-level name: no localSheetId among its attributes
+        pattern = re.compile(r'<definedName name="' + re.escape(name) + r'"(?=[^>]*>)(?![^>]*localSheetId)')
+        attribute = ' comment="' + html.escape(comment, quote=True) + '"'
+        xml, count = pattern.subn(lambda match: match.group(0) + attribute, xml, count=1)
+        if count != 1:
+            raise XlgenError(f"defined name {name} is missing from xl/workbook.xml")
+    return xml
 
 
 def _chart(workbook, chart_plan):

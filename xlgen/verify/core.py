@@ -98,6 +98,7 @@ class Report:
     skipped: list = field(default_factory=list)        # "sheet: reason"
     notes: list = field(default_factory=list)
     lint: list = field(default_factory=list)           # "cell: problem" from xlgen.lint
+    largest_difference: float = 0.0                    # relative, over the cells that agree
 
     @property
     def cells_checked(self) -> int:
@@ -125,8 +126,17 @@ class Report:
             "skipped": self.skipped,
             "lint": self.lint,
             "tolerance": {"relative": RELATIVE_TOLERANCE, "absolute": ABSOLUTE_TOLERANCE},
+            "largest_relative_difference": self.largest_difference,
             "notes": self.notes,
         }
+
+
+def relative_difference(expected, actual) -> float:
+    expected = as_expected(expected)
+    if not isinstance(expected, float) or isinstance(actual, bool) or not isinstance(actual, NUMBER):
+        return 0.0
+    size = max(abs(expected), abs(float(actual)))
+    return abs(float(actual) - expected) / size if size else 0.0
 
 
 def json_value(value):
@@ -153,7 +163,9 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             key = (check.sheet, row, col)
             checked.add(key)
             actual = values.get(key, sheet.constants.get((row, col)))
-            if not agrees(expected, actual, check.scale.get((row, col), 0.0), any_error):
+            if agrees(expected, actual, check.scale.get((row, col), 0.0), any_error):
+                report.largest_difference = max(report.largest_difference, relative_difference(expected, actual))
+            else:
                 found.append((position.get(key, len(position)), row, col,
                               Mismatch(f"{check.sheet}!{cell_name(row, col)}",
                                        sheet.formulas.get((row, col), ""), as_expected(expected), actual)))
