@@ -31,6 +31,8 @@ class Sheet:
     formulas: dict[Cell, str] = field(default_factory=dict)
     # cached values of formula cells, where the file has them (a built Book has none)
     cached: dict[Cell, object] = field(default_factory=dict)
+    # array formulas (t="array"): anchor cell -> the range it fills, e.g. "A1:C3"
+    array_refs: dict[Cell, str] = field(default_factory=dict)
 
 
 @dataclass

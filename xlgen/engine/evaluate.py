@@ -1,0 +1,344 @@
+"""calculate(book): every formula cell of a Book, in dependency order, without recursion.
+
+Cells are grouped by shape (refs.shape_key, with refs.Template to recognise the next
+cell of a column cheaply) and each shape is compiled once (compiler.py). Values live in
+one dict keyed by k = sheet<<35 | row<<15 | col. Cells are visited in sheet/row order;
+a cell whose inputs are ready is computed at once (the common case: rows chain
+downwards), otherwise an explicit-stack depth-first walk computes its inputs first and
+reports a loop as a CircularReference.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import random
+from bisect import bisect_left, bisect_right
+
+import numpy as np
+
+from ..errors import CircularReference, UnsupportedFormula
+from . import runtime as rt
+from .book import Book
+from .compiler import COL_MASK, ROW_MASK, ROW_SHIFT, SHEET_SHIFT, Compiler
+from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
+
+_BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
+_EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
+
+
+class Calculation:
+    """The result of calculate(): values of every formula cell, and how they were reached."""
+
+    def __init__(self, book: Book, values: dict, order: list, volatile: list):
+        self.book = book
+        self.values = values  # (sheet, row, col) -> float | str | bool | None | ExcelError
+        self.order = order  # formula cells, dependencies first
+        self.volatile = volatile  # cells with a volatile function
+
+    def value(self, sheet: str, row: int, col: int):
+        """Computed value of a formula cell, the constant of a constant cell, else None."""
+        key = (sheet, row, col)
+        if key in self.values:
+            return self.values[key]
+        try:
+            found = self.book.sheet(sheet)
+        except KeyError:
+            return None
+        key = (found.name, row, col)
+        if key in self.values:
+            return self.values[key]
+        return found.constants.get((row, col))
+
+
+def calculate(book: Book, progress=None) -> Calculation:
+    """Compute every formula cell of `book`.
+
+    progress, if given, is called as progress(done, total) at most about 100 times.
+    Raises UnsupportedFormula (first such cell in sheet/row order) or CircularReference.
+    """
+    return _Engine(book).run(progress)
+
+
+class _Engine:
+    def __init__(self, book: Book):
+        self.book = book
+        self.names = [sheet.name for sheet in book.sheets]
+        self.sheet_index = {}
+        for i, sheet in enumerate(book.sheets):
+            self.sheet_index.setdefault(sheet.name.lower(), i)
+        self.V: dict = {-1: rt.E_REF}  # -1: where an out-of-sheet reference points
+        self.P: set = set()  # formula cells not computed yet
+        self.formula_keys: set = set()
+        self.max_row = []
+        self.max_col = []
+        self._col_rows: dict = {}
+        self.sheet_keys: list[list[int]] = []
+
+    def label(self, k: int) -> str:
+        return qualified(self.names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)
+
+    # --- helpers the generated code calls ------------------------------------------------
+    def _namespace(self) -> dict:
+        V, P = self.V, self.P
+        get = V.get
+        EMPTY = rt.EMPTY
+        max_row, max_col = self.max_row, self.max_col
+
+        def clip(t, r1, c1, r2, c2):
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > _BIG_RANGE:
+                r2 = max(r1, min(r2, max_row[t]))
+                c2 = max(c1, min(c2, max_col[t]))
+            return r2, c2
+
+        def value_range(t, r1, c1, r2, c2):
+            r2, c2 = clip(t, r1, c1, r2, c2)
+            base = t << SHEET_SHIFT
+            cols = range(c1, c2 + 1)
+            rows = [[get(base | (r << ROW_SHIFT) | c, EMPTY) for c in cols]
+                    for r in range(r1, r2 + 1)]
+            return np.array(rows, dtype=object)
+
+        def intersect(t, r1, c1, r2, c2, r, c):
+            base = t << SHEET_SHIFT
+            if c1 == c2 and r1 <= r <= r2:
+                return get(base | (r << ROW_SHIFT) | c1)
+            if r1 == r2 and c1 <= c <= c2:
+                return get(base | (r1 << ROW_SHIFT) | c)
+            if r1 == r2 and c1 == c2:
+                return get(base | (r1 << ROW_SHIFT) | c1)
+            return rt.E_VALUE
+
+        def range_formula_keys(t, r1, c1, r2, c2):
+            columns = self._columns(t)
+            base = t << SHEET_SHIFT
+            for col in range(c1, min(c2, max_col[t]) + 1):
+                rows = columns.get(col)
+                if rows:
+                    for row in rows[bisect_left(rows, r1):bisect_right(rows, r2)]:
+                        yield base | (row << ROW_SHIFT) | col
+
+        def range_pending(t, r1, c1, r2, c2):
+            if not P:
+                return False
+            for key in range_formula_keys(t, r1, c1, r2, c2):
+                if key in P:
+                    return True
+            return False
+
+        def range_deps(t, r1, c1, r2, c2):
+            return tuple(range_formula_keys(t, r1, c1, r2, c2))
+
+        def ordered(t, r1, c1, r2, c2):
+            r1, r2 = sorted((min(max(r1, 1), MAX_ROW), min(max(r2, 1), MAX_ROW)))
+            c1, c2 = sorted((min(max(c1, 1), MAX_COL), min(max(c2, 1), MAX_COL)))
+            return t, r1, c1, r2, c2
+
+        def checked_key(t, r, c):
+            if 1 <= r <= MAX_ROW and 1 <= c <= MAX_COL:
+                return (t << SHEET_SHIFT) | (r << ROW_SHIFT) | c
+            return -1
+
+        def final(v):
+            if v is None:
+                return 0.0
+            if type(v) is np.ndarray:
+                v = rt.first_of(v)
+                return 0.0 if v is None else v
+            return v
+
+        def dynamic(name):
+            raise rt.RuntimeUnsupported(f"function {name} (a reference known only at run time) "
+                                        "without a cached value")
+
+        def randbetween(bottom=0.0, top=0.0):
+            lo, hi = rt.number(bottom), rt.number(top)
+            if type(lo) is rt.XlError:
+                return lo
+            if type(hi) is rt.XlError:
+                return hi
+            lo, hi = math.ceil(lo), math.floor(hi)
+            return rt.E_NUM if lo > hi else float(random.randint(lo, hi))
+
+        def randarray(rows=1.0, cols=1.0, low=0.0, high=1.0, whole=False):
+            n_rows, n_cols = int(rt.number(rows) or 1), int(rt.number(cols) or 1)
+            low = rt.number(low)
+            high = rt.number(high) if high != 0.0 else 1.0
+            if whole:
+                values = np.random.randint(math.ceil(low), math.floor(high) + 1, (n_rows, n_cols))
+            else:
+                values = low + (high - low) * np.random.random((n_rows, n_cols))
+            return rt.from_xl(values.astype(float).astype(object))
+
+        def now():
+            return (_dt.datetime.now() - _EXCEL_EPOCH).total_seconds() / 86400.0
+
+        def today():
+            return float(math.floor(now()))
+
+        return {
+            "V": V, "P": P, "g": get, "FORMULA_KEYS": self.formula_keys,
+            "E_NUM": rt.E_NUM, "E_NA": rt.E_NA, "XlError": rt.XlError, "ndarray": np.ndarray,
+            "EMPTY": EMPTY, "_add": rt.add, "_sub": rt.sub, "_mul": rt.mul, "_div": rt.div,
+            "_pow": rt.power, "_concat": rt.concat, "_eq": rt.eq, "_ne": rt.ne, "_lt": rt.lt,
+            "_gt": rt.gt, "_le": rt.le, "_ge": rt.ge, "_neg": rt.neg, "_percent": rt.percent,
+            "_call": rt.call, "_cell_array": rt.cell_array, "_xl": rt.to_xl,
+            "_first": rt.first_of, "_final": final, "_range": value_range,
+            "_intersect": intersect, "_rpending": range_pending, "_rdeps": range_deps,
+            "_ordered": ordered, "_checked_key": checked_key, "_sqrt": math.sqrt,
+            "_exp": math.exp, "_log": math.log, "_rand": random.random,
+            "_randbetween": randbetween, "_randarray": randarray, "_now": now,
+            "_today": today, "_dynamic": dynamic,
+        }
+
+    def _columns(self, t: int) -> dict:
+        """Sheet t's formula rows by column, sorted (for dependencies on ranges)."""
+        columns = self._col_rows.get(t)
+        if columns is None:
+            columns = self._col_rows[t] = {}
+            for k in self.sheet_keys[t]:
+                columns.setdefault(k & COL_MASK, []).append((k >> ROW_SHIFT) & ROW_MASK)
+            for rows in columns.values():
+                rows.sort()
+        return columns
+
+    # --- the calculation -------------------------------------------------------------------
+    def run(self, progress) -> Calculation:
+        book, V, P = self.book, self.V, self.P
+        for s, sheet in enumerate(book.sheets):
+            base = s << SHEET_SHIFT
+            for (r, c), value in sheet.constants.items():
+                V[base | (r << ROW_SHIFT) | c] = rt.to_internal(value)
+            cells = list(sheet.constants) + list(sheet.formulas)
+            self.max_row.append(max((r for r, _ in cells), default=0))
+            self.max_col.append(max((c for _, c in cells), default=0))
+
+        ns = self._namespace()
+        compiler = Compiler(book, self.sheet_index, ns, self.formula_keys)
+        run_of: dict = {}
+        shape_of: dict = {}
+        cell_keys: list[int] = []
+        prefilled: list[int] = []
+        volatile: list = []
+        for s, sheet in enumerate(book.sheets):
+            keys = self._setup_sheet(s, sheet, compiler, run_of, shape_of, prefilled, volatile)
+            self.sheet_keys.append(keys)
+            cell_keys.extend(keys)
+
+        total = len(cell_keys)
+        order = list(prefilled)
+        step = max(1, total // 100)
+        current = None
+        try:
+            for start in range(0, total, step):
+                for k in cell_keys[start:start + step]:
+                    if k in P:
+                        current = k
+                        if run_of[k](k):
+                            P.discard(k)
+                            order.append(k)
+                        else:
+                            self._walk(k, run_of, shape_of, order)
+                if progress is not None:
+                    progress(total - len(P), total)
+        except rt.RuntimeUnsupported as exc:
+            raise UnsupportedFormula(self.label(getattr(exc, "key", current)), exc.what) from None
+
+        names = self.names
+        values = {}
+        for k in order:
+            v = V[k]
+            if type(v) is rt.XlError:
+                v = rt.to_public(v)
+            values[(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)] = v
+        return Calculation(
+            book, values,
+            [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in order],
+            volatile)
+
+    def _setup_sheet(self, s, sheet, compiler, run_of, shape_of, prefilled, volatile):
+        """Compile the sheet's shapes (in row order) and register its cells; returns their keys."""
+        V, P = self.V, self.P
+        base = s << SHEET_SHIFT
+        formulas = sheet.formulas
+        items = formulas.items()
+        previous = (0, 0)
+        for cell in formulas:
+            if cell <= previous:
+                items = sorted(formulas.items())
+                break
+            previous = cell
+        arrays = sheet.array_refs
+        cached = sheet.cached
+        shapes: dict = {}
+        last_in_col: dict = {}
+        keys = []
+        overlap = not sheet.constants.keys().isdisjoint(formulas.keys())
+        for (r, c), text in items:
+            k = base | (r << ROW_SHIFT) | c
+            is_array = bool(arrays) and (r, c) in arrays
+            entry = last_in_col.get(c)
+            if entry is None or entry[2] != is_array or entry[0].render(r, c) != text:
+                key, nrefs = shape_key(text, r, c)
+                entry = shapes.get((key, is_array))
+                if entry is None:
+                    shape, parsed_refs = compiler.compile(s, text, r, c, is_array,
+                                                          qualified(sheet.name, r, c))
+                    entry = (Template(text, r, c), shape, is_array)
+                    if parsed_refs == nrefs:
+                        shapes[(key, is_array)] = entry
+                    else:  # the key and the parser disagree: this cell gets its own shape
+                        entry = None
+                if entry is not None:
+                    last_in_col[c] = entry
+                else:
+                    entry = (None, shape, is_array)
+                    last_in_col.pop(c, None)
+            shape = entry[1]
+            keys.append(k)
+            self.formula_keys.add(k)
+            if overlap:
+                V.pop(k, None)
+            shape_of[k] = shape
+            if shape.volatile:
+                volatile.append((sheet.name, r, c))
+                if (r, c) in cached:
+                    V[k] = rt.to_internal(cached[(r, c)])
+                    prefilled.append(k)
+                    continue
+                if shape.dynamic:
+                    raise UnsupportedFormula(qualified(sheet.name, r, c),
+                                             f"{shape.dynamic} without a cached value")
+            run_of[k] = shape.run
+            P.add(k)
+        return keys
+
+    def _walk(self, root, run_of, shape_of, order):
+        """Compute root after its pending inputs, depth first with an explicit stack."""
+        P = self.P
+        stack = [root]
+        on_stack = {root}
+        pending_inputs = [iter(shape_of[root].deps(root))]
+        while stack:
+            for d in pending_inputs[-1]:
+                if d in P:
+                    if d in on_stack:
+                        loop = stack[stack.index(d):] + [d]
+                        raise CircularReference([self.label(x) for x in loop])
+                    stack.append(d)
+                    on_stack.add(d)
+                    pending_inputs.append(iter(shape_of[d].deps(d)))
+                    break
+            else:
+                k = stack.pop()
+                pending_inputs.pop()
+                on_stack.discard(k)
+                try:
+                    ready = run_of[k](k)
+                except rt.RuntimeUnsupported as exc:
+                    exc.key = k
+                    raise
+                if not ready:
+                    raise RuntimeError(f"engine bug: {self.label(k)} not ready after its inputs")
+                P.discard(k)
+                order.append(k)

@@ -1,0 +1,226 @@
+"""Formula text -> a small expression tree, using the `formulas` package's tokenizer.
+
+`formulas.Parser` tokenizes Excel syntax and orders the tokens by precedence; we swap its
+AstBuilder (which builds a `schedula` dispatcher per formula, the slow part) for one that
+builds plain tuples, and its LET/LAMBDA token for one that parses the arguments into
+trees. Node kinds:
+
+    ("lit", value)                     float | str | bool | ExcelError
+    ("missing",)                       an omitted argument, as in IF(A1,,1)
+    ("cell", sheet, part)              part = (col_abs, col, row_abs, row)
+    ("range", sheet, part1, part2)     whole columns/rows have row/col None
+    ("name", NAME, sheet)              defined name or LET/LAMBDA variable (prefix-free, upper)
+    ("op", symbol, args)               '+', 'u-', '%', '=', ':', ...
+    ("call", NAME, args)               NAME upper, without _xlfn./_xlws. prefix
+    ("let", ((VAR, node), ...), body)
+    ("lambda", (VAR, ...), body)
+    ("unsupported", what)              parsed, but cannot be evaluated (e.g. inline LAMBDA call)
+"""
+
+from __future__ import annotations
+
+import re
+
+from formulas import Parser
+from formulas.errors import FormulaError, TokenError
+from formulas.tokens.function import Array, Function, Lambda
+from formulas.tokens.operand import Empty, Error, Number, Operand, Range, String
+from formulas.tokens.operator import Intersect, Operator, OperatorToken, Separator
+from formulas.tokens.parenthesis import Parenthesis, _update_n_args
+
+from .book import ExcelError
+from .refs import col_number
+
+PREFIXES = ("_XLFN._XLWS.", "_XLFN.", "_XLWS.", "_XLPM.")
+
+
+class ParseError(Exception):
+    """Formula text the tokenizer cannot read, or syntax we cannot represent."""
+
+
+class UnsupportedSyntax(ParseError):
+    """Readable syntax the engine does not evaluate (e.g. an inline LAMBDA call)."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+def strip_prefix(name: str) -> str:
+    """'_xlfn.LET' -> 'LET', '_xlpm.x' -> 'X' (upper case)."""
+    upper = name.upper()
+    for prefix in PREFIXES:
+        if upper.startswith(prefix):
+            return upper[len(prefix):]
+    return upper
+
+
+_SHEET_REF = re.compile(r"^(?:('(?:[^']|'')+'|[^'!\[\]]+)!)?(.+)$", re.S)
+_CELL = r"(\$?)([A-Za-z]{1,3})(\$?)([0-9]+)"
+_CELL_RE = re.compile(rf"^{_CELL}$")
+_RANGE_RE = re.compile(rf"^{_CELL}:{_CELL}$")
+_COLS_RE = re.compile(r"^(\$?)([A-Za-z]{1,3}):(\$?)([A-Za-z]{1,3})$")
+_ROWS_RE = re.compile(r"^(\$?)([0-9]+):(\$?)([0-9]+)$")
+_INDIRECT_RE = re.compile(r'^INDIRECT\(\s*"(.*)"\s*\)$', re.I | re.S)
+
+
+def _unquote_sheet(sheet: str | None) -> str | None:
+    if sheet and sheet.startswith("'"):
+        return sheet[1:-1].replace("''", "'")
+    return sheet
+
+
+def reference_node(src: str):
+    """A reference's source text ('my s'!$A$1:B2, A:A, 3:4) -> a cell or range node."""
+    src = src.strip()
+    volatile = False
+    m = _INDIRECT_RE.match(src)
+    if m:  # formulas reads INDIRECT("A1") as the reference itself; it stays volatile
+        src, volatile = m.group(1).replace('""', '"'), True
+    if src.startswith("[") or "]" in src.split("!")[0]:
+        return ("unsupported", "external workbook reference")
+    m = _SHEET_REF.match(src)
+    if not m:
+        raise ParseError(src)
+    sheet, ref = _unquote_sheet(m.group(1)), m.group(2)
+    if (m2 := _CELL_RE.match(ref)):
+        part = (bool(m2[1]) or volatile, col_number(m2[2]), bool(m2[3]) or volatile, int(m2[4]))
+        node = ("cell", sheet, part)
+    elif (m2 := _RANGE_RE.match(ref)):
+        p1 = (bool(m2[1]) or volatile, col_number(m2[2]), bool(m2[3]) or volatile, int(m2[4]))
+        p2 = (bool(m2[5]) or volatile, col_number(m2[6]), bool(m2[7]) or volatile, int(m2[8]))
+        node = ("range", sheet, p1, p2)
+    elif (m2 := _COLS_RE.match(ref)):
+        node = ("range", sheet, (bool(m2[1]) or volatile, col_number(m2[2]), True, None),
+                (bool(m2[3]) or volatile, col_number(m2[4]), True, None))
+    elif (m2 := _ROWS_RE.match(ref)):
+        node = ("range", sheet, (True, None, bool(m2[1]) or volatile, int(m2[2])),
+                (True, None, bool(m2[3]) or volatile, int(m2[4])))
+    else:
+        return ("unsupported", f"reference {src}")
+    if volatile:
+        return ("call", "INDIRECT", (node,))
+    return node
+
+
+class _LetLambda(Operand, Lambda):
+    """LET(...) / LAMBDA(...) read as one operand whose arguments are parsed into trees."""
+
+    def ast(self, tokens, stack, builder):
+        # Operand.ast would chain to Function.ast through the MRO; do only the operand part
+        if tokens and isinstance(tokens[-1], Operand):
+            raise TokenError()
+        tokens.append(self)
+        builder.append(self)
+        _update_n_args(stack)
+
+    def _process(self, attr, match, context=None, parser=None):
+        if "leta" in attr:
+            raise UnsupportedSyntax("eta-reduced LAMBDA (_xleta.)")
+        if "call" in attr:
+            raise UnsupportedSyntax("inline LAMBDA call LAMBDA(...)(...)")
+        args = [parse_tree(arg, parser) for arg in match.captures("arg")]
+        if not args:
+            raise FormulaError()
+        if "let" in attr:
+            names, values = args[:-1:2], args[1:-1:2]
+            if len(names) != len(values) or not names:
+                raise FormulaError()
+            pairs = []
+            for name, value in zip(names, values):
+                if name[0] != "name":
+                    raise FormulaError()
+                pairs.append((name[1], value))
+            attr["node"] = ("let", tuple(pairs), args[-1])
+        else:
+            params = []
+            for name in args[:-1]:
+                if name[0] != "name":
+                    raise FormulaError()
+                params.append(name[1])
+            attr["node"] = ("lambda", tuple(params), args[-1])
+        return attr
+
+
+class _TreeBuilder:
+    """Stands in for formulas' AstBuilder: the parser feeds it tokens in postfix order."""
+
+    def __init__(self, *args, **kwargs):
+        self._stack: list = []
+
+    def __len__(self):
+        return len(self._stack)
+
+    def __getitem__(self, index):
+        return self._stack[index]
+
+    def pop(self):
+        return self._stack.pop()
+
+    def finish(self):
+        pass
+
+    def append(self, token):
+        stack = self._stack
+        if isinstance(token, _LetLambda):
+            stack.append(token.attr["node"])
+        elif isinstance(token, (Operator, Function)):
+            n = token.get_n_args
+            if n > len(stack):
+                raise FormulaError()
+            args = tuple(stack[len(stack) - n:]) if n else ()
+            del stack[len(stack) - n:]
+            if isinstance(token, Function):
+                stack.append(("call", strip_prefix(token.name), args))
+            else:
+                stack.append(("op", token.name.upper(), args))
+        elif isinstance(token, Empty):
+            stack.append(("missing",))
+        elif isinstance(token, Error):
+            stack.append(("lit", ExcelError(token.name.upper())))
+        elif isinstance(token, String):
+            stack.append(("lit", token.compile()))
+        elif isinstance(token, Number):
+            value = token.compile()
+            stack.append(("lit", value if isinstance(value, bool) else float(value)))
+        elif isinstance(token, Range):
+            stack.append(self._range(token))
+        else:
+            raise FormulaError()
+
+    @staticmethod
+    def _range(token):
+        attr = token.attr
+        if "r1" in attr or "n1" in attr or "indirect" in attr:
+            return reference_node(token.source[:token.end_match])
+        if attr.get("anchor"):
+            return ("unsupported", "spill reference (#)")
+        m = _SHEET_REF.match(token.source[:token.end_match].strip())
+        sheet, name = (_unquote_sheet(m.group(1)), m.group(2)) if m else (None, attr.get("ref", ""))
+        return ("name", strip_prefix(name), sheet)
+
+
+class _TreeParser(Parser):
+    ast_builder = _TreeBuilder
+    filters = [
+        Error, String, Number, _LetLambda, Range, OperatorToken, Separator,
+        Function, Array, Parenthesis, Intersect,
+    ]
+
+
+_PARSER = _TreeParser()
+
+
+def parse_tree(text: str, parser=None):
+    """Formula text (with or without '=') -> tree. Raises ParseError."""
+    parser = parser or _PARSER
+    expr = text if text.lstrip().startswith("=") else "=" + text
+    try:
+        _tokens, builder = parser.ast(expr)
+    except UnsupportedSyntax:
+        raise
+    except (FormulaError, TokenError, ParseError, ValueError, IndexError, KeyError) as exc:
+        raise ParseError(text) from exc
+    if len(builder) != 1:
+        raise ParseError(text)
+    return builder[-1]

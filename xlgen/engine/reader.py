@@ -1,0 +1,693 @@
+"""Read an .xlsx (or .xlsm) file into a Book, streaming and defensively.
+
+Formula text comes straight from the sheet XML (expat, fed in chunks), never from
+openpyxl's full load: that is several times faster and keeps memory flat. Every way a
+file can be hostile (not a zip, truncated, zip bomb, DTD/entities, encrypted) ends in a
+one-line BadWorkbook.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import os
+import posixpath
+import re
+import zipfile
+import zlib
+from xml.parsers import expat
+
+from ..errors import BadWorkbook
+from .book import Book, ExcelError, Sheet
+from .refs import MAX_COL, MAX_ROW, col_letters, col_number, shift_formula
+
+MAX_TOTAL_UNCOMPRESSED = 1 << 30  # 1 GiB over all members we inflate
+MAX_RATIO = 200  # per member, once it inflates past RATIO_FLOOR
+RATIO_FLOOR = 1 << 20
+CHUNK = 1 << 20
+
+OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+REL_OFFICE_DOCUMENT = "/officeDocument"
+REL_WORKSHEET = "/worksheet"
+REL_SHARED_STRINGS = "/sharedStrings"
+
+_ERRORS = {code: ExcelError(code) for code in (
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
+    "#GETTING_DATA", "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!",
+    "#CONNECT!", "#BUSY!", "#EXTERNAL!", "#PYTHON!",
+)}
+
+
+def excel_error(code: str) -> ExcelError:
+    return _ERRORS.get(code) or ExcelError(code)
+
+
+class _Refused(Exception):
+    """Raised inside expat callbacks; turned into BadWorkbook by the caller."""
+
+
+class _Package:
+    """The zip container, with size accounting against zip bombs."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.name = os.path.basename(path)
+        if not os.path.exists(path):
+            raise BadWorkbook(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise BadWorkbook(f"{path}: is a directory, not a workbook")
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+        except OSError as exc:
+            raise BadWorkbook(f"{path}: cannot be read ({exc.strerror})") from None
+        if not head:
+            raise BadWorkbook(f"{path}: is empty (0 bytes)")
+        if head == OLE_MAGIC:
+            raise BadWorkbook(
+                f"{path}: is encrypted or password-protected (or a legacy .xls): "
+                "save it as an unprotected .xlsx")
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            if head[:2] == b"PK":
+                raise BadWorkbook(f"{path}: is a truncated or corrupt zip archive") from None
+            raise BadWorkbook(f"{path}: is not an .xlsx workbook (not a zip archive)") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise BadWorkbook(f"{path}: cannot be opened as a zip archive ({exc})") from None
+        self.members = {}
+        declared = 0
+        for info in self.zip.infolist():
+            self.members[info.filename.lstrip("/")] = info
+            declared += info.file_size
+        if declared > MAX_TOTAL_UNCOMPRESSED:
+            raise BadWorkbook(
+                f"{path}: would inflate to {declared >> 20} MiB (limit "
+                f"{MAX_TOTAL_UNCOMPRESSED >> 20} MiB): refusing a possible zip bomb")
+        for info in self.zip.infolist():
+            if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                raise BadWorkbook(
+                    f"{path}: member {info.filename} compresses {info.file_size // max(info.compress_size, 1)}:1 "
+                    "(a possible zip bomb)")
+        self.inflated = 0
+
+    def has(self, member: str) -> bool:
+        return member in self.members
+
+    def chunks(self, member: str):
+        """Yield the member's bytes in chunks, counting them as they inflate (headers can lie)."""
+        info = self.members.get(member)
+        if info is None:
+            raise BadWorkbook(f"{self.path}: missing part {member}")
+        limit = max(info.file_size, 1)
+        seen = 0
+        try:
+            with self.zip.open(info) as stream:
+                while True:
+                    chunk = stream.read(CHUNK)
+                    if not chunk:
+                        break
+                    seen += len(chunk)
+                    self.inflated += len(chunk)
+                    if seen > limit or self.inflated > MAX_TOTAL_UNCOMPRESSED:
+                        raise BadWorkbook(f"{self.path}: {member} inflates past its declared size "
+                                          "or the 1 GiB limit (a possible zip bomb)")
+                    if seen > RATIO_FLOOR and seen > MAX_RATIO * max(info.compress_size, 1):
+                        raise BadWorkbook(f"{self.path}: {member} inflates more than {MAX_RATIO}:1 "
+                                          "(a possible zip bomb)")
+                    yield chunk
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+                NotImplementedError, RuntimeError) as exc:
+            raise BadWorkbook(f"{self.path}: {member} is truncated or corrupt ({exc})") from None
+
+    def parse(self, member: str, start, end=None, text=None) -> None:
+        """Stream one XML member through expat with the given handlers; no DTDs, no entities."""
+        parser = expat.ParserCreate()
+        parser.buffer_text = True
+        parser.buffer_size = 1 << 16
+        parser.StartElementHandler = start
+        if end is not None:
+            parser.EndElementHandler = end
+        if text is not None:
+            parser.CharacterDataHandler = text
+
+        def refuse(*_args):
+            raise _Refused("a DTD or entity declaration")
+
+        parser.StartDoctypeDeclHandler = refuse
+        parser.EntityDeclHandler = refuse
+        parser.UnparsedEntityDeclHandler = refuse
+        parser.ExternalEntityRefHandler = refuse
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        try:
+            for chunk in self.chunks(member):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+        except _Refused as exc:
+            raise BadWorkbook(f"{self.path}: {member} contains {exc}; refusing it") from None
+        except expat.ExpatError as exc:
+            raise BadWorkbook(f"{self.path}: {member} is not well-formed XML ({exc})") from None
+
+
+def _local(name: str) -> str:
+    """Element name without namespace prefix ('x:c' -> 'c')."""
+    return name.rpartition(":")[2]
+
+
+def _attr(attrs: dict, local: str):
+    """Attribute by local name, whatever its prefix."""
+    value = attrs.get(local)
+    if value is None:
+        for key, val in attrs.items():
+            if key.rpartition(":")[2] == local:
+                return val
+    return value
+
+
+def _rel_attr(attrs: dict, local: str):
+    """A prefixed relationship attribute (r:id) by local name; unprefixed ones do not count."""
+    for key, val in attrs.items():
+        if ":" in key and key.rpartition(":")[2] == local:
+            return val
+    return None
+
+
+def _read_rels(pkg: _Package, part: str) -> dict[str, tuple[str, str]]:
+    """Relationship id -> (type, target part path) for a part's .rels file."""
+    folder, base = posixpath.split(part)
+    rels_part = posixpath.join(folder, "_rels", base + ".rels")
+    out: dict[str, tuple[str, str]] = {}
+    if not pkg.has(rels_part):
+        return out
+
+    def start(name, attrs):
+        if _local(name) == "Relationship":
+            target = _attr(attrs, "Target") or ""
+            if _attr(attrs, "TargetMode") == "External":
+                return
+            if target.startswith("/"):
+                path = target.lstrip("/")
+            else:
+                path = posixpath.normpath(posixpath.join(folder, target))
+            out[_attr(attrs, "Id") or ""] = (_attr(attrs, "Type") or "", path)
+
+    pkg.parse(rels_part, start)
+    return out
+
+
+def _read_workbook(pkg: _Package, part: str):
+    """Sheet list (name, rel id, state) and defined names from workbook.xml."""
+    sheets: list[tuple[str, str]] = []
+    names: list[tuple[str, str | None, str | None, list[str]]] = []
+    current: list | None = None
+
+    def start(name, attrs):
+        nonlocal current
+        local = _local(name)
+        if local == "sheet":
+            sheets.append((_attr(attrs, "name") or "", _rel_attr(attrs, "id") or ""))
+        elif local == "definedName":
+            current = [_attr(attrs, "name") or "", _attr(attrs, "localSheetId"),
+                       _attr(attrs, "comment"), []]
+            names.append(current)
+
+    def end(name):
+        nonlocal current
+        if _local(name) == "definedName":
+            current = None
+
+    def text(data):
+        if current is not None:
+            current[3].append(data)
+
+    pkg.parse(part, start, end, text)
+    return sheets, names
+
+
+def _read_shared_strings(pkg: _Package, part: str) -> list[str]:
+    """Shared strings; rich-text runs are joined, phonetic runs (rPh) are skipped."""
+    strings: list[str] = []
+    parts: list[str] = []
+    state = {"in_t": False, "in_rph": 0}
+
+    def start(name, attrs):
+        local = _local(name)
+        if local == "t":
+            state["in_t"] = True
+        elif local == "rPh":
+            state["in_rph"] += 1
+        elif local == "si":
+            parts.clear()
+
+    def end(name):
+        local = _local(name)
+        if local == "t":
+            state["in_t"] = False
+        elif local == "rPh":
+            state["in_rph"] -= 1
+        elif local == "si":
+            strings.append("".join(parts))
+
+    def text(data):
+        if state["in_t"] and not state["in_rph"]:
+            parts.append(data)
+
+    pkg.parse(part, start, end, text)
+    return strings
+
+
+class _SheetReader:
+    """expat callbacks for one worksheet: fills a Sheet's constants, formulas and cached values.
+
+    Used for whole sheets in unusual encodings, and for single cells the fast scanner
+    (_scan_sheet) does not recognise; `store` is shared by both.
+    """
+
+    def __init__(self, sheet: Sheet, shared_strings: list[str], path: str):
+        self.sheet = sheet
+        self.sst = shared_strings
+        self.path = path
+        self.row = 0
+        self.col = 0
+        self.cell_type = "n"
+        self.text: list[str] = []
+        self.collect = False
+        self.value = None  # text of <v>
+        self.inline: list[str] | None = None
+        self.in_is = False
+        self.in_rph = 0
+        self.formula = None  # attrs, then (attrs, text) once </f> is seen
+        self.shared: dict[str, tuple[str, int, int]] = {}
+        self.notes: set[str] = set()
+        self.handlers_start = {"row": self.start_row, "c": self.start_c, "v": self.start_text,
+                               "f": self.start_f, "is": self.start_is, "t": self.start_t,
+                               "rPh": self.start_rph}
+        self.handlers_end = {"c": self.end_c, "v": self.end_v, "f": self.end_f,
+                             "is": self.end_is, "t": self.end_t, "rPh": self.end_rph}
+
+    # dispatch, with prefixed names mapped once to their local name
+    def start(self, name, attrs):
+        handler = self.handlers_start.get(name)
+        if handler is None:
+            local = _local(name)
+            if local == name or local not in self.handlers_start:
+                return
+            handler = self.handlers_start[name] = self.handlers_start[local]
+            self.handlers_end[name] = self.handlers_end.get(local)
+        handler(attrs)
+
+    def end(self, name):
+        handler = self.handlers_end.get(name)
+        if handler is not None:
+            handler()
+
+    def chars(self, data):
+        if self.collect:
+            self.text.append(data)
+
+    def fragment(self, xml: str) -> None:
+        """Parse one <c> element's text (the fast scanner's fallback)."""
+        parser = expat.ParserCreate()
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = self.end
+        parser.CharacterDataHandler = self.chars
+        try:
+            parser.Parse(xml.encode("utf-8"), True)
+        except expat.ExpatError as exc:
+            raise _Refused(f"a cell that is not well-formed XML ({exc})") from None
+
+    def start_row(self, attrs):
+        r = attrs.get("r")
+        self.row = int(r) if r else self.row + 1
+        self.col = 0
+
+    def start_c(self, attrs):
+        ref = attrs.get("r")
+        if ref:
+            self.row, self.col = _cell_position(ref)
+        else:
+            self.col += 1
+            if self.row == 0:
+                self.row = 1
+        self.cell_type = attrs.get("t", "n")
+        self.value = None
+        self.inline = None
+        self.formula = None
+
+    def start_text(self, attrs):
+        self.text = []
+        self.collect = True
+
+    def end_v(self):
+        self.value = "".join(self.text)
+        self.collect = False
+
+    def start_f(self, attrs):
+        self.text = []
+        self.collect = True
+        self.formula = attrs
+
+    def end_f(self):
+        self.collect = False
+        self.formula = (self.formula, "".join(self.text))
+
+    def start_is(self, attrs):
+        self.in_is = True
+        self.inline = []
+
+    def end_is(self):
+        self.in_is = False
+
+    def start_rph(self, attrs):
+        self.in_rph += 1
+
+    def end_rph(self):
+        self.in_rph -= 1
+
+    def start_t(self, attrs):
+        if self.in_is and not self.in_rph:
+            self.text = []
+            self.collect = True
+
+    def end_t(self):
+        if self.in_is and self.collect:
+            self.inline.append("".join(self.text))
+            self.collect = False
+
+    def end_c(self):
+        formula = self.formula
+        if formula is not None and not isinstance(formula, tuple):
+            formula = (formula, "")  # <f .../> with no text
+        inline = "".join(self.inline) if self.inline is not None else None
+        self.store(self.row, self.col, self.cell_type, self.value, formula, inline)
+
+    def store(self, row, col, cell_type, value_text, formula, inline=None):
+        """Record one cell. formula is None or (attrs dict, text)."""
+        value = self.typed_value(cell_type, value_text, inline, row)
+        key = (row, col)
+        sheet = self.sheet
+        if formula is not None:
+            attrs, text = formula
+            kind = attrs.get("t", "normal")
+            if kind == "shared":
+                si = attrs.get("si")
+                if text:
+                    self.shared[si] = (text, row, col)
+                elif si in self.shared:
+                    base, brow, bcol = self.shared[si]
+                    text = shift_formula(base, row - brow, col - bcol)
+                else:
+                    raise _Refused(f"a shared formula (si={si}) used before it is defined")
+            elif kind == "array":
+                if text and attrs.get("ref"):
+                    sheet.array_refs[key] = attrs["ref"]
+            elif kind == "dataTable":
+                self.notes.add(f"data table formulas in sheet {sheet.name!r} read as constants")
+                text = ""
+            if text:
+                sheet.formulas[key] = text
+                if value is not None:
+                    sheet.cached[key] = value
+                return
+        if value is not None:
+            sheet.constants[key] = value
+
+    def typed_value(self, t, v, inline, row):
+        """A cell's <v> (or inline string) as float | str | bool | ExcelError | None."""
+        if t == "inlineStr":
+            return inline if inline is not None else v
+        if v is None:
+            return None
+        if t == "str":
+            return v
+        if not v.strip():
+            return None  # <v/>: openpyxl writes this for formulas it has no value for
+        if t == "n":
+            try:
+                return float(v)
+            except ValueError:
+                raise _Refused(f"a non-numeric number {v!r} in row {row}") from None
+        if t == "s":
+            try:
+                return self.sst[int(v)]
+            except (ValueError, IndexError):
+                raise _Refused(f"a shared-string index {v!r} that does not exist") from None
+        if t == "b":
+            return v.strip() in ("1", "true")
+        if t == "e":
+            return excel_error(v.strip())
+        return v  # "str" and ISO dates ("d") stay text
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz$"
+
+
+def _cell_position(ref: str) -> tuple[int, int]:
+    digits = ref.lstrip(_LETTERS)
+    letters = ref[:len(ref) - len(digits)].replace("$", "")
+    try:
+        row, col = int(digits), col_number(letters)
+    except ValueError:
+        raise _Refused(f"a cell with a bad reference r={ref!r}") from None
+    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL and letters):
+        raise _Refused(f"a cell outside the sheet (r={ref!r})")
+    return row, col
+
+
+# The fast scanner: one regular expression over the decoded sheet XML. Its first
+# alternative is the plain cell Excel and XlsxWriter write (r= first, optional s= and
+# t=, an optional <f> and <v>) and is read without any further matching; anything else
+# (inline strings, prefixes, odd attribute order...) is matched as a whole element and
+# handed to expat. Well-formedness and the DTD ban are checked by expat on the same
+# bytes, with no Python callbacks, at C speed.
+_ITEM_RE = re.compile(
+    r'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="[0-9]+")?(?: t="([a-zA-Z]+)")?(?: s="[0-9]+")?>'
+    r'(?:<f((?: [^>/]*)?)(?:/>|>([^<]*)</f>))?(?:<v>([^<]*)</v>)?</c>'  # 1-6 plain cell
+    r'|<c r="([A-Z]{1,3})([0-9]{1,7})"[^>/]*/>'  # 7-8 styled empty cell
+    r"|(<(?:[\w.\-]+:)?c\b[^>]*?(?:/>|>[^<]*(?:<(?!/(?:[\w.\-]+:)?c\s*>)[^<]*)*"
+    r"</(?:[\w.\-]+:)?c\s*>))"  # 9 any other cell element
+    r"|<(?:[\w.\-]+:)?row\b([^>]*)>",  # 10 row start tag
+    re.S)
+_CELL_ATTRS_RE = re.compile(r"<(?:[\w.\-]+:)?c\b([^>]*?)/?>", re.S)
+_ROW_R_RE = re.compile(r"""\sr\s*=\s*["'](\d+)["']""")
+_CELL_R_RE = re.compile(r"""\sr\s*=\s*["']([^"']*)["']""")
+_ATTR_RE = re.compile(r"""([\w.\-:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_ROW_END_RE = re.compile(r"</(?:[\w.\-]+:)?row\s*>")
+_ENCODING_RE = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([\w.\-]+)["']""")
+
+
+def _attrs(text: str) -> dict:
+    """Attributes of a start tag's text, entities decoded."""
+    out = {}
+    for m in _ATTR_RE.finditer(text):
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        out[m.group(1)] = html.unescape(value) if "&" in value else value
+    return out
+
+
+def _scan(reader: _SheetReader, text: str) -> None:
+    """Read every row and cell in this stretch of sheet XML."""
+    store = reader.store
+    formulas = reader.sheet.formulas
+    cached = reader.sheet.cached
+    constants = reader.sheet.constants
+    columns: dict = {}
+    row, col = reader.row, reader.col
+    for letters, digits, ctype, f_attrs, f_text, v_text, e_letters, e_digits, other, row_attrs \
+            in _ITEM_RE.findall(text):
+        if letters:
+            row = int(digits)
+            col = columns.get(letters)
+            if col is None:
+                col = columns[letters] = col_number(letters)
+            if row > MAX_ROW or col > MAX_COL or row < 1:
+                raise _Refused(f"a cell outside the sheet (r={letters}{digits})")
+            if "&" in f_text or "&" in v_text:
+                f_text, v_text = html.unescape(f_text), html.unescape(v_text)
+            if f_attrs:
+                store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
+                      (_attrs(f_attrs), f_text))
+            elif f_text:
+                if not ctype and v_text:
+                    formulas[(row, col)] = f_text
+                    try:
+                        cached[(row, col)] = float(v_text)
+                    except ValueError:
+                        raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
+                else:
+                    store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
+                          ({}, f_text))
+            elif v_text:
+                if not ctype:
+                    try:
+                        constants[(row, col)] = float(v_text)
+                    except ValueError:
+                        raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
+                else:
+                    store(row, col, ctype, v_text, None)
+            elif ctype == "str" or ctype == "inlineStr":
+                store(row, col, ctype, "", None)
+        elif e_letters:
+            row, col = int(e_digits), col_number(e_letters)
+        elif other:
+            rm = _CELL_R_RE.search(_CELL_ATTRS_RE.match(other).group(1))
+            if rm:
+                row, col = _cell_position(rm.group(1))
+            else:
+                col += 1
+                row = row or 1
+                other = _with_ref(other, row, col)
+            reader.row, reader.col = row, col
+            reader.fragment(other)
+        else:
+            rm = _ROW_R_RE.search(row_attrs)
+            row = int(rm.group(1)) if rm else row + 1
+            col = 0
+    reader.row, reader.col = row, col
+
+
+def _with_ref(xml: str, row: int, col: int) -> str:
+    """Give a cell element without r= its position, so the fragment parser keeps it."""
+    return re.sub(r"^(<(?:[\w.\-]+:)?c)\b", lambda m: f'{m.group(1)} r="{col_letters(col)}{row}"',
+                  xml, count=1)
+
+
+def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
+    """Stream a worksheet: expat checks the bytes, the regex scanner reads the cells."""
+    validator = expat.ParserCreate()
+
+    def refuse(*_args):
+        raise _Refused("a DTD or entity declaration")
+
+    validator.StartDoctypeDeclHandler = refuse
+    validator.EntityDeclHandler = refuse
+    validator.UnparsedEntityDeclHandler = refuse
+    validator.ExternalEntityRefHandler = refuse
+    validator.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    decoder = None
+    buffer = ""
+    state = {"started": False, "done": False}
+
+    def consume(text: str, final: bool) -> str:
+        """Scan what lies inside <sheetData>, up to the last complete row; return the rest."""
+        if state["done"]:
+            return ""
+        if not state["started"]:
+            m = re.search(r"<(?:[\w.\-]+:)?sheetData\b", text)
+            if not m:
+                return "" if final else text[-64:]
+            state["started"] = True
+            text = text[m.start():]
+        end = re.search(r"</(?:[\w.\-]+:)?sheetData\s*>|<(?:[\w.\-]+:)?sheetData\b[^>]*/>", text)
+        if end:
+            _scan(reader, text[:end.end()])
+            state["done"] = True
+            return ""
+        cut = len(text) if final else _last_row_end(text)
+        if cut:
+            _scan(reader, text[:cut])
+        return text[cut:]
+
+    try:
+        for chunk in pkg.chunks(member):
+            validator.Parse(chunk, False)
+            if decoder is None:
+                decoder = _decoder_for(chunk)
+                if decoder is None:  # not UTF-8: let expat read the whole part instead
+                    break
+            buffer = consume(buffer + decoder.decode(chunk), False)
+        else:
+            validator.Parse(b"", True)
+            if decoder is not None:
+                consume(buffer + decoder.decode(b"", True), True)
+            return
+    except _Refused as exc:
+        raise BadWorkbook(f"{pkg.path}: {member} contains {exc}; refusing it") from None
+    except expat.ExpatError as exc:
+        raise BadWorkbook(f"{pkg.path}: {member} is not well-formed XML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise BadWorkbook(f"{pkg.path}: {member} is not valid UTF-8 ({exc.reason})") from None
+    pkg.parse(member, reader.start, reader.end, reader.chars)
+
+
+def _decoder_for(first_chunk: bytes):
+    """An incremental UTF-8 decoder, or None when the part is in another encoding."""
+    if first_chunk.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    m = _ENCODING_RE.match(first_chunk.lstrip(b"\xef\xbb\xbf"))
+    if m and m.group(1).decode("ascii").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return None
+    return codecs.getincrementaldecoder("utf-8-sig")()
+
+
+def _last_row_end(text: str) -> int:
+    """Index just past the last </row> in text (0 if none)."""
+    end = len(text)
+    while True:
+        i = text.rfind("row>", 0, end)
+        if i < 0:
+            return 0
+        lt = text.rfind("<", 0, i)
+        if lt >= 0 and _ROW_END_RE.fullmatch(text, lt, i + 4):
+            return i + 4
+        end = i
+
+
+def read_xlsx(path) -> Book:
+    """Read a workbook's sheets, defined names and cached values into a Book.
+
+    Raises BadWorkbook (one line) for anything that is not a readable, safe workbook.
+    """
+    path = os.fspath(path)
+    pkg = _Package(path)
+    try:
+        return _read(pkg)
+    finally:
+        pkg.zip.close()
+
+
+def _read(pkg: _Package) -> Book:
+    book = Book()
+    workbook_part = None
+    for rel_type, target in _read_rels(pkg, "").values():
+        if rel_type.endswith(REL_OFFICE_DOCUMENT) and pkg.has(target):
+            workbook_part = target
+    if workbook_part is None:
+        workbook_part = "xl/workbook.xml"
+    if not pkg.has(workbook_part):
+        raise BadWorkbook(f"{pkg.path}: has no workbook part ({workbook_part}); not an Excel workbook")
+    if any(name.lower().endswith("vbaproject.bin") for name in pkg.members):
+        book.notes.append("macros (vbaProject.bin) ignored")
+
+    rels = _read_rels(pkg, workbook_part)
+    sheet_list, names = _read_workbook(pkg, workbook_part)
+    shared_strings: list[str] = []
+    for rel_type, target in rels.values():
+        if rel_type.endswith(REL_SHARED_STRINGS) and pkg.has(target):
+            shared_strings = _read_shared_strings(pkg, target)
+
+    all_sheet_names = [name for name, _ in sheet_list]
+    for name, rid in sheet_list:
+        rel_type, target = rels.get(rid, ("", ""))
+        if rel_type and not rel_type.endswith(REL_WORKSHEET):
+            continue  # chart sheets and dialog sheets hold no cells
+        if not target or not pkg.has(target):
+            raise BadWorkbook(f"{pkg.path}: sheet {name!r} has no part ({target or 'no relationship'})")
+        sheet = Sheet(name)
+        reader = _SheetReader(sheet, shared_strings, pkg.path)
+        _read_sheet(pkg, target, reader)
+        book.notes.extend(sorted(reader.notes))
+        book.sheets.append(sheet)
+
+    for name, local_id, comment, text_parts in names:
+        scope = None
+        if local_id is not None:
+            try:
+                scope = all_sheet_names[int(local_id)]
+            except (ValueError, IndexError):
+                continue  # a name scoped to a sheet that does not exist
+        key = (scope, name.upper())
+        book.names[key] = "".join(text_parts)
+        if comment:
+            book.name_comments[key] = comment
+    return book
