@@ -148,41 +148,80 @@ def json_value(value):
     return value
 
 
+def as_floats(items: list) -> tuple[np.ndarray, np.ndarray]:
+    """Items as a float array and a mask of those that were plain numbers."""
+    try:
+        array = np.asarray(items, dtype=np.float64)
+        if array.ndim == 1:
+            return array, np.ones(len(items), dtype=bool)
+    except (TypeError, ValueError):
+        pass
+    array = np.full(len(items), np.nan)
+    numeric = np.zeros(len(items), dtype=bool)
+    for index, item in enumerate(items):
+        if isinstance(item, NUMBER) and not isinstance(item, bool):
+            array[index] = item
+            numeric[index] = True
+    return array, numeric
+
+
+def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool, report: Report) -> list[int]:
+    """Indices where `actual` does not agree with `expected`.
+
+    Plain numbers are judged all at once; everything else (errors, text, booleans, and
+    numbers that fail the quick test) goes through `agrees`, so the rules stay in one place.
+    """
+    e, e_numeric = as_floats(expected)
+    a, a_numeric = as_floats(actual)
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.maximum(np.abs(a), np.abs(e))
+        difference = np.abs(a - e)
+        accepted = (e_numeric & a_numeric & np.isfinite(e) & np.isfinite(a)
+                    & (difference <= RELATIVE_TOLERANCE * np.maximum(size, scale) + ABSOLUTE_TOLERANCE))
+        if accepted.any():
+            relative = np.where(size[accepted] > 0, difference[accepted] / np.where(size[accepted] > 0, size[accepted], 1), 0)
+            report.largest_difference = max(report.largest_difference, float(relative.max()))
+    return [int(i) for i in np.flatnonzero(~accepted)
+            if not agrees(expected[i], actual[i], float(scale[i]), any_error)]
+
+
 def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
             ignore_sheets: set = frozenset(), volatile: set = frozenset()) -> None:
     """Fill the report's mismatches (calculation order), unchecked cells and stale caches.
 
     `any_error`: an error where the reference has one agrees whatever its code (LibreOffice
     says #VALUE! where Excel says #NUM!); `ignore_sheets` were skipped on purpose."""
-    position = {cell: index for index, cell in enumerate(order)}
     checked = set()
     found = []
     for check in report.checks:
         sheet = book.sheet(check.sheet)
-        for (row, col), expected in check.expected.items():
-            key = (check.sheet, row, col)
-            checked.add(key)
-            actual = values.get(key, sheet.constants.get((row, col)))
-            if agrees(expected, actual, check.scale.get((row, col), 0.0), any_error):
-                report.largest_difference = max(report.largest_difference, relative_difference(expected, actual))
-            else:
-                found.append((position.get(key, len(position)), row, col,
-                              Mismatch(f"{check.sheet}!{cell_name(row, col)}",
-                                       sheet.formulas.get((row, col), ""), as_expected(expected), actual)))
-    found.sort(key=lambda item: item[:3])
-    report.mismatches = [item[3] for item in found]
+        cells = list(check.expected)
+        keys = [(check.sheet, row, col) for row, col in cells]
+        checked.update(keys)
+        actual = [values[key] if key in values else sheet.constants.get(cell) for key, cell in zip(keys, cells)]
+        expected = [check.expected[cell] for cell in cells]
+        scale = np.array([check.scale.get(cell, 0.0) for cell in cells], dtype=np.float64)
+        for index in disagreeing(expected, actual, scale, any_error, report):
+            row, col = cells[index]
+            found.append((keys[index], Mismatch(f"{check.sheet}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),
+                                                as_expected(expected[index]), actual[index])))
+    if found:
+        position = {cell: index for index, cell in enumerate(order)}
+        found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
+    report.mismatches = [mismatch for _, mismatch in found]
     for sheet in book.sheets:
         if sheet.name in ignore_sheets:
             continue
         report.formula_cells += len(sheet.formulas)
-        for (row, col), text in sheet.formulas.items():
-            key = (sheet.name, row, col)
-            if key not in checked:
-                report.unchecked.append(f"{sheet.name}!{cell_name(row, col)}")
-            if (row, col) not in sheet.cached:
-                report.cached_missing += 1
-            elif key in volatile:
-                continue
-            elif not agrees(sheet.cached[(row, col)], values.get(key)):
-                report.stale.append(Mismatch(f"{sheet.name}!{cell_name(row, col)}", text,
-                                             values.get(key), sheet.cached[(row, col)]))
+        report.unchecked.extend(f"{sheet.name}!{cell_name(row, col)}" for row, col in sheet.formulas
+                                if (sheet.name, row, col) not in checked)
+        cached_cells = [cell for cell in sheet.formulas
+                        if cell in sheet.cached and (sheet.name, *cell) not in volatile]
+        report.cached_missing += sum(1 for cell in sheet.formulas if cell not in sheet.cached)
+        saved = [sheet.cached[cell] for cell in cached_cells]
+        recomputed = [values.get((sheet.name, *cell)) for cell in cached_cells]
+        stale_report = Report(report.path)  # differences of saved values are not the reference's
+        for index in disagreeing(saved, recomputed, np.zeros(len(saved)), False, stale_report):
+            row, col = cached_cells[index]
+            report.stale.append(Mismatch(f"{sheet.name}!{cell_name(row, col)}", sheet.formulas[(row, col)],
+                                         recomputed[index], saved[index]))
