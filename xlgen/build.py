@@ -11,6 +11,7 @@ from pathlib import Path
 
 from xlgen.engine import calculate
 from xlgen.errors import XlgenError
+from xlgen.gcpause import paused_gc
 from xlgen.lint import lint_book
 from xlgen.sheets import plan_workbook
 from xlgen.templates import load_template
@@ -20,6 +21,11 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "workbooks"
 
 
 def build(template_name: str, output, overrides=(), force: bool = False, progress=None) -> Path:
+    with paused_gc():
+        return _build(template_name, output, overrides, force, progress)
+
+
+def _build(template_name: str, output, overrides, force: bool, progress) -> Path:
     template = load_template(template_name, overrides)
     plan = plan_workbook(template)
     book = plan.to_book()

@@ -96,7 +96,7 @@ def lift(value) -> Expr:
     raise TypeError(f"cannot use {value!r} in a formula")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Number(Expr):
     value: float
 
@@ -113,7 +113,7 @@ class Number(Expr):
         return _PRECEDENCE["+"] if self.value < 0 else _ATOM
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Text(Expr):
     value: str
 
@@ -121,7 +121,7 @@ class Text(Expr):
         return '"' + self.value.replace('"', '""') + '"'
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Literal(Expr):
     """TRUE, FALSE, or an error literal such as #N/A."""
     word: str
@@ -134,7 +134,7 @@ TRUE = Literal("TRUE")
 FALSE = Literal("FALSE")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Ref(Expr):
     """A cell reference; `fixed_row`/`fixed_col` render the `$`."""
     row: int
@@ -155,7 +155,7 @@ class Ref(Expr):
         return Range(self, last)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Range(Expr):
     first: Ref
     last: Ref
@@ -165,7 +165,7 @@ class Range(Expr):
         return f"{self.first.text()}:{last.text()}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Name(Expr):
     """A defined name (an input cell such as learning_rate, or a LAMBDA)."""
     name: str
@@ -177,7 +177,7 @@ class Name(Expr):
         return Call(self.name, tuple(lift(a) for a in args), user_defined=True)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Param(Expr):
     """A LET or LAMBDA parameter: stored as _xlpm.name."""
     name: str
@@ -186,7 +186,7 @@ class Param(Expr):
         return "_xlpm." + self.name
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Call(Expr):
     function: str
     args: tuple
@@ -199,7 +199,7 @@ class Call(Expr):
         return name + "(" + ",".join(arg.text() for arg in self.args) + ")"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Binary(Expr):
     op: str
     left: Expr
@@ -222,7 +222,7 @@ class Binary(Expr):
         return f"{left}{self.op}{right}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Negate(Expr):
     operand: Expr
     precedence = _PRECEDENCE["+"]  # so that -x is bracketed as an operand of * / ^
@@ -234,7 +234,7 @@ class Negate(Expr):
         return f"-{inner}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Group(Expr):
     """Explicit parentheses, to keep a formula spelled as the course spells it."""
     inner: Expr

@@ -12,12 +12,17 @@ from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
 import re
 
+from xlgen.gcpause import paused_gc
 from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
-from xlgen.verify import basic, data
+from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
+from xlgen.verify import comparison, derivatives, model, runs
 from xlgen.verify.core import Report, compare
 
 # data first: the sheets that link to the data points need them
 CHECKERS = [data, basic]
+CHECKERS += [momentum, rmsprop, adam, adam_ann, average_grad, smoothing]
+# the forum's two-neuron sheets; model last: the others hold model blocks too
+CHECKERS += [derivatives, runs, comparison, model]
 
 
 class Context:
@@ -86,6 +91,11 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
 
 
 def verify_file(path, progress=None, engine: str = "xlgen") -> Report:
+    with paused_gc():
+        return _verify_file(path, progress, engine)
+
+
+def _verify_file(path, progress, engine: str) -> Report:
     book = read_xlsx(path)
     if engine == "libreoffice":
         return verify_with_libreoffice(path, book)
