@@ -19,7 +19,8 @@ import zipfile
 from pathlib import Path
 
 import xlsxwriter
-from xlsxwriter.worksheet import Worksheet
+from xlsxwriter.utility import xl_rowcol_to_cell_fast
+from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 
 from xlgen.engine.book import ExcelError
 from xlgen.errors import XlgenError
@@ -27,6 +28,7 @@ from xlgen.formula import Expr, formula
 from xlgen.sheets.plan import WorkbookPlan
 
 FIXED_DATE = datetime.datetime(2024, 1, 1)
+_NEEDS_ESCAPE = re.compile(r"[&<>]")
 
 STYLES = {
     "header": {"bold": True, "bottom": 1, "align": "center", "bg_color": "#DDEBF7"},
@@ -68,6 +70,32 @@ class PreparedWorksheet(Worksheet):
 
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
+
+    def _write_formula(self, row, col, formula, cell_format=None, value=0):
+        """Store a plain formula without XlsxWriter's per-formula scan for dynamic-array
+        functions: those always carry our _xlfn. prefix, and go the usual way."""
+        if "_xlfn." in formula or formula.startswith("{") or self.constant_memory:
+            return super()._write_formula(row, col, formula, cell_format, value)
+        if self._check_dimensions(row, col):
+            return -1
+        self.table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula,
+                                                cell_format, value)
+        return 0
+
+    def _write_cell(self, row, col, cell):
+        """The same XML XlsxWriter writes for a formatted number or formula with a number
+        result, without its per-cell generality (the innermost loop of a large build)."""
+        kind = type(cell)
+        if cell.format is not None:
+            if kind is CellFormulaTuple and type(cell.value) is float and not _NEEDS_ESCAPE.search(cell.formula):
+                self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
+                              f"<f>{cell.formula}</f><v>{cell.value}</v></c>")
+                return
+            if kind is CellNumberTuple:
+                self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
+                              f"<v>{cell.number:.16G}</v></c>")
+                return
+        super()._write_cell(row, col, cell)
 
 
 def cached_value(value):
@@ -170,7 +198,7 @@ def _with_name_comments(xml: str, comments: dict) -> str:
     for name, comment in sorted(comments.items()):
         # the workbook-level name: no localSheetId among its attributes
         pattern = re.compile(r'<definedName name="' + re.escape(name) + r'"(?=[^>]*>)(?![^>]*localSheetId)')
-        attribute = ' comment="' + html.escape(comment, quote=True) + '"'
+        attribute = ' comment="' + html.escape(comment, quote=False).replace('"', "&quot;") + '"'
         xml, count = pattern.subn(lambda match: match.group(0) + attribute, xml, count=1)
         if count != 1:
             raise XlgenError(f"defined name {name} is missing from xl/workbook.xml")
