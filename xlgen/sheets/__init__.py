@@ -5,11 +5,13 @@ They describe formulas only; numbers come from the engine, truth from xlgen.refe
 
 from __future__ import annotations
 
-from xlgen.sheets import basic, data
+from xlgen.sheets import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.sheets.plan import WorkbookPlan
 
 # layout name -> module with OPTIONS, OPTION_CHECKS, rows_needed(template, spec), build(...)
 LAYOUTS = {"basic": basic}
+LAYOUTS.update({"momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adam_ann": adam_ann,
+                "average_grad_tests": average_grad, "smoothing": smoothing})
 
 
 def plan_workbook(template) -> WorkbookPlan:
