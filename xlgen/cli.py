@@ -42,6 +42,22 @@ class Group(click.Group):
         except XlgenError as error:
             click.echo(f"xlgen: error: {error}", err=True)
             sys.exit(2)
+        except click.UsageError as error:  # a wrong command line: one line too, not click's four
+            usage_error(error)
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:  # `xlgen --bogus`; a bare `xlgen` still shows the help
+            if isinstance(error, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+                raise
+            usage_error(error)
+
+
+def usage_error(error: click.UsageError):
+    hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+    click.echo(f"xlgen: error: {error.format_message()}{hint}", err=True)
+    sys.exit(2)
 
 
 @click.group(cls=Group)
@@ -166,3 +182,7 @@ def text_report(report) -> str:
         for other in report.mismatches[1:6]:
             lines.append(f"  also {other.cell}: expected {json_value(other.expected)!r}, actual {json_value(other.actual)!r}")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m xlgen.cli, as tests run it in a subprocess
+    main()

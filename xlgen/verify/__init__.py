@@ -38,7 +38,12 @@ class Context:
         key = (sheet, row, col)
         if key in self.values:
             return self.values[key]
-        return self.book.sheet(sheet).constants.get((row, col))
+        try:
+            return self.book.sheet(sheet).constants.get((row, col))
+        except KeyError:  # a defined name (learning_rate, target_b...) aimed at a sheet the file lacks
+            from xlgen.errors import XlgenError
+            raise XlgenError(f"{sheet}!{cell_name(row, col)} is named as an input, "
+                             f"but the workbook has no sheet {sheet!r}") from None
 
     def is_volatile(self, sheet: str, row: int, col: int) -> bool:
         return (sheet, row, col) in self.volatile
@@ -49,8 +54,11 @@ class Context:
         if cell is None:
             raise XlgenError(f"sheet {result.sheet}: cannot find its {label} input (no name, no label)")
         sheet, row, col = cell
-        value = self.value(sheet, row, col)
         where = f"{sheet}!{cell_name(row, col)}"
+        if not any(found.name.lower() == sheet.lower() for found in self.book.sheets):
+            raise XlgenError(f"sheet {result.sheet}: its {label} input is {where}, "
+                             f"but the workbook has no sheet {sheet!r} (a defined name points at it)")
+        value = self.value(sheet, row, col)
         result.inputs[label] = {"cell": where, "value": value.code if isinstance(value, ExcelError) else value}
         if label == "derivative":
             return value
