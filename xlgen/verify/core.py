@@ -209,12 +209,14 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         position = {cell: index for index, cell in enumerate(order)}
         found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
     report.mismatches = [mismatch for _, mismatch in found]
+    taken_as_inputs = {cell for check in report.checks for cell in check.volatile}
     for sheet in book.sheets:
         if sheet.name in ignore_sheets:
             continue
         report.formula_cells += len(sheet.formulas)
-        report.unchecked.extend(f"{sheet.name}!{cell_name(row, col)}" for row, col in sheet.formulas
-                                if (sheet.name, row, col) not in checked)
+        report.unchecked.extend(name for name in (f"{sheet.name}!{cell_name(row, col)}" for row, col in sheet.formulas
+                                                  if (sheet.name, row, col) not in checked)
+                                if name not in taken_as_inputs)
         cached_cells = [cell for cell in sheet.formulas
                         if cell in sheet.cached and (sheet.name, *cell) not in volatile]
         report.cached_missing += sum(1 for cell in sheet.formulas if cell not in sheet.cached)
