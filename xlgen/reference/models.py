@@ -25,7 +25,56 @@ class Linear:
         return {"b": residual2, "a": residual2 * x}
 
 
-MODELS = {"linear": Linear}
+class Collapse:
+    """y = c*(a*x + b) + d: two linear neurons stacked with nothing between them (the
+    forum's "2-neuron collapse"); mathematically still a line, c*a*x + (c*b + d)."""
+
+    weights = ("a", "b", "c", "d")
+
+    @staticmethod
+    def hidden(w: dict, x):
+        return w["a"] * x + w["b"]
+
+    @staticmethod
+    def predict(w: dict, x):
+        return w["c"] * Collapse.hidden(w, x) + w["d"]
+
+    @staticmethod
+    def gradient(w: dict, x, y) -> dict:
+        residual2 = 2 * (Collapse.predict(w, x) - y)
+        through = residual2 * w["c"]            # d(err^2)/d(hidden)
+        return {"a": through * x, "b": through, "c": residual2 * Collapse.hidden(w, x), "d": residual2}
+
+
+class Relu:
+    """y = c*max(a*x + b, 0) + d: the forum's "ReLU sandwich". Where a*x + b < 0 the
+    ReLU is flat, so a, b and c get a zero derivative (a dead ReLU for that point).
+
+    Non-finite numbers stand for Excel's #NUM!: max(#NUM!, 0) is #NUM!, not 0, and a
+    flat ReLU gives a zero derivative even when the rest of the chain overflowed."""
+
+    weights = ("a", "b", "c", "d")
+
+    @staticmethod
+    def hidden(w: dict, x):
+        z = w["a"] * x + w["b"]
+        return np.where(np.isfinite(z), np.maximum(z, 0.0), np.nan)[()]
+
+    @staticmethod
+    def predict(w: dict, x):
+        return w["c"] * Relu.hidden(w, x) + w["d"]
+
+    @staticmethod
+    def gradient(w: dict, x, y) -> dict:
+        residual2 = 2 * (Relu.predict(w, x) - y)
+        z = w["a"] * x + w["b"]
+        # the slope of max(z, 0) is 1 above 0 and 0 elsewhere
+        through = np.where(z > 0, residual2 * w["c"], 0.0)
+        through = np.where(np.isfinite(z), through, np.nan)[()]   # d(err^2)/d(hidden)
+        return {"a": through * x, "b": through, "c": residual2 * Relu.hidden(w, x), "d": residual2}
+
+
+MODELS = {"linear": Linear, "collapse": Collapse, "relu": Relu}
 
 
 def loss(model, w: dict, x, y):
