@@ -90,12 +90,12 @@ def read_inputs(context, result, sheet, block: BlockMatch, prefix: str = "", lab
     switch = input_cell(book, sheet, (prefix + "derivative", "derivative"), "derivative")
     derivative = "finite"
     if switch is not None:
-        derivative = "finite" if normal(context.input(result, label_prefix + "derivative", switch)) == "finite" else "analytic"
-    threshold = context.input(result, label_prefix + "blowup_threshold",
+        derivative = "finite" if normal(context.input(result, "derivative", switch)) == "finite" else "analytic"
+    threshold = context.input(result, "blowup_threshold",
                               input_cell(book, sheet, (prefix + "blowup_threshold", "blowup_threshold"), "blow-up above"))
     momentum = None
     if block.momentum:
-        momentum = context.input(result, label_prefix + "momentum",
+        momentum = context.input(result, "momentum",
                                  input_cell(book, sheet, (prefix + "momentum", "momentum"), "momentum"))
     initial = {w: named(f"initial_{w}") for w in block.weights()}
     return BlockInputs(learning_rate, derivative, initial, threshold, momentum)
@@ -164,8 +164,48 @@ def row_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> RowModel:
             values["dead"] = math.nan if not math.isfinite(hidden) else float(hidden < 0)
         return values
 
+    def magnitude(state: dict, values: dict) -> dict:
+        """The size of the numbers behind each value (where rounding noise comes from)."""
+        size = {w: _size(state[w]) for w in weights}
+        x = _size(values["x"])
+        out = {}
+        if block.model == "linear":
+            out["y_pred"] = max(size["a"] * x, size["b"])
+        else:
+            out["ax+b"] = max(size["a"] * x, size["b"])
+            hidden = max(_size(values["ax+b"]), out["ax+b"])
+            out["y_pred"] = max(size["c"] * hidden, size["d"])
+        both = max(out["y_pred"], _size(values["y_pred"]), _size(values["y"]))   # y - y_pred cancels
+        for key in ("err^2", *(f"err{w}1" for w in weights)):
+            error = _size(values[key])
+            out[key] = max(error, 2 * math.sqrt(error) * both)
+        for w in weights:
+            out[f"est de/d{w}"] = max(out[f"err{w}1"], out["err^2"]) / FINITE_STEP
+        residual = 2 * both
+        if block.model == "linear":
+            out.update({"de/db": residual, "de/da": residual * x})
+        else:
+            out.update({"de/dd": residual, "de/db": residual * size["c"], "de/da": residual * size["c"] * x,
+                        "de/dc": residual * hidden})
+        for w in weights:
+            used = out[f"est de/d{w}"] if inputs.derivative == "finite" else out[f"de/d{w}"]
+            if inputs.momentum is not None:
+                beta = abs(inputs.momentum)
+                used = out[f"mom {w}"] = max(_size(state[f"mom {w}"]) * beta, (1 - beta) * used)
+            out[f"new {w}"] = max(size[w], abs(inputs.learning_rate) * used)
+        return out
+
     noisy = tuple(w for w in weights) + tuple(f"mom {w}" for w in weights if inputs.momentum is not None)
-    return RowModel(initial, carry, row, noisy)
+    return RowModel(initial, carry, row, noisy, magnitude)
+
+
+def _size(value) -> float:
+    """|value|, 0 for anything not a finite number (an error cell has no rounding noise)."""
+    try:
+        value = abs(float(value))
+    except (TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
 
 
 @dataclass
@@ -207,8 +247,8 @@ class CheckedBlock:
         return find
 
 
-def check_block(context, result, sheet, block: BlockMatch, inputs: BlockInputs) -> CheckedBlock:
-    """Expect every formula cell of the block's rows; return the block for its summaries."""
+def prepare(context, result, sheet, block: BlockMatch, inputs: BlockInputs) -> CheckedBlock:
+    """The block's per-row model checked against the workbook (xlgen.verify.stepwise)."""
     xs, ys, per_epoch = data_points(context, result, sheet, block)
     if len(block.rows) % per_epoch:
         result.notes.append(f"{len(block.rows)} rows is not a whole number of epochs of {per_epoch} points")
@@ -218,11 +258,15 @@ def check_block(context, result, sheet, block: BlockMatch, inputs: BlockInputs) 
         return context.value(sheet.name, block.rows[index], block.col[key])
 
     stepwise = Stepwise(row_model(block, inputs, xs, ys), len(block.rows), read)
+    return CheckedBlock(block, stepwise, per_epoch)
+
+
+def expect_rows(result, sheet, checked: CheckedBlock) -> None:
+    """Expect every formula cell of the block's rows."""
+    block, stepwise = checked.match, checked.stepwise
     keys = list(stepwise.local[0]) if stepwise.local else []
     for index, r in enumerate(block.rows):
         for key in keys:
             c = block.col.get(key)
             if c is not None and (r, c) in sheet.formulas:
                 expect(result, r, c, stepwise.cell(index, key))
-    return CheckedBlock(block, stepwise, per_epoch)
-

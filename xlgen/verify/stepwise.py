@@ -13,15 +13,18 @@ would miss a sheet whose numbers drift slowly away from the truth.
   cell, whatever happened before it.
 - Global: the reference also runs from the inputs alone. Where that run is stable, the
   workbook's row must agree with it too. How stable is measured, not assumed: the run is
-  repeated with every state value nudged by NOISE (relative, about 500 units in the last
-  place) after every row, and the spread of those runs is added to the tolerance. Where
-  they split between finite and overflowed, the run says nothing and only the local
-  check applies.
+  repeated with every state value nudged after every row by NOISE times the size of the
+  numbers it was computed from (rounding noise, a few hundred units in the last place,
+  as another engine could leave it), and the spread of those runs is added to the
+  tolerance. Where they split between finite and overflowed, or differ beyond LOST
+  (relative: chaos has eaten the digits, and the runs are no longer near copies of each
+  other whose differences grow in proportion to the nudge), the run says nothing and
+  only the local check applies.
 
-The local check's own tolerance comes the same way: the row is recomputed from the
-workbook's previous row nudged by NOISE, and the spread (large only where a value is
-the difference of two nearly equal large numbers, such as a finite-difference
-derivative of a huge loss) widens the tolerance for that cell.
+The local check's own tolerance is relative to the size of the numbers a value was
+computed from (a finite-difference derivative subtracts two nearly equal losses: its
+rounding noise scales with the losses, not with their difference), and is widened by
+the spread of the row recomputed from the workbook's previous row nudged by NOISE.
 
 When the local and global expectations of a cell agree, the cell is checked against the
 local one; when they do not (the workbook's previous rows have drifted from the run
@@ -44,6 +47,7 @@ from xlgen.engine.book import ExcelError
 from xlgen.verify.core import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE
 
 NOISE = 1e-13
+LOST = 1e-4
 # sign patterns for the nudges: all up, alternating, pairs; state values in declared order
 PATTERNS = ((1, 1, 1, 1), (1, -1, 1, -1), (-1, -1, 1, 1))
 
@@ -58,11 +62,21 @@ class RowModel:
     row:     (state, row index) -> every value the row shows, by key.
     noisy:   the state names that are continuous numbers (nudged to measure sensitivity);
              counters and flags are left alone.
+    magnitude: (state, values) -> key -> the size of the numbers each value was computed
+             from, where rounding can leave noise larger than the value itself (keys not
+             given: the value's own size).
     """
     initial: dict
     carry: dict
     row: Callable[[dict, int], dict]
     noisy: tuple = ()
+    magnitude: Callable[[dict, dict], dict] | None = None
+
+    def magnitudes(self, state: dict, values: dict) -> dict:
+        if self.magnitude is None:
+            return {}
+        return {key: size for key, size in self.magnitude(state, values).items()
+                if isinstance(size, (float, np.floating)) and math.isfinite(size)}
 
 
 def number(value) -> float | str:
@@ -81,24 +95,31 @@ def numeric(value) -> float:
     return math.nan if isinstance(value, str) else value
 
 
-def nudge(state: dict, noisy: tuple, pattern: tuple) -> dict:
+def nudge(state: dict, noisy: tuple, pattern: tuple, sizes: dict | None = None) -> dict:
+    """`state` with each noisy value moved by NOISE times its size (or `sizes[name]`, the
+    size of the numbers it was computed from, when larger), up or down by `pattern`."""
     out = dict(state)
     for k, name in enumerate(noisy):
         value = out[name]
         if isinstance(value, (float, np.floating)) and math.isfinite(value):
-            out[name] = value + pattern[k % len(pattern)] * NOISE * max(abs(value), 1e-6)
+            size = max(abs(value), (sizes or {}).get(name, 0.0), 1e-6)
+            out[name] = value + pattern[k % len(pattern)] * NOISE * size
     return out
 
 
 def run(model: RowModel, count: int, pattern: tuple | None = None) -> list[dict]:
-    """The whole run from `model.initial`; with a `pattern`, nudged after every row."""
+    """The whole run from `model.initial`; with a `pattern`, nudged after every row by
+    NOISE times the size of what each state value was computed from."""
     state, rows = dict(model.initial), []
     for index in range(count):
         values = model.row(state, index)
         rows.append(values)
-        state = {name: values[key] for name, key in model.carry.items()}
+        after = {name: values[key] for name, key in model.carry.items()}
         if pattern is not None:
-            state = nudge(state, model.noisy, pattern)
+            magnitudes = model.magnitudes(state, values)
+            sizes = {name: magnitudes[key] for name, key in model.carry.items() if key in magnitudes}
+            after = nudge(after, model.noisy, pattern, sizes)
+        state = after
     return rows
 
 
@@ -111,18 +132,26 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
 
 
+_FLOATS = (float, np.float64)
+
+
 def spread(base, others: list) -> float | None:
     """How far `others` are from `base`: 0 for equal text; None when they do not even agree
     on being finite (or on being text)."""
+    if type(base) in _FLOATS and all(type(other) in _FLOATS for other in others):   # the usual case
+        if not math.isfinite(base):
+            return None if any(math.isfinite(other) for other in others) else 0.0
+        largest = 0.0
+        for other in others:
+            if not math.isfinite(other):
+                return None
+            largest = max(largest, abs(other - base))
+        return float(largest)
     if not _is_number(base):
         return 0.0 if all(other == base for other in others) else None
     if not all(_is_number(other) for other in others):
         return None
-    if not _finite(base):
-        return 0.0 if not any(_finite(other) for other in others) else None
-    if not all(_finite(other) for other in others):
-        return None
-    return max((abs(float(other) - float(base)) for other in others), default=0.0)
+    return spread(float(base), [float(other) for other in others])
 
 
 def close(local, reference, extra: float) -> bool:
@@ -135,18 +164,31 @@ def close(local, reference, extra: float) -> bool:
     return abs(local - reference) <= RELATIVE_TOLERANCE * max(abs(local), abs(reference)) + ABSOLUTE_TOLERANCE + extra
 
 
-def combine(local, local_spread: float | None, run_values: list) -> tuple[object, float]:
+def combine(local, local_scale: float, run_values: list) -> tuple[object, float]:
     """(expected value, scale for verify.core.agrees) of one cell, from its local
     expectation and the whole run's values (the plain run first, then the nudged ones)."""
-    if local_spread is None:          # the nudged rows overflowed and the plain one did not
-        scale = math.inf
-    else:
-        scale = local_spread / RELATIVE_TOLERANCE if local_spread > 0 else 0.0
     reference, others = run_values[0], run_values[1:]
     run_spread = spread(reference, others)
-    if run_spread is None or close(local, reference, run_spread):
-        return local, scale
+    if run_spread is None or close(local, reference, run_spread) or _lost(reference, others, run_spread):
+        return local, local_scale
     return reference, 0.0
+
+
+def _lost(reference, others: list, run_spread: float) -> bool:
+    """Have the nudged runs lost the plain run's digits (no longer near copies of it)?"""
+    if not run_spread:
+        return False
+    size = max(abs(float(value)) for value in [reference, *others])
+    return run_spread > LOST * size
+
+
+def local_scale(magnitude: float, local_spread: float | None) -> float:
+    """The scale (see verify.core.agrees) of a local expectation: the size of its operands,
+    or more where the row nudged by NOISE moved further; unbounded where the nudged row
+    overflowed and the plain one did not."""
+    if local_spread is None:
+        return math.inf
+    return max(magnitude, local_spread / RELATIVE_TOLERANCE)
 
 
 class WorkbookRows(Mapping):
@@ -176,18 +218,20 @@ class Stepwise:
     read: Callable[[int, str], object]
     runs: list = field(init=False)
     local: list = field(init=False)
-    local_spread: list = field(init=False)
+    local_scale: list = field(init=False)
 
     def __post_init__(self):
         self.runs = [run(self.model, self.count)] + [run(self.model, self.count, p) for p in PATTERNS]
-        self.local, self.local_spread = [], []
+        self.local, self.local_scale = [], []
         for index in range(self.count):
             state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
             values = self.model.row(state, index)
             nudged = [self.model.row(nudge(state, self.model.noisy, p), index) for p in PATTERNS]
+            magnitudes = self.model.magnitudes(state, values)
             self.local.append(values)
-            self.local_spread.append({key: spread(value, [other[key] for other in nudged])
-                                      for key, value in values.items()})
+            self.local_scale.append({key: local_scale(magnitudes.get(key, 0.0),
+                                                      spread(value, [other[key] for other in nudged]))
+                                     for key, value in values.items()})
 
     def workbook_state(self, index: int) -> dict:
         return {name: numeric(self.read(index, key)) for name, key in self.model.carry.items()}
@@ -198,7 +242,7 @@ class Stepwise:
 
     def cell(self, index: int, key: str) -> tuple[object, float]:
         """Expected value and scale of row `index`'s cell `key`."""
-        return combine(self.local[index][key], self.local_spread[index][key],
+        return combine(self.local[index][key], self.local_scale[index][key],
                        [rows[index][key] for rows in self.runs])
 
     def derived(self, summarise: Callable[[list], object]) -> tuple[object, float]:
