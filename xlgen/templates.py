@@ -76,6 +76,8 @@ SHARED_KEYS = {
     "derivative": one_of("analytic", "finite"),
     "model": one_of("linear", "collapse", "relu"),
     "initial": number_table,
+    # the two-neuron sheets: a row blows up when its squared error passes this (or is an error)
+    "blowup_threshold": positive_number,
 }
 
 TOP_KEYS = {"title": text, "description": text, **SHARED_KEYS}

@@ -42,6 +42,8 @@ STYLES = {
     "pass": {"bold": True, "font_color": "#006100", "bg_color": "#C6EFCE"},
     "blowup": {"font_color": "#9C0006", "bg_color": "#FFC7CE"},
     "dead": {"font_color": "#7F6000", "bg_color": "#FFEB9C"},
+    # numbers that may grow without bound (1E+32 stays readable where #,##0.0000 is ###)
+    "general": {"num_format": "General"},
 }
 
 

@@ -6,10 +6,12 @@ They describe formulas only; numbers come from the engine, truth from xlgen.refe
 from __future__ import annotations
 
 from xlgen.sheets import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
+from xlgen.sheets import compare, derivatives, init_sweep, lr_sweep, model
 from xlgen.sheets.plan import WorkbookPlan
 
 # layout name -> module with OPTIONS, OPTION_CHECKS, rows_needed(template, spec), build(...)
-LAYOUTS = {"basic": basic}
+LAYOUTS = {"basic": basic, "model": model, "compare": compare, "lr_sweep": lr_sweep,
+           "init_sweep": init_sweep, "derivatives": derivatives}
 LAYOUTS.update({"momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adam_ann": adam_ann,
                 "average_grad_tests": average_grad, "smoothing": smoothing})
 
