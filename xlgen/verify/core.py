@@ -131,14 +131,6 @@ class Report:
         }
 
 
-def relative_difference(expected, actual) -> float:
-    expected = as_expected(expected)
-    if not isinstance(expected, float) or isinstance(actual, bool) or not isinstance(actual, NUMBER):
-        return 0.0
-    size = max(abs(expected), abs(float(actual)))
-    return abs(float(actual) - expected) / size if size else 0.0
-
-
 def json_value(value):
     if isinstance(value, ExcelError):
         return value.code
@@ -178,8 +170,11 @@ def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool
         difference = np.abs(a - e)
         accepted = (e_numeric & a_numeric & np.isfinite(e) & np.isfinite(a)
                     & (difference <= RELATIVE_TOLERANCE * np.maximum(size, scale) + ABSOLUTE_TOLERANCE))
-        if accepted.any():
-            relative = np.where(size[accepted] > 0, difference[accepted] / np.where(size[accepted] > 0, size[accepted], 1), 0)
+        # relative to the size the tolerance uses, over the cells where the relative rule
+        # (not the absolute floor) decides
+        judged = accepted & (np.maximum(size, scale) > ABSOLUTE_TOLERANCE / RELATIVE_TOLERANCE)
+        if judged.any():
+            relative = difference[judged] / np.maximum(size, scale)[judged]
             report.largest_difference = max(report.largest_difference, float(relative.max()))
     return [int(i) for i in np.flatnonzero(~accepted)
             if not agrees(expected[i], actual[i], float(scale[i]), any_error)]
