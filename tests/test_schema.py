@@ -34,7 +34,7 @@ def test_example_workbook_is_schema_valid(path):
 
 
 def test_the_validator_is_not_vacuous(tmp_path):
-    """The same check on the smallest example, its first chart has one axis made invalid finds it."""
+    """The same check finds the error when one axis of the smallest example's first chart is made invalid."""
     import zipfile
     if not WORKBOOKS:
         pytest.skip("no example workbook")
