@@ -14,11 +14,12 @@ goes to runtime helpers, and functions go to the `formulas` library's implementa
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 from dataclasses import dataclass, field
 
-from formulas.functions import get_functions, not_implemented
+from formulas.functions import not_implemented
 
 from ..errors import UnsupportedFormula
 from . import runtime as rt
@@ -73,17 +74,42 @@ class _Unsupported(Exception):
         self.what = what
 
 
-def _library():
-    """formulas' function table, without its catch-all for unknown names."""
-    return get_functions()
+# formulas' submodules, cheapest to import first: `stat` and `comp` pull in scipy (~0.8 s),
+# so they are imported only when a formula needs one of their functions. No name is
+# defined in two submodules, so the search order does not change which one is found.
+_SUBMODULES = (".math", ".logic", ".info", ".text", ".look", ".date", ".financial", ".eng",
+               ".google", ".stat", ".comp")
+_found: dict = {}
 
 
 def library_function(name: str):
-    table = _library()
-    for candidate in (name, "_XLFN." + name, "_XLFN._XLWS." + name, "_XLWS." + name):
-        if candidate in table and table[candidate] is not not_implemented:
-            return table[candidate]
-    return None
+    """formulas' implementation of an Excel function (None if it has none)."""
+    if name in _found:
+        return _found[name]
+    import formulas.functions as base
+    candidates = (name, "_XLFN." + name, "_XLFN._XLWS." + name, "_XLWS." + name)
+    found = None
+    for table in itertools.chain([base.FUNCTIONS], (
+            importlib.import_module(sub, "formulas.functions").FUNCTIONS for sub in _SUBMODULES)):
+        hit = next((table[c] for c in candidates if c in table), None)
+        if hit is not None and hit is not not_implemented:
+            found = hit
+            break
+    _found[name] = found
+    return found
+
+
+class LazyFunction:
+    """A formulas function looked up (and its module imported) on first call."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.func = None
+
+    def __call__(self, *args):
+        if self.func is None:
+            self.func = library_function(self.name)
+        return self.func(*args)
 
 
 class Compiler:
@@ -241,8 +267,9 @@ class _Emitter:
         deps.append(f"    return {' + '.join(parts)}")
         source = "\n".join(head + self.lines + [""] + deps) + "\n"
         exec(compile(source, f"<xlgen shape {uid}>", "exec"), self.c.ns)
-        return Shape(self.c.ns[f"run_{uid}"], self.c.ns[f"deps_{uid}"], self.volatile,
-                     self.dynamic, source)
+        run, deps = self.c.ns.pop(f"run_{uid}"), self.c.ns.pop(f"deps_{uid}")
+        run.deps = deps
+        return Shape(run, deps, self.volatile, self.dynamic, source)
 
     # --- references ----------------------------------------------------------------------
     def _axis(self, absolute, value, base, var):
@@ -633,20 +660,78 @@ class _Emitter:
     def fn_LN(self, args, scope):
         return self._math("LN", args, scope, "{t} = _log({x}) if {x} > 0.0 else E_NUM")
 
+    # SUM, SUMSQ, COUNT, AVERAGE, MAX, MIN over plain numbers run natively; anything
+    # else (an error, text, a boolean in the data) goes to formulas' implementation,
+    # whose module is imported only then.
+    def _aggregate(self, name, args, scope):
+        parts = []
+        for arg in args:
+            node, where = self.deref(arg, scope)
+            if node is None:
+                return self.library_call(name, LazyFunction(name), args, scope)
+            if node[0] == "lit" and type(node[1]) is float:
+                parts.append(f"({self.c.const(node[1])},)")
+            elif node[0] in ("cell", "range"):
+                target = self.sheet_of(node[1])
+                if target is None:
+                    return self.library_call(name, LazyFunction(name), args, scope)
+                if node[0] == "cell":
+                    key = self.cell_key_code(target, node[2], where)
+                    self.deps_single.append(key)
+                    parts.append(f"(g({key}),)")
+                else:
+                    parts.append(f"_values({self.range_code(target, node[2], node[3], where)})")
+            else:
+                return self.library_call(name, LazyFunction(name), args, scope)
+        t = self.tmp()
+        self.line(f"{t} = _agg_{name}({', '.join(parts)})")
+        self.line(f"if {t} is FALLBACK:")
+        self.indent += 1
+        codes = [self.arg(a, scope) for a in args]
+        self.line(f"{t} = _call({', '.join([self.c.function_const(LazyFunction(name))] + codes)})")
+        self.indent -= 1
+        return t
+
+    def deref(self, node, scope):
+        """Follow defined names to what they stand for: (node, scope), or (None, None)."""
+        for _ in range(32):
+            if node[0] != "name":
+                return node, scope
+            if node[2] is None and node[1] in scope.variables:
+                return None, None
+            hit = self.c.lookup_name(node[1], node[2] or self.c.book.sheets[self.sheet].name)
+            if hit is None:
+                return None, None
+            node = self.c.name_tree(hit[0], node[1], hit[1])
+            scope = _Scope({}, 1, 1, True)
+        return None, None
+
+    def fn_SUM(self, args, scope):
+        return self._aggregate("SUM", args, scope)
+
+    def fn_SUMSQ(self, args, scope):
+        return self._aggregate("SUMSQ", args, scope)
+
+    def fn_COUNT(self, args, scope):
+        return self._aggregate("COUNT", args, scope)
+
+    def fn_AVERAGE(self, args, scope):
+        return self._aggregate("AVERAGE", args, scope)
+
+    def fn_MAX(self, args, scope):
+        return self._aggregate("MAX", args, scope)
+
+    def fn_MIN(self, args, scope):
+        return self._aggregate("MIN", args, scope)
+
     def _row_or_col(self, args, scope, axis):
         t = self.tmp()
         if not args:
             self.needs_rc = True
             self.line(f"{t} = float({'r' if axis == 'row' else 'c'})")
             return t
-        node = args[0]
-        while node[0] == "name" and not (node[2] is None and node[1] in scope.variables):
-            hit = self.c.lookup_name(node[1], node[2] or self.c.book.sheets[self.sheet].name)
-            if hit is None:
-                return self.c.const(rt.E_NAME)
-            node = self.c.name_tree(hit[0], node[1], hit[1])
-            scope = _Scope({}, 1, 1, True)
-        if node[0] not in ("cell", "range"):
+        node, scope = self.deref(args[0], scope)
+        if node is None or node[0] not in ("cell", "range"):
             raise _Unsupported(f"{axis.upper()}() of something that is not a reference")
         cabs, col, rabs, row = node[2]
         if axis == "row":

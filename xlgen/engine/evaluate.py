@@ -11,9 +11,9 @@ reports a loop as a CircularReference.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import math
 import random
-from bisect import bisect_left, bisect_right
 
 import numpy as np
 
@@ -57,7 +57,15 @@ def calculate(book: Book, progress=None) -> Calculation:
     progress, if given, is called as progress(done, total) at most about 100 times.
     Raises UnsupportedFormula (first such cell in sheet/row order) or CircularReference.
     """
-    return _Engine(book).run(progress)
+    # Millions of small objects and no reference cycles: the cyclic collector would only
+    # rescan them again and again (it costs a third of the time on large chains).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Engine(book).run(progress)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Engine:
@@ -72,8 +80,7 @@ class _Engine:
         self.formula_keys: set = set()
         self.max_row = []
         self.max_col = []
-        self._col_rows: dict = {}
-        self.sheet_keys: list[list[int]] = []
+        self.run_of: dict = {}
 
     def label(self, k: int) -> str:
         return qualified(self.names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)
@@ -99,6 +106,15 @@ class _Engine:
                     for r in range(r1, r2 + 1)]
             return np.array(rows, dtype=object)
 
+        def values_list(t, r1, c1, r2, c2):
+            """A range's values, flat, in the engine's form (None for empty)."""
+            r2, c2 = clip(t, r1, c1, r2, c2)
+            base = t << SHEET_SHIFT
+            if c1 == c2:
+                return [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
+            cols = range(c1, c2 + 1)
+            return [get(base | (r << ROW_SHIFT) | c) for r in range(r1, r2 + 1) for c in cols]
+
         def intersect(t, r1, c1, r2, c2, r, c):
             base = t << SHEET_SHIFT
             if c1 == c2 and r1 <= r <= r2:
@@ -110,20 +126,23 @@ class _Engine:
             return rt.E_VALUE
 
         def range_formula_keys(t, r1, c1, r2, c2):
-            columns = self._columns(t)
+            """Formula cells inside a range (only the used area of the sheet can hold any)."""
+            r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
             base = t << SHEET_SHIFT
-            for col in range(c1, min(c2, max_col[t]) + 1):
-                rows = columns.get(col)
-                if rows:
-                    for row in rows[bisect_left(rows, r1):bisect_right(rows, r2)]:
-                        yield base | (row << ROW_SHIFT) | col
+            formula_keys = self.formula_keys
+            return [key for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)
+                    if (key := base | (r << ROW_SHIFT) | c) in formula_keys]
 
         def range_pending(t, r1, c1, r2, c2):
             if not P:
                 return False
-            for key in range_formula_keys(t, r1, c1, r2, c2):
-                if key in P:
-                    return True
+            r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
+            base = t << SHEET_SHIFT
+            for r in range(r1, r2 + 1):
+                row_base = base | (r << ROW_SHIFT)
+                for c in range(c1, c2 + 1):
+                    if row_base | c in P:
+                        return True
             return False
 
         def range_deps(t, r1, c1, r2, c2):
@@ -142,7 +161,7 @@ class _Engine:
         def final(v):
             if v is None:
                 return 0.0
-            if type(v) is np.ndarray:
+            if isinstance(v, np.ndarray):
                 v = rt.first_of(v)
                 return 0.0 if v is None else v
             return v
@@ -188,19 +207,11 @@ class _Engine:
             "_ordered": ordered, "_checked_key": checked_key, "_sqrt": math.sqrt,
             "_exp": math.exp, "_log": math.log, "_rand": random.random,
             "_randbetween": randbetween, "_randarray": randarray, "_now": now,
-            "_today": today, "_dynamic": dynamic,
+            "_today": today, "_dynamic": dynamic, "_values": values_list,
+            "FALLBACK": rt.FALLBACK, "_agg_SUM": rt.agg_SUM, "_agg_SUMSQ": rt.agg_SUMSQ,
+            "_agg_COUNT": rt.agg_COUNT, "_agg_AVERAGE": rt.agg_AVERAGE,
+            "_agg_MAX": rt.agg_MAX, "_agg_MIN": rt.agg_MIN,
         }
-
-    def _columns(self, t: int) -> dict:
-        """Sheet t's formula rows by column, sorted (for dependencies on ranges)."""
-        columns = self._col_rows.get(t)
-        if columns is None:
-            columns = self._col_rows[t] = {}
-            for k in self.sheet_keys[t]:
-                columns.setdefault(k & COL_MASK, []).append((k >> ROW_SHIFT) & ROW_MASK)
-            for rows in columns.values():
-                rows.sort()
-        return columns
 
     # --- the calculation -------------------------------------------------------------------
     def run(self, progress) -> Calculation:
@@ -209,56 +220,72 @@ class _Engine:
             base = s << SHEET_SHIFT
             for (r, c), value in sheet.constants.items():
                 V[base | (r << ROW_SHIFT) | c] = rt.to_internal(value)
-            cells = list(sheet.constants) + list(sheet.formulas)
-            self.max_row.append(max((r for r, _ in cells), default=0))
-            self.max_col.append(max((c for _, c in cells), default=0))
+            rows = [r for r, _ in sheet.constants] + [r for r, _ in sheet.formulas]
+            cols = [c for _, c in sheet.constants] + [c for _, c in sheet.formulas]
+            self.max_row.append(max(rows, default=0))
+            self.max_col.append(max(cols, default=0))
 
         ns = self._namespace()
         compiler = Compiler(book, self.sheet_index, ns, self.formula_keys)
-        run_of: dict = {}
-        shape_of: dict = {}
-        cell_keys: list[int] = []
-        prefilled: list[int] = []
+        keys: list[int] = []  # formula cells to compute, in sheet/row order
+        runs: list = []  # their shapes' run functions
+        prefilled: list[int] = []  # volatile cells that keep the file's cached value
         volatile: list = []
         for s, sheet in enumerate(book.sheets):
-            keys = self._setup_sheet(s, sheet, compiler, run_of, shape_of, prefilled, volatile)
-            self.sheet_keys.append(keys)
-            cell_keys.extend(keys)
+            self._setup_sheet(s, sheet, compiler, keys, runs, prefilled, volatile)
+        self.formula_keys.update(keys)
+        self.formula_keys.update(prefilled)
+        P.update(keys)
+        self.run_of = run_of = dict(zip(keys, runs))
 
-        total = len(cell_keys)
+        total = len(keys) + len(prefilled)
         order = list(prefilled)
-        step = max(1, total // 100)
-        current = None
+        deferred = []
+        step = max(1, -(-total // 100))  # at most 100 progress calls, plus a last one
+        discard, append, defer = P.discard, order.append, deferred.append
+        k = None
         try:
-            for start in range(0, total, step):
-                for k in cell_keys[start:start + step]:
-                    if k in P:
-                        current = k
-                        if run_of[k](k):
-                            P.discard(k)
-                            order.append(k)
-                        else:
-                            self._walk(k, run_of, shape_of, order)
+            for start in range(0, len(keys), step):
+                # the common case: rows chain downwards, so inputs are ready in sheet order
+                for k, run in zip(keys[start:start + step], runs[start:start + step]):
+                    if run(k):
+                        discard(k)
+                        append(k)
+                    else:
+                        defer(k)
                 if progress is not None:
                     progress(total - len(P), total)
+            # cells whose inputs come later in sheet order (a chain running upwards, a
+            # total at the top): one pass backwards settles the usual cases cheaply...
+            still = []
+            for k in reversed(deferred):
+                if run_of[k](k):
+                    discard(k)
+                    append(k)
+                else:
+                    still.append(k)
+            # ...and a depth-first walk settles the rest, or finds a loop
+            for k in reversed(still):
+                if k in P:
+                    self._walk(k, order)
         except rt.RuntimeUnsupported as exc:
-            raise UnsupportedFormula(self.label(getattr(exc, "key", current)), exc.what) from None
+            raise UnsupportedFormula(self.label(getattr(exc, "key", k)), exc.what) from None
+        if progress is not None and (not keys or deferred):
+            progress(total - len(P), total)
 
         names = self.names
         values = {}
-        for k in order:
-            v = V[k]
+        cells = [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in order]
+        results = [V[k] for k in order]
+        for i, v in enumerate(results):
             if type(v) is rt.XlError:
-                v = rt.to_public(v)
-            values[(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)] = v
-        return Calculation(
-            book, values,
-            [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in order],
-            volatile)
+                results[i] = rt.to_public(v)
+        values = dict(zip(cells, results))
+        return Calculation(book, values, cells, volatile)
 
-    def _setup_sheet(self, s, sheet, compiler, run_of, shape_of, prefilled, volatile):
-        """Compile the sheet's shapes (in row order) and register its cells; returns their keys."""
-        V, P = self.V, self.P
+    def _setup_sheet(self, s, sheet, compiler, keys, runs, prefilled, volatile):
+        """Compile the sheet's shapes (in row order) and register its cells."""
+        V = self.V
         base = s << SHEET_SHIFT
         formulas = sheet.formulas
         items = formulas.items()
@@ -271,35 +298,20 @@ class _Engine:
         arrays = sheet.array_refs
         cached = sheet.cached
         shapes: dict = {}
+        # column -> (render(row), lowest row, highest row, shape) of the last shape seen there
         last_in_col: dict = {}
-        keys = []
         overlap = not sheet.constants.keys().isdisjoint(formulas.keys())
+        add_key, add_run = keys.append, runs.append
         for (r, c), text in items:
             k = base | (r << ROW_SHIFT) | c
-            is_array = bool(arrays) and (r, c) in arrays
-            entry = last_in_col.get(c)
-            if entry is None or entry[2] != is_array or entry[0].render(r, c) != text:
-                key, nrefs = shape_key(text, r, c)
-                entry = shapes.get((key, is_array))
-                if entry is None:
-                    shape, parsed_refs = compiler.compile(s, text, r, c, is_array,
-                                                          qualified(sheet.name, r, c))
-                    entry = (Template(text, r, c), shape, is_array)
-                    if parsed_refs == nrefs:
-                        shapes[(key, is_array)] = entry
-                    else:  # the key and the parser disagree: this cell gets its own shape
-                        entry = None
-                if entry is not None:
-                    last_in_col[c] = entry
-                else:
-                    entry = (None, shape, is_array)
-                    last_in_col.pop(c, None)
-            shape = entry[1]
-            keys.append(k)
-            self.formula_keys.add(k)
+            hint = last_in_col.get(c)
+            if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
+                    not arrays or (r, c) not in arrays):
+                shape = hint[3]
+            else:
+                shape = self._shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col)
             if overlap:
                 V.pop(k, None)
-            shape_of[k] = shape
             if shape.volatile:
                 volatile.append((sheet.name, r, c))
                 if (r, c) in cached:
@@ -309,25 +321,45 @@ class _Engine:
                 if shape.dynamic:
                     raise UnsupportedFormula(qualified(sheet.name, r, c),
                                              f"{shape.dynamic} without a cached value")
-            run_of[k] = shape.run
-            P.add(k)
-        return keys
+            add_key(k)
+            add_run(shape.run)
 
-    def _walk(self, root, run_of, shape_of, order):
+    @staticmethod
+    def _shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col):
+        """The compiled shape of the formula at (r, c), compiling it on first sight."""
+        is_array = (r, c) in sheet.array_refs
+        key, nrefs = shape_key(text, r, c)
+        entry = shapes.get((key, is_array))
+        if entry is None:
+            shape, parsed_refs = compiler.compile(s, text, r, c, is_array, qualified(sheet.name, r, c))
+            if parsed_refs != nrefs:  # shape key and parser disagree: this cell stands alone
+                last_in_col.pop(c, None)
+                return shape
+            entry = shapes[(key, is_array)] = (Template(text, r, c), shape)
+        template, shape = entry
+        renderer = None if is_array else template.column_renderer(c)
+        if renderer is None:
+            last_in_col.pop(c, None)
+        else:
+            last_in_col[c] = renderer + (shape,)
+        return shape
+
+    def _walk(self, root, order):
         """Compute root after its pending inputs, depth first with an explicit stack."""
-        P = self.P
+        P, run_of = self.P, self.run_of
         stack = [root]
         on_stack = {root}
-        pending_inputs = [iter(shape_of[root].deps(root))]
+        pending_inputs = [iter(run_of[root].deps(root))]
+        push, push_inputs, mark = stack.append, pending_inputs.append, on_stack.add
         while stack:
             for d in pending_inputs[-1]:
                 if d in P:
                     if d in on_stack:
                         loop = stack[stack.index(d):] + [d]
                         raise CircularReference([self.label(x) for x in loop])
-                    stack.append(d)
-                    on_stack.add(d)
-                    pending_inputs.append(iter(shape_of[d].deps(d)))
+                    push(d)
+                    mark(d)
+                    push_inputs(iter(run_of[d].deps(d)))
                     break
             else:
                 k = stack.pop()

@@ -19,7 +19,7 @@ from xml.parsers import expat
 
 from ..errors import BadWorkbook
 from .book import Book, ExcelError, Sheet
-from .refs import MAX_COL, MAX_ROW, col_letters, col_number, shift_formula
+from .refs import MAX_COL, MAX_ROW, Template, col_letters, col_number, shift_formula
 
 MAX_TOTAL_UNCOMPRESSED = 1 << 30  # 1 GiB over all members we inflate
 MAX_RATIO = 200  # per member, once it inflates past RATIO_FLOOR
@@ -277,7 +277,7 @@ class _SheetReader:
         self.in_is = False
         self.in_rph = 0
         self.formula = None  # attrs, then (attrs, text) once </f> is seen
-        self.shared: dict[str, tuple[str, int, int]] = {}
+        self.shared: dict[str, tuple] = {}
         self.notes: set[str] = set()
         self.handlers_start = {"row": self.start_row, "c": self.start_c, "v": self.start_text,
                                "f": self.start_f, "is": self.start_is, "t": self.start_t,
@@ -392,10 +392,12 @@ class _SheetReader:
             if kind == "shared":
                 si = attrs.get("si")
                 if text:
-                    self.shared[si] = (text, row, col)
+                    self.shared[si] = (text, row, col, Template(text, row, col))
                 elif si in self.shared:
-                    base, brow, bcol = self.shared[si]
-                    text = shift_formula(base, row - brow, col - bcol)
+                    base, brow, bcol, template = self.shared[si]
+                    # the template renders the shifted text fast; shift_formula also
+                    # knows how to write references pushed off the sheet as #REF!
+                    text = template.render(row, col) or shift_formula(base, row - brow, col - bcol)
                 else:
                     raise _Refused(f"a shared formula (si={si}) used before it is defined")
             elif kind == "array":
@@ -472,6 +474,8 @@ _CELL_ATTRS_RE = re.compile(r"<(?:[\w.\-]+:)?c\b([^>]*?)/?>", re.S)
 _ROW_R_RE = re.compile(r"""\sr\s*=\s*["'](\d+)["']""")
 _CELL_R_RE = re.compile(r"""\sr\s*=\s*["']([^"']*)["']""")
 _ATTR_RE = re.compile(r"""([\w.\-:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_SHEET_DATA_RE = re.compile(r"<(?:[\w.\-]+:)?sheetData\b")
+_SHEET_DATA_END_RE = re.compile(r"</(?:[\w.\-]+:)?sheetData\s*>|<(?:[\w.\-]+:)?sheetData\b[^>]*/>")
 _ROW_END_RE = re.compile(r"</(?:[\w.\-]+:)?row\s*>")
 _ENCODING_RE = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([\w.\-]+)["']""")
 
@@ -573,12 +577,12 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
         if state["done"]:
             return ""
         if not state["started"]:
-            m = re.search(r"<(?:[\w.\-]+:)?sheetData\b", text)
+            m = _SHEET_DATA_RE.search(text) if "sheetData" in text else None
             if not m:
                 return "" if final else text[-64:]
             state["started"] = True
             text = text[m.start():]
-        end = re.search(r"</(?:[\w.\-]+:)?sheetData\s*>|<(?:[\w.\-]+:)?sheetData\b[^>]*/>", text)
+        end = _SHEET_DATA_END_RE.search(text) if "sheetData" in text else None
         if end:
             _scan(reader, text[:end.end()])
             state["done"] = True

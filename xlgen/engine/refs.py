@@ -232,16 +232,37 @@ class Template:
             out.append(literal.replace("{", "{{").replace("}", "}}"))
         return "".join(out), tuple(offsets)
 
-    def render(self, row: int, col: int) -> str | None:
+    def column_renderer(self, col: int):
+        """(render(row) -> text, lowest row, highest row) for this column, or None.
+
+        render is a compiled f-string, so recognising the next cell of a column costs
+        one call and one string comparison.
+        """
         entry = self._by_col.get(col)
         if entry is None:
-            entry = self._by_col[col] = self._column_format(col)
-        if entry is False:
+            entry = self._by_col[col] = self._compile_renderer(col)
+        return entry or None
+
+    def _compile_renderer(self, col: int):
+        layout = self._column_format(col)
+        if layout is False:
+            return False
+        fmt, offsets = layout
+        pieces = fmt.replace("{{", "\x01").replace("}}", "\x02").split("{}")
+        pieces = [p.replace("\x01", "{").replace("\x02", "}") for p in pieces]
+        names = {f"_{i}": piece for i, piece in enumerate(pieces)}
+        body = "{_0}"
+        for i, d in enumerate(offsets, 1):
+            row_expr = "r" if d == 0 else f"r + {d}" if d > 0 else f"r - {-d}"
+            body += "{%s}{_%d}" % (row_expr, i)
+        render = eval(f'lambda r: f"{body}"', names)  # noqa: S307 - our own source
+        low = 1 - min(offsets, default=0)
+        high = MAX_ROW - max(offsets, default=0)
+        return render, max(low, 1), min(high, MAX_ROW)
+
+    def render(self, row: int, col: int) -> str | None:
+        """The text this shape has at (row, col); None if it would leave the sheet."""
+        entry = self.column_renderer(col)
+        if entry is None or not entry[1] <= row <= entry[2]:
             return None
-        fmt, offsets = entry
-        if not offsets:
-            return fmt.format()
-        rows = [row + d for d in offsets]
-        if min(rows) < 1 or max(rows) > MAX_ROW:
-            return None
-        return fmt.format(*rows)
+        return entry[0](row)

@@ -77,7 +77,8 @@ def from_xl(value):
         return value if -INF < value < INF else E_NUM
     if isinstance(value, ndarray):
         if value.size != 1:
-            return value
+            # formulas' Array subclass -> plain ndarray, so `type(x) is ndarray` finds it
+            return value if type(value) is ndarray else value.view(ndarray)
         value = value.flat[0]
         t = type(value)
         if t is float:
@@ -349,8 +350,70 @@ def call(func, *args):
 
 def first_of(value):
     """Top-left value of an array result (what an array formula's anchor cell shows)."""
-    if type(value) is ndarray:
+    if isinstance(value, ndarray):
         if value.size == 0:
             return E_VALUE
         return from_xl(value.flat[0])
     return value
+
+
+# --- native aggregates: plain numbers only; FALLBACK sends the call to formulas ----------
+FALLBACK = object()
+
+
+def agg_SUM(*parts):
+    total = 0.0
+    for part in parts:
+        for v in part:
+            if type(v) is float:
+                total += v
+            elif v is not None:
+                return FALLBACK
+    return total if -INF < total < INF else E_NUM
+
+
+def agg_SUMSQ(*parts):
+    total = 0.0
+    for part in parts:
+        for v in part:
+            if type(v) is float:
+                total += v * v
+            elif v is not None:
+                return FALLBACK
+    return total if -INF < total < INF else E_NUM
+
+
+def _numbers(parts):
+    out = []
+    for part in parts:
+        for v in part:
+            if type(v) is float:
+                out.append(v)
+            elif v is not None:
+                return None
+    return out
+
+
+def agg_COUNT(*parts):
+    numbers = _numbers(parts)
+    return FALLBACK if numbers is None else float(len(numbers))
+
+
+def agg_AVERAGE(*parts):
+    numbers = _numbers(parts)
+    if not numbers:
+        return FALLBACK
+    total = 0.0
+    for v in numbers:
+        total += v
+    return _finite(total / len(numbers))
+
+
+def agg_MAX(*parts):
+    numbers = _numbers(parts)
+    return max(numbers) if numbers else FALLBACK
+
+
+def agg_MIN(*parts):
+    numbers = _numbers(parts)
+    return min(numbers) if numbers else FALLBACK
