@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 import schedula as sh
+from formulas.errors import BaseError as FormulasError
 from formulas.functions import _text2num
 from formulas.functions.operators import OPERATORS
 from formulas.functions.text import _str
@@ -156,7 +157,10 @@ def number(v):
 
 
 def _array_op(symbol, *args):
-    return from_xl(OPERATORS[symbol](*(to_xl(a) for a in args)))
+    try:
+        return from_xl(OPERATORS[symbol](*(to_xl(a) for a in args)))
+    except (FormulasError, ValueError, TypeError, ArithmeticError, IndexError):
+        return E_VALUE  # e.g. arrays of shapes that do not broadcast
 
 
 def _operands(a, b):
@@ -343,7 +347,7 @@ def call(func, *args):
         result = func(*args)
     except NotImplementedError:
         raise RuntimeUnsupported("a form of this function that formulas does not implement") from None
-    except (ValueError, TypeError, ArithmeticError, IndexError):
+    except (FormulasError, ValueError, TypeError, ArithmeticError, IndexError):
         return E_VALUE
     return from_xl(result)
 
