@@ -470,6 +470,7 @@ _ITEM_RE = re.compile(
     r"</(?:[\w.\-]+:)?c\s*>))"  # 9 any other cell element
     r"|<(?:[\w.\-]+:)?row\b([^>]*)>",  # 10 row start tag
     re.S)
+_SHARED_FOLLOWER_RE = re.compile(r' t="shared"(?: ca="[01]")? si="([0-9]+)"$')
 _CELL_ATTRS_RE = re.compile(r"<(?:[\w.\-]+:)?c\b([^>]*?)/?>", re.S)
 _ROW_R_RE = re.compile(r"""\sr\s*=\s*["'](\d+)["']""")
 _CELL_R_RE = re.compile(r"""\sr\s*=\s*["']([^"']*)["']""")
@@ -492,6 +493,7 @@ def _attrs(text: str) -> dict:
 def _scan(reader: _SheetReader, text: str) -> None:
     """Read every row and cell in this stretch of sheet XML."""
     store = reader.store
+    shared = reader.shared
     formulas = reader.sheet.formulas
     cached = reader.sheet.cached
     constants = reader.sheet.constants
@@ -509,8 +511,18 @@ def _scan(reader: _SheetReader, text: str) -> None:
             if "&" in f_text or "&" in v_text:
                 f_text, v_text = html.unescape(f_text), html.unescape(v_text)
             if f_attrs:
-                store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
-                      (_attrs(f_attrs), f_text))
+                follower = None if f_text else _SHARED_FOLLOWER_RE.match(f_attrs)
+                master = follower and shared.get(follower.group(1))
+                text = master and master[3].render(row, col)
+                if text and not ctype and v_text:  # the usual body of a shared formula
+                    formulas[(row, col)] = text
+                    try:
+                        cached[(row, col)] = float(v_text)
+                    except ValueError:
+                        raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
+                else:
+                    store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
+                          (_attrs(f_attrs), f_text))
             elif f_text:
                 if not ctype and v_text:
                     formulas[(row, col)] = f_text
