@@ -193,31 +193,33 @@ def test_build_killed_while_writing_leaves_the_old_file(old_file, template, sig,
     assert all(name.startswith(f".{old_file.name}.") and name.endswith(".tmp") for name in others), others
     if sig == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL
-    if sig == signal.SIGINT:  # Ctrl-C: Python unwinds, the writer removes its temporary file
+    if sig in (signal.SIGINT, signal.SIGTERM):  # Python unwinds, the writer removes its temporary file
         assert temporary_files(old_file) == []
         assert "Traceback" not in err
+    if sig == signal.SIGINT:
         assert err.strip() == "Aborted!"
+    if sig == signal.SIGTERM:
+        assert process.returncode == 128 + signal.SIGTERM
 
 
-@pytest.mark.xfail(strict=True, reason="gap in xlgen/writer.py: tempfile.mkstemp runs before the try whose "
-                                      "except removes the temporary file, so Ctrl-C in the instant it is "
-                                      "created (inside mkstemp, after os.open) leaves it behind; seen in about "
-                                      "1 of 4 real runs that signal as soon as the file appears")
 def test_ctrl_c_as_the_temporary_file_is_created(old_file, template, monkeypatch):
-    """Deterministically, the race a real Ctrl-C hits now and then: the interrupt arrives
-    as mkstemp returns."""
+    """Deterministically, the race a real Ctrl-C could hit: the interrupt arrives the
+    instant the temporary file has been created."""
     import xlgen.writer
-    real_mkstemp = tempfile.mkstemp
+    real_open = os.open
 
-    def interrupted_mkstemp(*args, **kwargs):
-        handle, name = real_mkstemp(*args, **kwargs)
-        os.close(handle)
-        raise KeyboardInterrupt
+    def interrupted_open(path, flags, *args, **kwargs):
+        handle = real_open(path, flags, *args, **kwargs)
+        if str(path).endswith(".tmp"):
+            os.close(handle)
+            raise KeyboardInterrupt
+        return handle
 
-    monkeypatch.setattr(xlgen.writer.tempfile, "mkstemp", interrupted_mkstemp)
+    monkeypatch.setattr(xlgen.writer.os, "open", interrupted_open)
     before = snapshot(old_file.parent)
     with pytest.raises(KeyboardInterrupt):
         xlgen.writer.write_workbook(None, None, {}, old_file, force=True)
+    monkeypatch.undo()
     assert snapshot(old_file.parent) == before
 
 
@@ -267,11 +269,19 @@ def test_different_inputs_give_different_bytes(tmp_path, template):
     assert one.read_bytes() != other.read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason="gap in xlgen/writer.py: tempfile.mkstemp creates the file 0600 and "
-                                      "os.replace keeps that, so a rebuilt file loses its permissions and a "
-                                      "new one ignores the umask")
 def test_rebuilt_file_keeps_its_permissions(old_file, template):
     old_file.chmod(0o644)
     code, _, err = run_cli("build", template, "-o", old_file, "--force", "--set", "epochs=2", "--quiet")
     assert code == 0, err
     assert old_file.stat().st_mode & 0o777 == 0o644
+
+
+def test_new_file_follows_the_umask(tmp_path, template):
+    previous = os.umask(0o022)
+    try:
+        path = tmp_path / "new.xlsx"
+        code, _, err = run_cli("build", template, "-o", path, "--set", "epochs=2", "--quiet")
+    finally:
+        os.umask(previous)
+    assert code == 0, err
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -7,6 +7,7 @@ disagrees with the reference ends with exit code 1.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,6 +87,8 @@ def list_templates():
 def build(template, output, overrides, build_all, force, quiet):
     """Build a workbook from a template (a name from `xlgen list`, or a .toml file)."""
     from xlgen.build import EXAMPLES_DIR, build as build_one
+    # a polite kill unwinds like Ctrl-C, so the writer removes its temporary file
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     from xlgen.templates import available_templates
     from xlgen.verify import verify_file
 

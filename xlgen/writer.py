@@ -14,7 +14,8 @@ import html
 import io
 import os
 import re
-import tempfile
+import secrets
+import stat
 import zipfile
 from pathlib import Path
 
@@ -120,16 +121,21 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise XlgenError(f"folder {folder} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
+    # the temporary file is made inside the try, so an interrupt at any instant removes
+    # it; it takes the old file's permissions, or the umask's for a new file
+    temporary = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    keep_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     try:
-        _write(plan, book, values, temporary)
-        _comment_names(temporary, {name: comment for name, (_expr, comment) in plan.names.items() if comment})
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        if keep_mode is not None:
+            os.chmod(temporary, keep_mode)
+        _write(plan, book, values, str(temporary))
+        _comment_names(str(temporary), {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 

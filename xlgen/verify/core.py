@@ -181,11 +181,12 @@ def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool
 
 
 def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
-            ignore_sheets: set = frozenset(), volatile: set = frozenset()) -> None:
+            ignore_sheets: set = frozenset(), volatile: set = frozenset(), check_stale: bool = True) -> None:
     """Fill the report's mismatches (calculation order), unchecked cells and stale caches.
 
     `any_error`: an error where the reference has one agrees whatever its code (LibreOffice
-    says #VALUE! where Excel says #NUM!); `ignore_sheets` were skipped on purpose."""
+    says #VALUE! where Excel says #NUM!); `ignore_sheets` were skipped on purpose;
+    `check_stale` compares the saved values with the recomputed ones."""
     checked = set()
     found = []
     for check in report.checks:
@@ -205,6 +206,9 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
     report.mismatches = [mismatch for _, mismatch in found]
     taken_as_inputs = {cell for check in report.checks for cell in check.volatile}
+    # a saved value is judged as the reference is: cells whose operands dwarf them carry
+    # rounding noise of the operands' size, whichever engine saved them
+    scales = {(check.sheet, *cell): size for check in report.checks for cell, size in check.scale.items()}
     for sheet in book.sheets:
         if sheet.name in ignore_sheets:
             continue
@@ -212,13 +216,16 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         report.unchecked.extend(name for name in (f"{sheet.name}!{cell_name(row, col)}" for row, col in sheet.formulas
                                                   if (sheet.name, row, col) not in checked)
                                 if name not in taken_as_inputs)
+        report.cached_missing += sum(1 for cell in sheet.formulas if cell not in sheet.cached)
+        if not check_stale:
+            continue
         cached_cells = [cell for cell in sheet.formulas
                         if cell in sheet.cached and (sheet.name, *cell) not in volatile]
-        report.cached_missing += sum(1 for cell in sheet.formulas if cell not in sheet.cached)
         saved = [sheet.cached[cell] for cell in cached_cells]
         recomputed = [values.get((sheet.name, *cell)) for cell in cached_cells]
         stale_report = Report(report.path)  # differences of saved values are not the reference's
-        for index in disagreeing(saved, recomputed, np.zeros(len(saved)), False, stale_report):
+        saved_scale = np.array([scales.get((sheet.name, *cell), 0.0) for cell in cached_cells], dtype=np.float64)
+        for index in disagreeing(saved, recomputed, saved_scale, any_error, stale_report):
             row, col = cached_cells[index]
             report.stale.append(Mismatch(f"{sheet.name}!{cell_name(row, col)}", sheet.formulas[(row, col)],
                                          recomputed[index], saved[index]))
