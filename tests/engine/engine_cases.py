@@ -266,7 +266,7 @@ def trimmed_copy(book: Book, calc, path: Path, budget: int) -> Path:
             else:
                 ws.write_formula(r - 1, c - 1, "=" + text, None, cached)
     for (scope, name), text in book.names.items():
-        if name.startswith("_XLNM."):
+        if name.startswith("_XL"):  # _xlnm.Print_Area, hidden _xlfn.* placeholders
             continue
         if scope:
             quoted = scope if re.fullmatch(r"\w+", scope) else "'%s'" % scope.replace("'", "''")

@@ -166,6 +166,15 @@ def test_let_and_named_lambda():
     assert v[("s", 4, 11)] == 15.0
 
 
+def test_iferror_and_ifna_on_constants_and_cells():
+    v = values_of(book_of(("s", {"A1": ExcelError("#N/A"), "A2": 1.0, "B1": "=IFNA(2.5,1)",
+                                 "B2": "=IFNA(#N/A,1)", "B3": "=IFERROR(#DIV/0!,7)",
+                                 "B4": '=IFERROR("x",7)', "B5": "=IFNA(#DIV/0!,1)",
+                                 "B6": "=IFNA(A1,A2*3)", "B7": "=IFERROR(A2/0,-1)",
+                                 "B8": "=IFERROR(A2,1/0)"})))
+    assert [v[("s", r, 2)] for r in range(1, 9)] == [2.5, 1.0, 7.0, "x", DIV0, 3.0, -1.0, 1.0]
+
+
 def test_circular_reference_lists_one_loop():
     book = book_of(("basic", {"A1": "=B1+1", "B1": "=C1*2", "C1": "=A1", "D1": "=1"}))
     with pytest.raises(CircularReference) as info:

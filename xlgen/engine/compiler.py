@@ -609,6 +609,10 @@ class _Emitter:
         if len(args) != 2:
             return self.c.const(rt.E_VALUE)
         value = self.value(args[0], scope)
+        if not value.startswith("t"):  # a constant: decide now
+            literal = self._literal_value(value)
+            failed = literal is rt.E_NA if name == "IFNA" else type(literal) is rt.XlError
+            return self.value(args[1], scope) if failed else value
         t = self.tmp()
         self.line(f"if {test.format(value)}:")
         self.indent += 1
