@@ -243,6 +243,47 @@ class Group(Expr):
         return f"({self.inner.text()})"
 
 
+_ROW_MARK = "\x00"
+
+
+@dataclass(eq=False, slots=True)
+class Here(Expr):
+    """A cell `offset` rows from the row a RowTemplate is written in (0: the same row)."""
+    col: int
+    offset: int = 0
+    fixed_col: bool = False
+
+    def text(self) -> str:
+        return ("$" if self.fixed_col else "") + column_letter(self.col) + f"{_ROW_MARK}{self.offset}{_ROW_MARK}"
+
+
+@dataclass(eq=False, slots=True)
+class Rendered(Expr):
+    """Formula text a RowTemplate already made; it is only ever a whole formula."""
+    rendered: str
+    precedence = 0
+
+    def text(self) -> str:
+        return self.rendered
+
+
+class RowTemplate:
+    """One formula shape for many rows, rendered once: down a column of thousands of
+    rows only the row numbers change, so they are all that is filled in per row."""
+
+    def __init__(self, expr: Expr):
+        parts = expr.text().split(_ROW_MARK)
+        self.literals = parts[0::2]
+        self.offsets = [int(offset) for offset in parts[1::2]]
+
+    def at(self, row: int) -> Rendered:
+        pieces = [self.literals[0]]
+        for offset, literal in zip(self.offsets, self.literals[1:]):
+            pieces.append(str(row + offset))
+            pieces.append(literal)
+        return Rendered("".join(pieces))
+
+
 def call(function: str, *args) -> Call:
     return Call(function, tuple(lift(a) for a in args))
 

@@ -7,7 +7,7 @@ Beside them: rmse per epoch and the chart "Error by epoch".
 
 from __future__ import annotations
 
-from xlgen.formula import Group, Name, Range, Ref, call
+from xlgen.formula import Group, Here, Name, Range, Ref, RowTemplate, call
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 
 HEADERS = ("x", "y", "intercept", "slope", "y_pred", "err^2", "errb1", "est de/db",
@@ -28,6 +28,32 @@ OPTION_CHECKS = {}
 
 def rows_needed(template, spec) -> int:
     return FIRST_ROW - 1 + len(template.data["x"]) * spec.options["epochs"]
+
+
+def row_shapes() -> dict:
+    """The course's formulas for one row (row 5 on), as templates: every row of a
+    column is the same formula but for its row numbers."""
+    x, y, b, a = Here(X), Here(Y), Here(INTERCEPT), Here(SLOPE)
+    pred, err2, errb1, erra1 = Here(PRED), Here(ERR2), Here(ERRB1), Here(ERRA1)
+    dedb, deda = Here(DEDB), Here(DEDA)
+    learning_rate = Name("learning_rate")
+    use_finite = Name("derivative").eq("finite")
+    step = FINITE_STEP
+    shapes = {
+        INTERCEPT: Here(NEW_B, -1),
+        SLOPE: Here(NEW_A, -1),
+        PRED: b + a * x,
+        ERR2: (y - pred) ** 2,
+        ERRB1: Group(Group(Group(b + step) + x * a) - y) ** 2,
+        EST_DEDB: (errb1 - err2) / step,
+        ERRA1: Group(Group(Group(a + step) * x + b) - y) ** 2,
+        EST_DEDA: (erra1 - err2) / step,
+        DEDB: 2 * (pred - y),
+        DEDA: dedb * x,
+        NEW_A: a - call("IF", use_finite, Here(EST_DEDA), deda) * learning_rate,
+        NEW_B: b - call("IF", use_finite, Here(EST_DEDB), dedb) * learning_rate,
+    }
+    return {col: RowTemplate(expr) for col, expr in shapes.items()}
 
 
 def build(workbook: WorkbookPlan, template, spec, data) -> None:
@@ -54,36 +80,20 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         sheet.put(HEADER_ROW, col, header, "header")
     sheet.put(HEADER_ROW, EPOCH, "epoch", "header")
 
-    learning_rate = Name("learning_rate")
-    step = FINITE_STEP
-    use_finite = Name("derivative").eq("finite")
     rows_per_epoch = data.count
+    shapes = row_shapes()
+    first_row = {INTERCEPT: RowTemplate(Name("initial_b")), SLOPE: RowTemplate(Name("initial_a"))}
+    styles = {col: ("weight" if col in (INTERCEPT, SLOPE, NEW_A, NEW_B) else "number",) for col in shapes}
     for epoch in range(options["epochs"]):
         for index in range(rows_per_epoch):
             r = FIRST_ROW + epoch * rows_per_epoch + index
-            first = r == FIRST_ROW
             edge = ("epoch_start",) if index == 0 and epoch > 0 else ()
-            x, y, b, a = Ref(r, X), Ref(r, Y), Ref(r, INTERCEPT), Ref(r, SLOPE)
-            pred, err2, errb1, erra1 = Ref(r, PRED), Ref(r, ERR2), Ref(r, ERRB1), Ref(r, ERRA1)
-            dedb, deda = Ref(r, DEDB), Ref(r, DEDA)
-            row = {
-                X: data.x(index),
-                Y: data.y(index),
-                INTERCEPT: Name("initial_b") if first else Ref(r - 1, NEW_B),
-                SLOPE: Name("initial_a") if first else Ref(r - 1, NEW_A),
-                PRED: b + a * x,
-                ERR2: (y - pred) ** 2,
-                ERRB1: Group(Group(Group(b + step) + x * a) - y) ** 2,
-                EST_DEDB: (errb1 - err2) / step,
-                ERRA1: Group(Group(Group(a + step) * x + b) - y) ** 2,
-                EST_DEDA: (erra1 - err2) / step,
-                DEDB: 2 * (pred - y),
-                DEDA: dedb * x,
-                NEW_A: a - call("IF", use_finite, Ref(r, EST_DEDA), deda) * learning_rate,
-                NEW_B: b - call("IF", use_finite, Ref(r, EST_DEDB), dedb) * learning_rate,
-            }
-            for col, content in row.items():
-                sheet.put(r, col, content, "weight" if col in (INTERCEPT, SLOPE, NEW_A, NEW_B) else "number", *edge)
+            sheet.put(r, X, data.x(index), "number", *edge)
+            sheet.put(r, Y, data.y(index), "number", *edge)
+            for col, shape in shapes.items():
+                if r == FIRST_ROW and col in first_row:
+                    shape = first_row[col]
+                sheet.put(r, col, shape.at(r), *styles[col], *edge)
             sheet.put(r, EPOCH, epoch + 1, "count", *edge)
 
     sheet.put(HEADER_ROW, TABLE_COL, "epoch", "header")

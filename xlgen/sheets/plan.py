@@ -44,7 +44,7 @@ class Highlight:
     style: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     content: object           # a constant (number, text, bool) or an Expr
     style: tuple = ()
@@ -61,9 +61,8 @@ class SheetPlan:
     highlights: list[Highlight] = field(default_factory=list)
     comments: dict = field(default_factory=dict)     # (row, col) -> text of a cell note
 
-    def put(self, row: int, col: int, content, *style: str) -> Ref:
+    def put(self, row: int, col: int, content, *style: str) -> None:
         self.cells[(row, col)] = Entry(content, style)
-        return Ref(row, col)
 
     def name_cell(self, name: str, row: int, col: int, content, *style: str) -> Ref:
         """An input cell with a sheet-scoped name, so formulas and Name Manager say what it is."""
