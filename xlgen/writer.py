@@ -152,12 +152,15 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
             worksheet.set_column(col - 1, col - 1, width)
         if sheet_plan.freeze:
             worksheet.freeze_panes(*sheet_plan.freeze)
+        name = sheet_plan.name
+        store_formula = worksheet._write_formula  # PreparedWorksheet's: no per-call wrappers
         for (row, col), entry in sorted(sheet_plan.cells.items()):
             fmt = formats.get(entry.style)
             content = entry.content
             if isinstance(content, Expr):
-                worksheet.write_formula(row - 1, col - 1, formulas[(row, col)], fmt,
-                                        cached_value(values[(sheet_plan.name, row, col)]))
+                value = values[(name, row, col)]
+                store_formula(row - 1, col - 1, formulas[(row, col)], fmt,
+                              value if type(value) is float else cached_value(value))
             elif isinstance(content, str):
                 worksheet.write_string(row - 1, col - 1, content, fmt)
             elif isinstance(content, bool):
