@@ -99,9 +99,12 @@ def check(sheet, match, context) -> SheetCheck | None:
     noisy = {"est de/db": trace.bumped_loss["b"] / FINITE_STEP, "est de/da": trace.bumped_loss["a"] / FINITE_STEP}
     for header, values in columns.items():
         c = col[header]
-        for i, r in enumerate(rows):
-            if (r, c) in sheet.formulas:
-                result.expect(r, c, values[i], abs(noisy[header][i]) if header in noisy else 0.0)
+        indices = [i for i, r in enumerate(rows) if (r, c) in sheet.formulas]
+        if len(indices) != len(rows):  # a pasted value among the formulas is not checked
+            values = values[indices]
+        cells = [(rows[i], c) for i in indices]
+        scales = np.abs(noisy[header][indices]) if header in noisy else None
+        result.expect_many(cells, values, scales)
 
     check_rmse_table(sheet, result, trace.rmse)
     check_summary_row(sheet, result, rows[-1] + 1, col, trace)

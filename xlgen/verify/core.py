@@ -72,6 +72,14 @@ class SheetCheck:
         if scale:
             self.scale[(row, col)] = scale
 
+    def expect_many(self, cells: list, values, scales=None) -> None:
+        """A column's worth at once: `values` (and `scales`) line up with `cells`."""
+        values = values.tolist() if hasattr(values, "tolist") else values
+        self.expected.update(zip(cells, values))
+        if scales is not None:
+            scales = scales.tolist() if hasattr(scales, "tolist") else scales
+            self.scale.update((cell, size) for cell, size in zip(cells, scales) if size)
+
 
 @dataclass
 class Mismatch:

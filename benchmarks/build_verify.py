@@ -1,0 +1,103 @@
+"""The user's commands end to end: `xlgen build` and `xlgen verify` against LibreOffice.
+
+    python benchmarks/build_verify.py                    # about 3k, 30k and 300k formula cells
+    python benchmarks/build_verify.py --sizes 30000 --repeat 1
+
+The workbook is graddesc's `basic` sheet (with its data sheet) at as many epochs as the
+size needs, built by `xlgen build` itself. Each command runs as its own process, as a
+user runs it, so the times include start-up and imports, and verify includes reading,
+recomputing, the NumPy reference, the comparison and the lint. LibreOffice recalculates
+the same file in the same run (headless, forced recalculation, start-up included).
+Figures, not pass/fail: the machine is a noisy 2-core box; the fastest of --repeat runs
+counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from verify_speed import _run_child  # noqa: E402  (LibreOffice in its own child process)
+
+ROOT = Path(__file__).resolve().parent.parent
+BASIC_ONLY = """
+title = "graddesc basic, for timing"
+epochs = {epochs}
+learning_rate = 0.0001
+[data]
+intercept = 30
+slope = 2
+x = [14, 86, 28, 51, 28, 29, 72, 62, 84, 15, 42, 62, 47, 35, 9, 38,
+     44, 99, 13, 21, 28, 20, 8, 64, 99, 70, 27, 17, 8]
+[sheets.basic]
+layout = "basic"
+initial = {{ a = 1, b = 1 }}
+"""
+FORMULA_CELLS_PER_EPOCH = 29 * 14 + 1   # 14 formula columns a row, one rmse a epoch
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak MiB of the child, its stdout) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024, done.stdout
+
+
+def measure(command: list[str], repeat: int) -> tuple[float, float, str]:
+    """Fastest of `repeat` runs; peak memory is the largest any child reached so far
+    (getrusage keeps the maximum), so measure small sizes first."""
+    return min((timed(command) for _ in range(repeat)), key=lambda run: run[0])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="3000,30000,300000", help="formula cells, comma separated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts")
+    args = parser.parse_args(argv)
+    xlgen = [sys.executable, "-m", "xlgen.cli"]
+    soffice = shutil.which("soffice")
+    workdir = Path(tempfile.mkdtemp(prefix="xlgen-build-verify-"))
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    if not soffice:
+        print("LibreOffice: soffice is not on PATH (scripts/install-libreoffice); no ratios")
+    try:
+        for size in [int(s) for s in args.sizes.split(",") if s]:
+            epochs = max(1, round(size / FORMULA_CELLS_PER_EPOCH))
+            template = workdir / f"basic-{epochs}.toml"
+            template.write_text(BASIC_ONLY.format(epochs=epochs))
+            book = workdir / f"basic-{epochs}.xlsx"
+            build_time, build_peak, _ = measure(xlgen + ["build", str(template), "-o", str(book), "--force", "--quiet"],
+                                                args.repeat)
+            verify_time, verify_peak, report = measure(xlgen + ["verify", str(book), "--quiet"], args.repeat)
+            verdict = report.strip().splitlines()[-1]
+            cells = int(verdict.split(" formula cells")[0].split()[-1].replace(",", ""))
+            print(f"\n== {cells:,} formula cells ({epochs} epochs, {book.stat().st_size / 1e6:.1f} MB)")
+            print(f"xlgen build   {build_time:5.2f} s  (peak so far {build_peak:.0f} MiB)")
+            print(f"xlgen verify  {verify_time:5.2f} s  (peak so far {verify_peak:.0f} MiB)  {verdict[:60]}")
+            if soffice:
+                outdir = tempfile.mkdtemp(prefix="lo-out-")
+                lo = min((_run_child("soffice", str(book), outdir) for _ in range(args.repeat)),
+                         key=lambda run: run["wall"])
+                shutil.rmtree(outdir, ignore_errors=True)
+                print(f"LibreOffice   {lo['wall']:5.2f} s  (peak {lo['peak_mib_soffice']:.0f} MiB)  "
+                      f"-> verify/LibreOffice = {verify_time / lo['wall']:.2f}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
