@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -44,21 +43,25 @@ initial = {{ a = 1, b = 1 }}
 FORMULA_CELLS_PER_EPOCH = 29 * 14 + 1   # 14 formula columns a row, one rmse a epoch
 
 
+# runs one command and reports its own peak memory (getrusage of its only child)
+PEAK_OF_CHILD = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+                 "sys.exit(done.returncode)")
+
+
 def timed(command: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak MiB of the child, its stdout) of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """(wall seconds, peak MiB, stdout) of one command run as its own process."""
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *command], capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024, done.stdout
+    peak_kib = int(done.stderr.strip().splitlines()[-1])
+    return wall, peak_kib / 1024, done.stdout
 
 
 def measure(command: list[str], repeat: int) -> tuple[float, float, str]:
-    """Fastest of `repeat` runs; peak memory is the largest any child reached so far
-    (getrusage keeps the maximum), so measure small sizes first."""
+    """Fastest of `repeat` runs (the machine is shared and noisy)."""
     return min((timed(command) for _ in range(repeat)), key=lambda run: run[0])
 
 
@@ -85,15 +88,15 @@ def main(argv=None) -> int:
             verdict = report.strip().splitlines()[-1]
             cells = int(verdict.split(" formula cells")[0].split()[-1].replace(",", ""))
             print(f"\n== {cells:,} formula cells ({epochs} epochs, {book.stat().st_size / 1e6:.1f} MB)")
-            print(f"xlgen build   {build_time:5.2f} s  (peak so far {build_peak:.0f} MiB)")
-            print(f"xlgen verify  {verify_time:5.2f} s  (peak so far {verify_peak:.0f} MiB)  {verdict[:60]}")
+            print(f"xlgen build   {build_time:5.2f} s  peak {build_peak:4.0f} MiB")
+            print(f"xlgen verify  {verify_time:5.2f} s  peak {verify_peak:4.0f} MiB  ({verdict.split(' (')[0]})")
             if soffice:
                 outdir = tempfile.mkdtemp(prefix="lo-out-")
                 lo = min((_run_child("soffice", str(book), outdir) for _ in range(args.repeat)),
                          key=lambda run: run["wall"])
                 shutil.rmtree(outdir, ignore_errors=True)
-                print(f"LibreOffice   {lo['wall']:5.2f} s  (peak {lo['peak_mib_soffice']:.0f} MiB)  "
-                      f"-> verify/LibreOffice = {verify_time / lo['wall']:.2f}")
+                print(f"LibreOffice   {lo['wall']:5.2f} s  peak {lo['peak_mib_soffice']:4.0f} MiB  "
+                      f"-> xlgen verify / LibreOffice = {verify_time / lo['wall']:.2f}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -116,3 +116,18 @@ def test_build_refuses_to_write_a_formula_excel_would_misread(tmp_path, monkeypa
     assert err.startswith("xlgen: error: formula lint: basic!F4: LET( is newer than Excel 2007") and \
         len(err.splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_forked_lint_gives_what_the_inline_lint_gives(tmp_path):
+    """Large books are linted in a forked child beside the comparison; same answers."""
+    import xlgen.verify as verify
+    from xlgen.build import build
+    from xlgen.engine import read_xlsx
+    path = tmp_path / "big.xlsx"
+    build("graddesc", path, ["epochs=60"])
+    book = read_xlsx(path)
+    assert book.formula_count() >= 20_000          # large enough to fork
+    book.sheet("basic").formulas[(4, 5)] = "_xlfn.LET(x,1,x)+RAND()"   # two lint problems
+    forked = verify.lint_beside(book, {"basic"})()
+    assert forked == verify.lint_problems(book, {"basic"})
+    assert len(forked) >= 2 and all(problem.startswith("basic!E4") for problem in forked)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from xlgen.engine import calculate, read_xlsx
 from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
+import json
+import os
 import re
 
 from xlgen.errors import XlgenError
@@ -89,17 +91,55 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
                 report.skipped.append(f"{sheet.name}: {skip_sheets[sheet.name]}")
             else:
                 report.checks.append(result)
+    # the lint: sheets a checker verified must be deterministic; the course's data sheet
+    # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
+    deterministic = {check.sheet for check in report.checks if not check.volatile}
+    lint_result = lint_beside(book, deterministic)
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
             ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine)
     if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
         report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
     report.notes.extend(book.notes)
-    # the lint: sheets a checker verified must be deterministic; the course's data sheet
-    # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
-    deterministic = {check.sheet for check in report.checks if not check.volatile}
-    report.lint = [f"{problem.cell}: {problem.message}" for problem in lint_book(book, deterministic)]
+    report.lint = lint_result()
     return report
+
+
+def lint_problems(book, deterministic: set) -> list[str]:
+    return [f"{problem.cell}: {problem.message}" for problem in lint_book(book, deterministic)]
+
+
+def lint_beside(book, deterministic: set):
+    """Start the lint on the machine's other core; returns a function giving its result.
+
+    A forked child reads the same book (copy-on-write) while this process compares
+    values, so on a large workbook the lint costs no time (about 0.6 s at 300,000
+    cells). Where fork is missing or the child fails, the lint runs here instead.
+    """
+    if not hasattr(os, "fork") or sum(len(sheet.formulas) for sheet in book.sheets) < 20_000:
+        problems = lint_problems(book, deterministic)
+        return lambda: problems
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: lint, send, and leave without running the parent's exit code
+        status = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as out:
+                out.write(json.dumps(lint_problems(book, deterministic)).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+
+    def result() -> list[str]:
+        with os.fdopen(read_end, "rb") as incoming:
+            sent = incoming.read()
+        _, status = os.waitpid(child, 0)
+        if status != 0 or not sent:
+            return lint_problems(book, deterministic)
+        return json.loads(sent)
+    return result
 
 
 def verify_file(path, progress=None, engine: str = "xlgen") -> Report:
