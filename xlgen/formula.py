@@ -13,6 +13,9 @@ import math
 import re
 from dataclasses import dataclass
 
+# Column letters as the engine reads them: one conversion for writing and reading.
+from xlgen.engine.refs import col_letters as column_letter, col_number as column_number  # noqa: E402,F401
+
 # The prefix Excel stores each function newer than Excel 2007 with (_xlfn., or
 # _xlfn._xlws. for FILTER and SORT): the same table the lint checks files against.
 from xlgen.lint import FUTURE_FUNCTION_PREFIX  # noqa: E402
@@ -23,22 +26,6 @@ from xlgen.lint import FUTURE_FUNCTION_PREFIX  # noqa: E402
 _PRECEDENCE = {"=": 1, "<>": 1, "<": 1, ">": 1, "<=": 1, ">=": 1, "&": 2,
                "+": 3, "-": 3, "*": 4, "/": 4, "^": 5}
 _ATOM = 9
-
-
-def column_letter(col: int) -> str:
-    """1 -> A, 27 -> AA."""
-    letters = ""
-    while col:
-        col, rest = divmod(col - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-def column_number(letters: str) -> int:
-    number = 0
-    for ch in letters.upper():
-        number = number * 26 + ord(ch) - 64
-    return number
 
 
 def cell_name(row: int, col: int) -> str:
