@@ -7,46 +7,14 @@ saved state from the file, check them with the course's semantics, and name the 
 when one formula is changed.
 """
 
-import html
 import json
-import re
-import zipfile
 
 import pytest
 
 from tests.conftest import COURSE_FIXTURE, run_cli
+from tests.workbook_files import replace_formula
 
 pytestmark = pytest.mark.skipif(not COURSE_FIXTURE.exists(), reason="the course fixture is not in ../shared")
-
-
-def sheet_parts(path) -> dict:
-    """Sheet name -> zip member, through workbook.xml and its relationships."""
-    with zipfile.ZipFile(path) as archive:
-        workbook = archive.read("xl/workbook.xml").decode()
-        rels = archive.read("xl/_rels/workbook.xml.rels").decode()
-    targets = {}
-    for element in re.findall(r"<Relationship [^>]*>", rels):
-        rid = re.search(r'Id="([^"]+)"', element).group(1)
-        targets[rid] = re.search(r'Target="([^"]+)"', element).group(1)
-    return {name: "xl/" + targets[rid].lstrip("/").removeprefix("xl/")
-            for name, rid in re.findall(r'<sheet name="([^"]+)"[^>]*r:id="([^"]+)"', workbook)}
-
-
-def change_formula(source, target, sheet: str, cell: str, new_formula: str) -> None:
-    """Copy with one cell's formula replaced (a shared-formula member becomes a plain one),
-    its saved value kept, as a user editing one cell and not recalculating would."""
-    part = sheet_parts(source)[sheet]
-    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in archive.infolist():
-            data = archive.read(item.filename)
-            if item.filename == part:
-                xml = data.decode()
-                pattern = rf'<c r="{cell}"([^>]*)>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)'
-                assert re.search(pattern, xml), f"{sheet}!{cell} holds no formula"
-                escaped = html.escape(new_formula, quote=False)
-                xml = re.sub(pattern, lambda m: f'<c r="{cell}"{m.group(1)}><f>{escaped}</f>', xml, count=1)
-                data = xml.encode()
-            out.writestr(item, data)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +73,7 @@ def test_every_optimiser_formula_is_covered(report):
 ])
 def test_one_changed_formula_fails_and_is_named(tmp_path, sheet, cell, formula):
     changed = tmp_path / "changed.xlsx"
-    change_formula(COURSE_FIXTURE, changed, sheet, cell, formula)
+    replace_formula(COURSE_FIXTURE, changed, sheet, cell, formula)
     code, out, _ = run_cli("verify", changed, "--json")
     result = json.loads(out)
     assert code == 1 and result["ok"] is False

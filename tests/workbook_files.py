@@ -6,12 +6,21 @@ import zipfile
 from pathlib import Path
 
 
-def sheet_part(path: Path, sheet: str) -> str:
-    """The zip member holding `sheet` (XlsxWriter numbers sheets in order)."""
+def sheet_parts(path: Path) -> dict:
+    """Sheet name -> zip member, through workbook.xml and its relationships."""
     with zipfile.ZipFile(path) as archive:
         workbook = archive.read("xl/workbook.xml").decode()
-    names = re.findall(r'<sheet name="([^"]+)"', workbook)
-    return f"xl/worksheets/sheet{names.index(sheet) + 1}.xml"
+        rels = archive.read("xl/_rels/workbook.xml.rels").decode()
+    targets = {}
+    for element in re.findall(r"<Relationship [^>]*>", rels):
+        rid = re.search(r'Id="([^"]+)"', element).group(1)
+        targets[rid] = re.search(r'Target="([^"]+)"', element).group(1)
+    return {name: "xl/" + targets[rid].lstrip("/").removeprefix("xl/")
+            for name, rid in re.findall(r'<sheet name="([^"]+)"[^>]*r:id="([^"]+)"', workbook)}
+
+
+def sheet_part(path: Path, sheet: str) -> str:
+    return sheet_parts(path)[sheet]
 
 
 def read_formula(path: Path, sheet: str, cell: str) -> str:
@@ -23,16 +32,18 @@ def read_formula(path: Path, sheet: str, cell: str) -> str:
 
 
 def replace_formula(source: Path, target: Path, sheet: str, cell: str, new_formula: str) -> None:
-    """Copy `source` to `target` with one cell's formula text replaced, cached value kept."""
+    """Copy `source` to `target` with one cell's formula replaced (a shared-formula member
+    becomes a plain one), its saved value kept, as a user editing one cell and not
+    recalculating would."""
     part = sheet_part(source, sheet)
     with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
         for item in archive.infolist():
             data = archive.read(item.filename)
             if item.filename == part:
                 xml = data.decode()
-                pattern = rf'(<c r="{cell}"[^>]*><f>)([^<]*)(</f>)'
+                pattern = rf'<c r="{cell}"([^>]*)>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)'
                 assert re.search(pattern, xml), f"{sheet}!{cell} holds no formula"
                 escaped = html.escape(new_formula, quote=False)
-                xml = re.sub(pattern, lambda m: m.group(1) + escaped + m.group(3), xml, count=1)
+                xml = re.sub(pattern, lambda m: f'<c r="{cell}"{m.group(1)}><f>{escaped}</f>', xml, count=1)
                 data = xml.encode()
             out.writestr(item, data)

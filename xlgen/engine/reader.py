@@ -122,7 +122,7 @@ class _Package:
 
     def parse(self, member: str, start, end=None, text=None) -> None:
         """Stream one XML member through expat with the given handlers; no DTDs, no entities."""
-        parser = expat.ParserCreate()
+        parser = _refusing_parser()
         parser.buffer_text = True
         parser.buffer_size = 1 << 16
         parser.StartElementHandler = start
@@ -130,15 +130,6 @@ class _Package:
             parser.EndElementHandler = end
         if text is not None:
             parser.CharacterDataHandler = text
-
-        def refuse(*_args):
-            raise _Refused("a DTD or entity declaration")
-
-        parser.StartDoctypeDeclHandler = refuse
-        parser.EntityDeclHandler = refuse
-        parser.UnparsedEntityDeclHandler = refuse
-        parser.ExternalEntityRefHandler = refuse
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         try:
             for chunk in self.chunks(member):
                 parser.Parse(chunk, False)
@@ -568,18 +559,25 @@ def _with_ref(xml: str, row: int, col: int) -> str:
                   xml, count=1)
 
 
-def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
-    """Stream a worksheet: expat checks the bytes, the regex scanner reads the cells."""
-    validator = expat.ParserCreate()
+def _refusing_parser():
+    """An expat parser that refuses any DTD or entity declaration, as defusedxml does:
+    no entity expansion bombs, no external entities."""
+    parser = expat.ParserCreate()
 
     def refuse(*_args):
         raise _Refused("a DTD or entity declaration")
 
-    validator.StartDoctypeDeclHandler = refuse
-    validator.EntityDeclHandler = refuse
-    validator.UnparsedEntityDeclHandler = refuse
-    validator.ExternalEntityRefHandler = refuse
-    validator.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    return parser
+
+
+def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
+    """Stream a worksheet: expat checks the bytes, the regex scanner reads the cells."""
+    validator = _refusing_parser()
     decoder = None
     buffer = ""
     state = {"started": False, "done": False}
