@@ -501,11 +501,14 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 raise _Refused(f"a cell outside the sheet (r={letters}{digits})")
             if "&" in f_text or "&" in v_text:
                 f_text, v_text = html.unescape(f_text), html.unescape(v_text)
-            if f_attrs:
-                follower = None if f_text else _SHARED_FOLLOWER_RE.match(f_attrs)
-                master = follower and shared.get(follower.group(1))
-                text = master and master[3].render(row, col)
-                if text and not ctype and v_text:  # the usual body of a shared formula
+            if f_attrs or f_text:
+                if f_attrs:  # a shared formula's follower takes its master's text, shifted
+                    follower = None if f_text else _SHARED_FOLLOWER_RE.match(f_attrs)
+                    master = follower and shared.get(follower.group(1))
+                    text = master and master[3].render(row, col)
+                else:
+                    text = f_text
+                if text and not ctype and v_text:  # the usual case: a formula with a number saved
                     formulas[(row, col)] = text
                     try:
                         cached[(row, col)] = float(v_text)
@@ -513,17 +516,7 @@ def _scan(reader: _SheetReader, text: str) -> None:
                         raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
                 else:
                     store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
-                          (_attrs(f_attrs), f_text))
-            elif f_text:
-                if not ctype and v_text:
-                    formulas[(row, col)] = f_text
-                    try:
-                        cached[(row, col)] = float(v_text)
-                    except ValueError:
-                        raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
-                else:
-                    store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
-                          ({}, f_text))
+                          (_attrs(f_attrs) if f_attrs else {}, f_text))
             elif v_text:
                 if not ctype:
                     try:
