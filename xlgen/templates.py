@@ -9,64 +9,15 @@ values are refused with one line naming the key.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlgen.errors import TemplateError
+from xlgen.options import finite_number, number_list, number_table, one_of, positive_integer, positive_number, text
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 EXCEL_MAX_ROWS = 1_048_576
-
-
-# --- value checks -------------------------------------------------------------------
-
-def positive_number(key, value):
-    number = finite_number(key, value)
-    if number <= 0:
-        raise TemplateError(f"{key} must be greater than 0, got {value!r}")
-    return number
-
-
-def finite_number(key, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TemplateError(f"{key} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise TemplateError(f"{key} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def positive_integer(key, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TemplateError(f"{key} must be a whole number of at least 1, got {value!r}")
-    return value
-
-
-def text(key, value):
-    if not isinstance(value, str):
-        raise TemplateError(f"{key} must be text, got {value!r}")
-    return value
-
-
-def one_of(*choices):
-    def check(key, value):
-        if value not in choices:
-            raise TemplateError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
-        return value
-    return check
-
-
-def number_table(key, value):
-    if not isinstance(value, dict) or not value:
-        raise TemplateError(f"{key} must be a table of numbers such as {{ a = 1, b = 1 }}")
-    return {name: finite_number(f"{key}.{name}", v) for name, v in value.items()}
-
-
-def number_list(key, value):
-    if not isinstance(value, list) or not value:
-        raise TemplateError(f"{key} must be a non-empty list of numbers")
-    return [finite_number(f"{key}[{i}]", v) for i, v in enumerate(value)]
 
 
 # Keys a sheet may inherit from the top level, with their checks.

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from xlgen.formula import Name, Ref, call
 from xlgen.sheets import optimizer_sheet as base
-from xlgen.sheets.optimizer_sheet import (COMMON_CHECKS, COMMON_OPTIONS, STATE_COL, WEIGHT_BEFORE, Stat, boolean,
-                                          finite, fraction, non_negative, optional)
+from xlgen.options import boolean, finite, fraction, non_negative, optional
+from xlgen.sheets.optimizer_sheet import COMMON_CHECKS, COMMON_OPTIONS, STATE_COL, WEIGHT_BEFORE, Stat
 
 OPTIONS = {**COMMON_OPTIONS, "learning_rate": 0.1, "mom": None, "sqr_mom": None, "eps": None, "debias": None,
            "initial_grad_avg": 0.0, "initial_sqr_avg": 0.0}

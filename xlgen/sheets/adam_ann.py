@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from xlgen.formula import Name, Ref, call
 from xlgen.sheets import adam, optimizer_sheet as base
-from xlgen.sheets.optimizer_sheet import FIRST_ROW, STATE_ROW, finite, positive
+from xlgen.options import finite, positive
+from xlgen.sheets.optimizer_sheet import FIRST_ROW, STATE_ROW
 
 OPTIONS = {**adam.OPTIONS, "learning_rate": 1.0, "prev_grad2": 3000.0, "gradrat_limit": 2.0, "lr_divisor": 4.0}
 OPTION_CHECKS = {**adam.OPTION_CHECKS, "prev_grad2": positive, "gradrat_limit": finite, "lr_divisor": positive}

@@ -22,6 +22,7 @@ PASS/FAIL formula.
 from __future__ import annotations
 
 from xlgen.formula import Expr, Name, Number, Param, Ref, call, lambda_
+from xlgen.options import boolean
 from xlgen.sheets.plan import WorkbookPlan
 
 AVERAGE_GRAD = Name("AVERAGE_GRAD")
@@ -89,12 +90,7 @@ def average_sqr_grad(workbook: WorkbookPlan, use_lambda: bool, grad, sqr_mom, da
 OPTIONS = {"use_lambda": True}
 
 
-def _boolean(key, value):
-    from xlgen.sheets.optimizer_sheet import boolean
-    return boolean(key, value)
-
-
-OPTION_CHECKS = {"use_lambda": _boolean}
+OPTION_CHECKS = {"use_lambda": boolean}
 
 AVERAGE_HEADERS = ("fastai test", "grad", "mom", "dampening", "grad_avg", "new grad_avg",
                    "expected", "tolerance", "result")

@@ -13,7 +13,7 @@ from xlgen.errors import TemplateError
 from xlgen.formula import Name, Range, Ref
 from xlgen.sheets import neurons
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
-from xlgen.templates import finite_number
+from xlgen.options import finite_number
 
 OPTIONS = {"model": "collapse", "epochs": 3, "learning_rate": 0.0001, "derivative": "finite",
            "initial": {"a": 1.0, "b": 1.0}, "momentum": 0.0, "blowup_threshold": 1e6}

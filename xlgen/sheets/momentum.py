@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from xlgen.formula import Name, Ref
 from xlgen.sheets import optimizer_sheet as base
-from xlgen.sheets.optimizer_sheet import (COMMON_CHECKS, COMMON_OPTIONS, STATE_COL, WEIGHT_BEFORE, Stat, boolean,
-                                          finite, fraction, optional)
+from xlgen.options import boolean, finite, fraction, optional
+from xlgen.sheets.optimizer_sheet import COMMON_CHECKS, COMMON_OPTIONS, STATE_COL, WEIGHT_BEFORE, Stat
 
 OPTIONS = {**COMMON_OPTIONS, "mom": None, "dampening": None, "initial_grad_avg": 0.0}
 OPTION_CHECKS = {**COMMON_CHECKS, "mom": optional(fraction), "dampening": optional(boolean),

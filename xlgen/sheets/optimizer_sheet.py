@@ -16,10 +16,10 @@ The layout modules (momentum.py, ...) say which statistics and which step they u
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from xlgen.errors import TemplateError
+from xlgen.options import boolean
 from xlgen.formula import Expr, Name, Range, Ref, call
 from xlgen.sheets import average_grad as lambdas
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
@@ -35,47 +35,6 @@ EXTRA_INPUT_COL = 5       # E
 GRADIENT = {"b": DEDB, "a": DEDA}
 WEIGHT_BEFORE = {"b": B, "a": A}
 WEIGHT_AFTER = {"b": NEW_B, "a": NEW_A}
-
-
-# --- option checks ------------------------------------------------------------------
-
-def boolean(key, value):
-    if not isinstance(value, bool):
-        raise TemplateError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
-def fraction(key, value):
-    """A decay rate: 0 <= beta < 1 (at 1 the averages never forget and debias divides by 0)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value < 1:
-        raise TemplateError(f"{key} must be a number from 0 up to (not including) 1, got {value!r}")
-    return float(value)
-
-
-def non_negative(key, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise TemplateError(f"{key} must be a finite number of at least 0, got {value!r}")
-    return float(value)
-
-
-def positive(key, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise TemplateError(f"{key} must be a finite number greater than 0, got {value!r}")
-    return float(value)
-
-
-def finite(key, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TemplateError(f"{key} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def optional(check):
-    """None stands for "the style's default"."""
-    def checked(key, value):
-        return None if value is None else check(key, value)
-    return checked
 
 
 def style(key, value):

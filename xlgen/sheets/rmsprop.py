@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from xlgen.formula import Name, Ref, call
 from xlgen.sheets import optimizer_sheet as base
-from xlgen.sheets.optimizer_sheet import (COMMON_CHECKS, COMMON_OPTIONS, GRADIENT, STATE_COL, WEIGHT_BEFORE, Stat,
-                                          finite, fraction, non_negative, optional)
+from xlgen.options import fraction, non_negative, optional
+from xlgen.sheets.optimizer_sheet import COMMON_CHECKS, COMMON_OPTIONS, GRADIENT, STATE_COL, WEIGHT_BEFORE, Stat
 
 OPTIONS = {**COMMON_OPTIONS, "sqr_mom": None, "eps": None, "initial_sqr_avg": None}
 OPTION_CHECKS = {**COMMON_CHECKS, "sqr_mom": optional(fraction), "eps": optional(non_negative),

@@ -13,7 +13,7 @@ from xlgen.errors import TemplateError
 from xlgen.formula import Name, Range, Ref
 from xlgen.sheets import neurons
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
-from xlgen.templates import number_table, positive_number
+from xlgen.options import number_table, positive_number
 
 TABLE_ROW = 4
 GAP = 2            # blank rows between blocks (one holds the run's title)

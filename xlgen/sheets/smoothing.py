@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from xlgen.formula import Name, Range, Ref, call
 from xlgen.sheets import average_grad as lambdas
-from xlgen.sheets.optimizer_sheet import boolean, finite, fraction, positive
+from xlgen.options import boolean, finite, fraction, positive, positive_integer
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
-from xlgen.templates import positive_integer
 
 HEADERS = ("n", "x", "sin(x)", "smoothed", "debiased")
 N, X, SIN, SMOOTHED, DEBIASED = range(1, 6)
