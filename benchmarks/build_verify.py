@@ -1,4 +1,5 @@
-"""The user's commands end to end: `xlgen build` and `xlgen verify` against LibreOffice.
+"""The user's commands end to end: `xlgen build` and `xlgen verify` against LibreOffice,
+ironcalc and formualizer (the Rust engines, `pip install 'xlgen[bench]'`; load + evaluate only).
 
     python benchmarks/build_verify.py                    # about 3k, 30k and 300k formula cells
     python benchmarks/build_verify.py --sizes 30000 --repeat 1
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from verify_speed import _run_child  # noqa: E402  (LibreOffice in its own child process)
+from verify_speed import _run_child, peers_installed  # noqa: E402  (each peer in its own child process)
 
 ROOT = Path(__file__).resolve().parent.parent
 BASIC_ONLY = """
@@ -89,7 +90,13 @@ def main(argv=None) -> int:
             cells = int(verdict.split(" formula cells")[0].split()[-1].replace(",", ""))
             print(f"\n== {cells:,} formula cells ({epochs} epochs, {book.stat().st_size / 1e6:.1f} MB)")
             print(f"xlgen build   {build_time:5.2f} s  peak {build_peak:4.0f} MiB")
-            print(f"xlgen verify  {verify_time:5.2f} s  peak {verify_peak:4.0f} MiB  ({verdict.split(' (')[0]})")
+            print(f"xlgen verify  {verify_time:5.2f} s  peak {verify_peak:4.0f} MiB  ({verdict.split(' (')[0]}); "
+                  f"{cells / verify_time:,.0f} cells/s")
+            for peer in peers_installed():  # bare load + evaluate, no checking: the bar to beat
+                run = min((_run_child(peer, str(book)) for _ in range(args.repeat)),
+                          key=lambda run: run["process_wall"])
+                print(f"{peer:13} {run['process_wall']:5.2f} s  peak {run['peak_mib']:4.0f} MiB  "
+                      f"-> xlgen verify / {peer} = {verify_time / run['process_wall']:.2f}")
             if soffice:
                 outdir = tempfile.mkdtemp(prefix="lo-out-")
                 lo = min((_run_child("soffice", str(book), outdir) for _ in range(args.repeat)),

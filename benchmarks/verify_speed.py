@@ -1,4 +1,5 @@
-"""How fast does xlgen recompute a workbook, against formulas' ExcelModel and LibreOffice?
+"""How fast does xlgen recompute a workbook, against formulas' ExcelModel, LibreOffice,
+and the Rust engines ironcalc and formualizer (pip install 'xlgen[bench]')?
 
     python benchmarks/verify_speed.py                  # 3k, 30k, 300k formula cells
     python benchmarks/verify_speed.py --quick          # ExcelModel only at 3k
@@ -161,6 +162,36 @@ def _child_formulas(path):
     return {"load": t1 - t0, "calculate": t2 - t1}
 
 
+def _child_ironcalc(path):
+    """IronCalc (Rust, pip `ironcalc`): load the .xlsx and evaluate every formula."""
+    t0 = time.perf_counter()
+    import ironcalc
+    t1 = time.perf_counter()
+    model = ironcalc.load_from_xlsx(path, "en", "UTC")
+    t2 = time.perf_counter()
+    model.evaluate()
+    t3 = time.perf_counter()
+    return {"import": t1 - t0, "load": t2 - t1, "calculate": t3 - t2}
+
+
+def _child_formualizer(path):
+    """formualizer (Rust, pip `formualizer`): load the .xlsx and evaluate every formula."""
+    t0 = time.perf_counter()
+    import formualizer
+    t1 = time.perf_counter()
+    book = formualizer.load_workbook(path)
+    t2 = time.perf_counter()
+    book.evaluate_all()
+    t3 = time.perf_counter()
+    return {"import": t1 - t0, "load": t2 - t1, "calculate": t3 - t2}
+
+
+def peers_installed() -> list[str]:
+    """The Rust engines of the optional `bench` extra that this machine has."""
+    import importlib.util
+    return [name for name in ("ironcalc", "formualizer") if importlib.util.find_spec(name)]
+
+
 def _child_soffice(path, outdir):
     profile = tempfile.mkdtemp(prefix="lo-profile-")
     os.makedirs(os.path.join(profile, "user"), exist_ok=True)
@@ -211,7 +242,8 @@ def main(argv=None):
     if args.child:
         kind, *rest = args.child
         result = {"xlgen": _child_xlgen, "formulas": _child_formulas,
-                  "openpyxl": _child_openpyxl, "soffice": _child_soffice}[kind](*rest)
+                  "openpyxl": _child_openpyxl, "soffice": _child_soffice,
+                  "ironcalc": _child_ironcalc, "formualizer": _child_formualizer}[kind](*rest)
         result["peak_mib"] = _peak_rss_mib()
         print(json.dumps(result))
         return 0
@@ -237,7 +269,8 @@ def main(argv=None):
         print(f"xlgen    read_xlsx {ours['read']:.2f} s + calculate {ours['calculate']:.2f} s "
               f"= {inner:.2f} s; process {ours['process_wall']:.2f} s incl. imports "
               f"{ours['import']:.2f} s; peak {ours['peak_mib']:.0f} MiB; "
-              f"worst rel. diff vs cached {ours['worst_rel_diff_vs_cached']:.1e}")
+              f"worst rel. diff vs cached {ours['worst_rel_diff_vs_cached']:.1e}; "
+              f"{cells / ours['process_wall']:,.0f} cells/s")
         if not args.no_openpyxl:
             op = _run_child("openpyxl", path)
             print(f"openpyxl load_workbook (full load, for comparison with read_xlsx) "
@@ -251,6 +284,13 @@ def main(argv=None):
                   f"  -> ExcelModel/xlgen = {total / inner:.0f}x")
         else:
             print(f"formulas ExcelModel: skipped (> {excelmodel_max:,} cells)")
+        for peer in peers_installed():
+            run = min((_run_child(peer, path) for _ in range(args.repeat)),
+                      key=lambda run: run["process_wall"])
+            print(f"{peer:12} load {run['load']:.2f} s + evaluate {run['calculate']:.2f} s; process "
+                  f"{run['process_wall']:.2f} s; peak {run['peak_mib']:.0f} MiB  -> xlgen/{peer} = "
+                  f"{ours['process_wall'] / run['process_wall']:.2f} (whole processes), "
+                  f"{cells / run['process_wall']:,.0f} cells/s")
         if soffice:
             outdir = tempfile.mkdtemp(prefix="lo-out-")
             lo = min((_run_child("soffice", path, outdir) for _ in range(args.repeat)),
