@@ -9,6 +9,7 @@ trees. Node kinds:
     ("missing",)                       an omitted argument, as in IF(A1,,1)
     ("cell", sheet, part)              part = (col_abs, col, row_abs, row)
     ("range", sheet, part1, part2)     whole columns/rows have row/col None
+    ("spill", sheet, part)             A1#: the range a dynamic array anchored at A1 fills
     ("name", NAME, sheet)              defined name or LET/LAMBDA variable (prefix-free, upper)
     ("op", symbol, args)               '+', 'u-', '%', '=', ':', ...
     ("call", NAME, args)               NAME upper, without _xlfn./_xlws. prefix
@@ -83,6 +84,8 @@ def reference_node(src: str):
     if not m:
         raise ParseError(src)
     sheet, ref = _unquote_sheet(m.group(1)), m.group(2)
+    if ref.endswith("#") and not volatile and (m2 := _CELL_RE.match(ref[:-1])):
+        return ("spill", sheet, (bool(m2[1]), col_number(m2[2]), bool(m2[3]), int(m2[4])))
     if (m2 := _CELL_RE.match(ref)):
         part = (bool(m2[1]) or volatile, col_number(m2[2]), bool(m2[3]) or volatile, int(m2[4]))
         node = ("cell", sheet, part)
