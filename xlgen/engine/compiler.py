@@ -448,7 +448,7 @@ class _Emitter:
             t = self.tmp()
             self.line(f"{t} = _range({code})")
             return t
-        if kind == "spill" or (kind == "call" and node[1] == "OFFSET"):
+        if kind == "spill" or (kind == "call" and node[1] in ("OFFSET", "ANCHORARRAY")):
             return self.value(node, scope.whole())
         if kind == "name" and not (node[2] is None and node[1] in scope.variables):
             return self.name(node, scope, self.arg)
@@ -586,6 +586,8 @@ class _Emitter:
             t = self.tmp()
             self.line(f"{t} = _intersect({code}, r, c)")
             return t
+        if node[0] == "call" and node[1] == "ANCHORARRAY" and len(node[2]) == 1 and node[2][0][0] == "cell":
+            return self.spill(("spill",) + tuple(node[2][0][1:]), scope, "one")
         value = self.value(node, scope.whole() if node[0] == "call" and node[1] == "OFFSET" else scope)
         if not value.startswith("t"):
             return value
@@ -758,6 +760,12 @@ class _Emitter:
             return self.c.const(rt.E_VALUE)
         return self._array_function("_sumproduct", args, scope)
 
+    def fn_ANCHORARRAY(self, args, scope):
+        """How files store A1#: _xlfn.ANCHORARRAY(A1)."""
+        if len(args) != 1 or args[0][0] != "cell":
+            raise _Unsupported("ANCHORARRAY of something that is not a cell reference")
+        return self.spill(("spill",) + tuple(args[0][1:]), scope, "whole" if scope.array else "one")
+
     def fn_COUNTIF(self, args, scope):
         # formulas' COUNTIF, without importing its `stat` module (and scipy, ~1 s)
         import functools
@@ -794,7 +802,7 @@ class _Emitter:
                 else:
                     parts.append(f"_values({self.range_code(target, node[2], node[3], where)})")
             elif node[0] in ("call", "op", "spill"):  # an expression: its value(s), flat
-                if node[0] == "spill" or (node[0] == "call" and node[1] == "OFFSET"):
+                if node[0] == "spill" or (node[0] == "call" and node[1] in ("OFFSET", "ANCHORARRAY")):
                     value = self.value(node, where.whole())
                 else:
                     value = self.value(node, where)

@@ -232,7 +232,7 @@ class _Engine:
 
         return {
             "V": V, "P": P, "g": get, "FORMULA_KEYS": self.formula_keys,
-            "E_NUM": rt.E_NUM, "E_NA": rt.E_NA, "XlError": rt.XlError, "ndarray": np.ndarray,
+            "E_NUM": rt.E_NUM, "E_NA": rt.E_NA, "E_REF": rt.E_REF, "XlError": rt.XlError, "ndarray": np.ndarray,
             "EMPTY": EMPTY, "_add": rt.add, "_sub": rt.sub, "_mul": rt.mul, "_div": rt.div,
             "_pow": rt.power, "_concat": rt.concat, "_eq": rt.eq, "_ne": rt.ne, "_lt": rt.lt,
             "_gt": rt.gt, "_le": rt.le, "_ge": rt.ge, "_neg": rt.neg, "_percent": rt.percent,
@@ -382,8 +382,8 @@ class _Engine:
                     hint[4] is ((r, c) in arrays)):
                 shape = hint[3]
             elif structured is not None and "[" in text:  # table references: as A1 first
-                shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r), compiler, shapes,
-                                        last_in_col, text, structured.row_bounds(text, r))
+                shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,
+                                        shapes, last_in_col, text, structured.row_bounds(text, r, c, sheet.name))
             else:
                 shape = self._shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col)
             if shape.volatile:

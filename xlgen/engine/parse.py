@@ -62,6 +62,7 @@ _CELL_RE = re.compile(rf"^{_CELL}$")
 _RANGE_RE = re.compile(rf"^{_CELL}:{_CELL}$")
 _COLS_RE = re.compile(r"^(\$?)([A-Za-z]{1,3}):(\$?)([A-Za-z]{1,3})$")
 _ROWS_RE = re.compile(r"^(\$?)([0-9]+):(\$?)([0-9]+)$")
+_ANCHORARRAY_RE = re.compile(r"^(?:_xlfn\.)?ANCHORARRAY\(\s*(.*?)\s*\)$", re.I | re.S)
 _INDIRECT_RE = re.compile(r'^INDIRECT\(\s*"(.*)"\s*\)$', re.I | re.S)
 
 
@@ -75,6 +76,9 @@ def reference_node(src: str):
     """A reference's source text ('my s'!$A$1:B2, A:A, 3:4) -> a cell or range node."""
     src = src.strip()
     volatile = False
+    m = _ANCHORARRAY_RE.match(src)
+    if m:  # how files store A1#: formulas reads it as a reference token
+        src = m.group(1) + "#"
     m = _INDIRECT_RE.match(src)
     if m:  # formulas reads INDIRECT("A1") as the reference itself; it stays volatile
         src, volatile = m.group(1).replace('""', '"'), True

@@ -8,7 +8,9 @@ the rest of the engine only ever sees A1 references: `Table1[Age]` becomes
 
 Rows: [#Data] (the default) is the table without its header and totals rows, [#All] all
 of it, [#Headers] and [#Totals] one row each (#REF! if the table has none), [#This Row]
-the formula's own row (#VALUE! outside the data rows, as in Excel).
+(or @) the formula's own row (#VALUE! outside the data rows, as in Excel). A reference
+without a table name (`[Price]`, `[@Qty]`) means the table the formula sits in. Column
+names are case-insensitive; ' escapes [ ] # ' in them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import re
 
 from .refs import MAX_ROW, col_letters
 
-# A string literal, a quoted sheet name, or Name[...] (brackets nest one level; ' escapes
-# the next character) that does not continue a name, a cell or a sheet reference.
+# A string literal, a quoted sheet name, or [Name][...] (brackets nest one level; '
+# escapes the next character) that does not continue a name, a cell or a sheet reference
+# and is not an external workbook's [1]Sheet!A1.
 _STRUCTURED_RE = re.compile(
     r"""("(?:[^"]|"")*")|('(?:[^']|'')*')"""
-    r"""|(?<![\w.$!\\])([^\W\d][\w.\\]*)\[((?:[^\[\]']|'.|\[(?:[^\[\]']|'.)*\])*)\]""", re.S)
+    r"""|(?<![\w.$!\\\]])([^\W\d][\w.\\]*)?\[((?:[^\[\]']|'.|\[(?:[^\[\]']|'.)*\])*)\](?![\w'!])""",
+    re.S)
 _SPECIAL = {"#ALL", "#DATA", "#HEADERS", "#TOTALS", "#THIS ROW"}
 
 
@@ -34,36 +38,64 @@ def sheet_prefix(sheet: str) -> str:
 
 
 class StructuredRefs:
-    """Rewrites structured references for one workbook's tables; cached per formula text."""
+    """Rewrites structured references for one workbook's tables."""
 
     def __init__(self, tables: dict):
         self.tables = tables  # NAME (upper case) -> Table
-        self._cache: dict = {}
+        self._cache: dict = {}  # (table name, inside) -> function row -> A1 text
+        self._by_sheet: dict = {}
+        for table in tables.values():
+            self._by_sheet.setdefault(table.sheet.lower(), []).append(table)
 
-    def rewrite(self, text: str, row: int | None):
+    def containing(self, sheet: str | None, row: int | None, col: int | None):
+        """The table whose range holds the cell (for references without a table name)."""
+        if sheet is None or row is None or col is None:
+            return None
+        for table in self._by_sheet.get(sheet.lower(), ()):
+            if table.first_row <= row <= table.last_row and table.first_col <= col <= table.last_col:
+                return table
+        return None
+
+    def _table_of(self, m, sheet, row, col):
+        if m.group(3) is None:
+            return self.containing(sheet, row, col)
+        return self.tables.get(m.group(3).upper())
+
+    def rewrite(self, text: str, row: int | None, col: int | None = None, sheet: str | None = None):
         """The formula text with every structured reference as an A1 reference, as it reads
-        in `row` (None: no row, e.g. a defined name); text itself if it has none."""
+        at (row, col) of `sheet` (row None: no cell, e.g. a defined name); the text itself
+        when it has none."""
         if "[" not in text or not self.tables:
             return text
         cache = self._cache
 
         def replace(m):
-            if m.group(3) is None:
+            if m.group(1) is not None or m.group(2) is not None:
                 return m.group(0)  # a string literal or a quoted sheet name
-            render = cache.get(m.group(0))
+            table = self._table_of(m, sheet, row, col)
+            key = (table.name if table is not None else None, m.group(4))
+            render = cache.get(key)
             if render is None:
-                render = cache[m.group(0)] = self._reference(self.tables.get(m.group(3).upper()), m.group(4))
+                render = cache[key] = self._reference(table, m.group(4))
             return render(row)
 
         return _STRUCTURED_RE.sub(replace, text)
 
-    def row_bounds(self, text: str, row: int) -> tuple[int, int]:
-        """The rows around `row` where the text's [#This Row] references all stay inside
-        (or all stay outside) their tables' data rows: there the rewriting only moves rows."""
+    def row_bounds(self, text: str, row: int, col: int, sheet: str) -> tuple[int, int]:
+        """The rows around `row` (same column) where rewriting the text only moves its
+        [#This Row] references along: each stays inside, or outside, its table's data
+        rows, and a reference without a table name stays in the same table."""
         low, high = 1, MAX_ROW
         for m in _STRUCTURED_RE.finditer(text):
-            table = self.tables.get(m.group(3).upper()) if m.group(3) is not None else None
-            if table is None or "#this row" not in m.group(4).lower() and "@" not in m.group(4):
+            if m.group(1) is not None or m.group(2) is not None:
+                continue
+            table = self._table_of(m, sheet, row, col)
+            if m.group(3) is None:
+                if table is None:
+                    return row, row
+                low, high = max(low, table.first_row), min(high, table.last_row)
+            inside = m.group(4)
+            if table is None or not ("#this row" in inside.lower() or inside.lstrip().startswith("@")):
                 continue
             first, last = table.first_row + table.header_rows, table.last_row - table.totals_rows
             if row < first:
@@ -129,40 +161,40 @@ def _rows(items: set, table, data_first: int, data_last: int):
     if items == {"#TOTALS"}:
         return (table.last_row, table.last_row) if table.totals_rows else None
     if items == {"#HEADERS", "#DATA"}:
-        return table.first_row, data_last
+        return (table.first_row, data_last) if table.header_rows else None
     if items == {"#DATA", "#TOTALS"}:
-        return data_first, table.last_row
+        return (data_first, table.last_row) if table.totals_rows else None
     return None
 
 
 def _unescape(name: str) -> str:
-    return re.sub(r"'(.)", r"\1", name)
+    return re.sub(r"'(.)", r"\1", name).strip()
 
 
 def _parse_inside(inside: str):
-    """What is between a table name's outer brackets -> (special items, first col, last col)."""
+    """What is between a table reference's outer brackets -> (special items, first column,
+    last column). Forms: '' | '#Data' | 'Age' | '@Age' | '@[Age]' | '@' |
+    '[#This Row],[SibSp]:[Ones]' | '[#This Row],Price' | '[Price]:[Qty]'."""
     s = inside.strip()
     if not s:
         return set(), None, None
-    if s.startswith("@"):  # Excel's short form of [#This Row]
-        rest = s[1:].strip()
-        if not rest:
-            return {"#THIS ROW"}, None, None
-        if not rest.startswith("["):
-            return {"#THIS ROW"}, _unescape(rest), None
-        _, first, last = _parse_inside(rest)
-        return {"#THIS ROW"}, first, last
-    if not s.startswith("["):  # Table1[Age] or Table1[#Data]
-        if s.startswith("#"):
-            item = s.upper()
-            if item not in _SPECIAL:
-                raise StructuredReferenceError(s)
-            return {item}, None, None
-        return set(), _unescape(s), None
     items: set = set()
+    if s.startswith("@"):  # Excel's short form of [#This Row],
+        items.add("#THIS ROW")
+        s = s[1:].strip()
+        if not s:
+            return items, None, None
+        if not s.startswith("["):
+            return items, _unescape(s), None
+    elif not s.startswith("["):  # Table1[Age] or Table1[#Data]
+        if s.startswith("#"):
+            if s.upper() not in _SPECIAL:
+                raise StructuredReferenceError(s)
+            return {s.upper()}, None, None
+        return items, _unescape(s), None
     columns: list = []
     spans = 0
-    for kind, value in _bracket_parts(s):
+    for kind, value in _parts(s):
         if kind == "item":
             if value.upper() not in _SPECIAL:
                 raise StructuredReferenceError(value)
@@ -178,8 +210,9 @@ def _parse_inside(inside: str):
     return items, first, last
 
 
-def _bracket_parts(s: str):
-    """'[#This Row],[A]:[B]' -> [("item", "#This Row"), ("col", "A"), (":", None), ("col", "B")]."""
+def _parts(s: str):
+    """'[#This Row],[A]:[B]' -> [("item", "#This Row"), ("col", "A"), (":", None), ("col", "B")];
+    a column may also be written without brackets ('[#This Row],Price')."""
     out = []
     i, n = 0, len(s)
     while i < n:
@@ -189,20 +222,23 @@ def _bracket_parts(s: str):
         elif ch == ":":
             out.append((":", None))
             i += 1
-        elif ch == "[":
-            j = i + 1
-            while j < n and s[j] != "]":
-                j += 2 if s[j] == "'" else 1
-            if j >= n:
-                raise StructuredReferenceError(s)
-            body = s[i + 1:j]
-            if body.startswith("#"):
-                out.append(("item", body))
+        else:
+            if ch == "[":
+                j = i + 1
+                while j < n and s[j] != "]":
+                    j += 2 if s[j] == "'" else 1
+                if j >= n:
+                    raise StructuredReferenceError(s)
+                body, i = s[i + 1:j], j + 1
+            else:  # a simple column name, up to the next , or :
+                j = i
+                while j < n and s[j] not in ",:[]":
+                    j += 2 if s[j] == "'" else 1
+                body, i = s[i:j], j
+            if body.strip().startswith("#"):
+                out.append(("item", body.strip()))
             else:
                 out.append(("col", _unescape(body)))
-            i = j + 1
-        else:
-            raise StructuredReferenceError(s)
     return out
 
 
