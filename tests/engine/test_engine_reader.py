@@ -73,7 +73,7 @@ SHEET_XML = (
     '<c r="C5"><f t="shared" si="0"/><v>6</v></c></row>'
     '<row r="6" spans="1:3"><c r="A6" s="2"><v>3</v></c><c r="B6" s="2"><f t="shared" si="0"/><v>5</v></c>'
     '<c r="C6" s="2"><f t="shared" si="0"/><v>7</v></c></row>'
-    # an array formula, its spill cells as plain values; a formula with an empty <v/>
+    # an array formula (its other cells hold values only); a formula with an empty <v/>
     '<row r="8"><c r="A8"><f t="array" ref="A8:A9">A4:A5*10</f><v>10</v></c>'
     '<c r="B8"><f>A8&lt;5</f><v/></c><c r="C8" t="str"><f>IF(A8&gt;5,"&lt;big&gt;","")</f><v>&lt;big&gt;</v></c></row>'
     '<row r="9"><c r="A9"><v>20</v></c></row>'
@@ -95,12 +95,13 @@ def check_hand_written(book):
     assert sheet.formulas[(4, 3)] == "B4+$A$4*2"
     assert sheet.formulas[(6, 3)] == "B6+$A$4*2"
     assert sheet.array_refs == {(8, 1): "A8:A9"} and sheet.formulas[(8, 1)] == "A4:A5*10"
-    assert c[(9, 1)] == 20.0
+    # the array's other cell is the formula's too: its saved value is cached, not a constant
+    assert (9, 1) not in c and sheet.formulas[(9, 1)] == "A4:A5*10" and sheet.cached[(9, 1)] == 20.0
     assert sheet.formulas[(8, 2)] == "A8<5" and (8, 2) not in sheet.cached
     assert sheet.formulas[(8, 3)] == 'IF(A8>5,"<big>","")' and sheet.cached[(8, 3)] == "<big>"
     values = calculate(book).values
     assert values[("hand", 6, 3)] == 7.0  # B6 + 2 = (3 + 2) + 2
-    assert values[("hand", 8, 1)] == 10.0
+    assert values[("hand", 8, 1)] == 10.0 and values[("hand", 9, 1)] == 20.0
     assert values[("hand", 8, 3)] == "<big>"
 
 
@@ -136,6 +137,8 @@ def test_fast_scanner_agrees_with_plain_expat(tmp_path):
             slow = Sheet(name)
             rd = reader_module._SheetReader(slow, strings, str(path))
             pkg.parse(rels[rid][1], rd.start, rd.end, rd.chars)
+            if slow.array_refs:
+                reader_module._add_array_members(slow, str(path))
             assert slow.constants == sheet.constants, name
             assert slow.formulas == sheet.formulas, name
             assert slow.cached == sheet.cached, name

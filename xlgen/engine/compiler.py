@@ -31,9 +31,24 @@ ROW_SHIFT = 15
 COL_MASK = (1 << ROW_SHIFT) - 1
 ROW_MASK = (1 << 20) - 1
 
-VOLATILE = frozenset({"RAND", "RANDBETWEEN", "NOW", "TODAY", "OFFSET", "INDIRECT", "RANDARRAY"})
-# volatile functions whose references are only known at run time
+# functions whose value the inputs do not determine: their cells keep the file's saved values
+VOLATILE = frozenset({"RAND", "RANDBETWEEN", "NOW", "TODAY", "INDIRECT", "RANDARRAY"})
+# volatile functions whose references are only known at run time (INDIRECT of a computed
+# text is read from the cache; OFFSET is volatile in Excel but computed: its inputs decide it)
 DYNAMIC = frozenset({"OFFSET", "INDIRECT"})
+
+# Functions whose parameters are arrays: their argument expressions are evaluated whole
+# (SUMPRODUCT((A1:A3>0)*B1:B3) needs no Ctrl+Shift+Enter), other functions' see one cell
+# of a range in an ordinary formula. None: every argument; else the argument positions.
+ARRAY_PARAMETERS = {
+    "SUMPRODUCT": None, "MMULT": None, "SUMXMY2": None, "SUMX2MY2": None, "SUMX2PY2": None,
+    "MDETERM": None, "MINVERSE": None, "TRANSPOSE": None, "FREQUENCY": None,
+    "INDEX": (0,), "MATCH": (1,), "LOOKUP": (1, 2), "XLOOKUP": (1, 2), "XMATCH": (1,),
+    "CORREL": None, "PEARSON": None, "COVAR": None, "COVARIANCE.P": None, "COVARIANCE.S": None,
+    "RSQ": None, "SLOPE": None, "INTERCEPT": None, "STEYX": None, "FORECAST": (1, 2),
+    "FORECAST.LINEAR": (1, 2), "LARGE": (0,), "SMALL": (0,), "PERCENTILE": (0,),
+    "QUARTILE": (0,), "LINEST": None, "LOGEST": None, "TREND": None, "GROWTH": None,
+}
 
 _BINARY_HELPERS = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "^": "_pow",
                    "&": "_concat", "=": "_eq", "<>": "_ne", "<": "_lt", ">": "_gt",
@@ -66,6 +81,18 @@ class _Scope:
     base_row: int = 0  # relative references count from here...
     base_col: int = 0
     checked: bool = False  # ...and are bounds-checked (defined names are relative to A1)
+    array: bool = False  # ranges are whole arrays (an array formula, an array parameter)
+
+    def inner(self, variables=None, relative_to_a1: bool = False) -> "_Scope":
+        """A scope for a LET body, a defined name or a LAMBDA body, keeping `array`."""
+        if relative_to_a1:
+            return _Scope(dict(variables or {}), 1, 1, True, self.array)
+        return _Scope(dict(self.variables if variables is None else variables),
+                      self.base_row, self.base_col, self.checked, self.array)
+
+    def whole(self) -> "_Scope":
+        return self if self.array else _Scope(self.variables, self.base_row, self.base_col,
+                                              self.checked, True)
 
 
 class _Unsupported(Exception):
@@ -115,8 +142,11 @@ class LazyFunction:
 class Compiler:
     """Compiles shapes for one Book; generated code shares one namespace (the value store)."""
 
-    def __init__(self, book, sheet_index: dict[str, int], namespace: dict, formula_keys):
+    def __init__(self, book, sheet_index: dict[str, int], namespace: dict, formula_keys,
+                 structured=None, spills=None):
         self.book = book
+        self.structured = structured  # tables.StructuredRefs, or None (no tables)
+        self.spills = spills if spills is not None else {}  # dynamic-array anchor key -> its range
         self.sheet_index = sheet_index  # lower-case sheet name -> index
         self.ns = namespace
         self.formula_keys = formula_keys
@@ -159,11 +189,18 @@ class Compiler:
             hit = self._names.get((sheet.lower(), name))
             if hit:
                 return hit
-        return self._names.get((None, name))
+        hit = self._names.get((None, name))
+        if hit is None and self.structured is not None:  # a table's name stands for its data
+            data = self.structured.table_data(name)
+            if data is not None:
+                return None, data
+        return hit
 
     def name_tree(self, scope, name, text):
         key = (scope, name)
         if key not in self._name_trees:
+            if self.structured is not None:
+                text = self.structured.rewrite(text, None)
             try:
                 self._name_trees[key] = parse_tree(text)
             except UnsupportedSyntax as exc:
@@ -174,18 +211,19 @@ class Compiler:
 
     # --- shapes --------------------------------------------------------------------
     def compile(self, sheet: int, text: str, row: int, col: int, is_array: bool,
-                cell_label: str, expected_refs: int | None = None):
+                cell_label: str, shown_text: str | None = None):
         """Compile `text` as found at (row, col). Raises UnsupportedFormula naming cell_label.
 
-        Returns (Shape, number of references in the text) so the caller can check that its
-        shape key saw the same references as the parser.
+        `shown_text` is the formula as the file has it, when `text` is its rewriting (table
+        references as A1). Returns (Shape, number of references in the text) so the caller
+        can check that its shape key saw the same references as the parser.
         """
         try:
             tree = parse_tree(text)
         except UnsupportedSyntax as exc:
             raise UnsupportedFormula(cell_label, exc.what) from None
         except ParseError:
-            raise UnsupportedFormula(cell_label, f"formula ={text} (cannot be parsed)") from None
+            raise UnsupportedFormula(cell_label, f"formula ={shown_text or text} (cannot be parsed)") from None
         try:
             emitter = _Emitter(self, sheet, row, col, is_array)
             shape = emitter.build(tree)
@@ -197,7 +235,7 @@ class Compiler:
 def _count_refs(tree) -> int:
     """References written in the formula text itself (as refs.shape_key counts them)."""
     kind = tree[0]
-    if kind in ("cell", "range"):
+    if kind in ("cell", "range", "spill"):
         return 1
     if kind == "op" or kind == "call":
         if kind == "call" and tree[1] == "INDIRECT" and tree[2] and tree[2][0][0] in ("cell", "range"):
@@ -226,6 +264,7 @@ class _Emitter:
         self.needs_rc = False
         self.volatile = False
         self.dynamic = None
+        self.waits = False  # reads a range known only at run time (OFFSET): deps grow then
         self.expanding: list = []  # defined names being expanded (recursion guard)
 
     # --- plumbing --------------------------------------------------------------------
@@ -242,10 +281,10 @@ class _Emitter:
         return self.c.sheet_index.get(name.lower())
 
     def build(self, tree) -> Shape:
-        scope = _Scope(base_row=self.row, base_col=self.col)
+        scope = _Scope(base_row=self.row, base_col=self.col, array=self.is_array)
         self.line(f"res = {self.value(tree, scope)}")
         if self.is_array:
-            self.line("res = _first(res)")
+            self.line("res = _array_result(k, res)")
         self.line("if type(res) is not float: res = _final(res)")
         self.line("V[k] = res")
         self.line("return True")
@@ -264,6 +303,8 @@ class _Emitter:
             deps.append(f"    c = k & {COL_MASK}")
         parts = [f"({', '.join(singles)},)" if singles else "()"]
         parts += [f"_rdeps({d})" for d in dict.fromkeys(self.deps_ranges)]
+        if self.waits:
+            parts.append("_waited(k)")
         deps.append(f"    return {' + '.join(parts)}")
         source = "\n".join(head + self.lines + [""] + deps) + "\n"
         exec(compile(source, f"<xlgen shape {uid}>", "exec"), self.c.ns)
@@ -299,8 +340,8 @@ class _Emitter:
         off = (target << SHEET_SHIFT) + (row << ROW_SHIFT) + (col - scope.base_col)  # A$5
         return f"(k & {COL_MASK}) + {off}" if off >= 0 else f"(k & {COL_MASK}) - {-off}"
 
-    def range_code(self, target: int, p1, p2, scope: _Scope) -> str:
-        """'sheet, r1, c1, r2, c2' for the runtime range helpers."""
+    def range_code(self, target: int, p1, p2, scope: _Scope, track: bool = True) -> str:
+        """'sheet, r1, c1, r2, c2' for the runtime range helpers; `track`: the cell reads it."""
         (c1abs, c1, r1abs, r1), (c2abs, c2, r2abs, r2) = p1, p2
         if r1 is None:  # whole columns
             r1_code, r2_code = "1", str(MAX_ROW)
@@ -315,8 +356,26 @@ class _Emitter:
         code = f"{target}, {r1_code}, {c1_code}, {r2_code}, {c2_code}"
         if scope.checked or (r1 is not None and r1abs != r2abs) or (c1 is not None and c1abs != c2abs):
             code = f"*_ordered({code})"  # mixed ends can cross over; Excel sorts them
-        self.deps_ranges.append(code)
+        if track:
+            self.deps_ranges.append(code)
         return code
+
+    def spill(self, node, scope: _Scope, mode: str) -> str:
+        """A1#: the range the dynamic array anchored at A1 fills (looked up at run time;
+        #REF! where A1 anchors none). mode: 'whole' array, 'one' value of the cell's row or
+        column (implicit intersection)."""
+        target = self.sheet_of(node[1])
+        if target is None or not self.c.spills:
+            return self.c.const(rt.E_REF)
+        key = self.cell_key_code(target, node[2], scope)
+        self.deps_ranges.append(f"*_spill({key})")
+        t = self.tmp()
+        if mode == "whole":
+            self.line(f"{t} = _range(*_spill({key})) if ({key}) in SPILLS else E_REF")
+        else:
+            self.needs_rc = True
+            self.line(f"{t} = _intersect(*_spill({key}), r, c) if ({key}) in SPILLS else E_REF")
+        return t
 
     # --- expressions --------------------------------------------------------------------
     def value(self, node, scope: _Scope) -> str:
@@ -341,12 +400,14 @@ class _Emitter:
                 return self.c.const(rt.E_REF)
             code = self.range_code(target, node[2], node[3], scope)
             t = self.tmp()
-            if self.is_array:
+            if scope.array:
                 self.line(f"{t} = _range({code})")
             else:
                 self.needs_rc = True
                 self.line(f"{t} = _intersect({code}, r, c)")
             return t
+        if kind == "spill":
+            return self.spill(node, scope, "whole" if scope.array else "one")
         if kind == "name":
             return self.name(node, scope, self.value)
         if kind == "op":
@@ -354,7 +415,7 @@ class _Emitter:
         if kind == "call":
             return self.call(node, scope)
         if kind == "let":
-            inner = _Scope(dict(scope.variables), scope.base_row, scope.base_col, scope.checked)
+            inner = scope.inner()
             for var, expr in node[1]:
                 inner.variables[var] = self.bind(expr, inner)
             return self.value(node[2], inner)
@@ -387,6 +448,8 @@ class _Emitter:
             t = self.tmp()
             self.line(f"{t} = _range({code})")
             return t
+        if kind == "spill" or (kind == "call" and node[1] in ("OFFSET", "ANCHORARRAY")):
+            return self.value(node, scope.whole())
         if kind == "name" and not (node[2] is None and node[1] in scope.variables):
             return self.name(node, scope, self.arg)
         if kind == "missing":
@@ -412,7 +475,7 @@ class _Emitter:
             raise _Unsupported(f"defined name {name} that refers to itself")
         tree = self.c.name_tree(name_scope, name, text)
         self.expanding.append((name_scope, name))
-        inner = _Scope({}, 1, 1, True)
+        inner = scope.inner({}, relative_to_a1=True)
         result = how(tree, inner)
         self.expanding.pop()
         return result
@@ -512,6 +575,8 @@ class _Emitter:
 
     def implicit(self, node, scope: _Scope) -> str:
         """@ / SINGLE(): one value from a range (same row or column as the cell)."""
+        if node[0] == "spill":
+            return self.spill(node, scope, "one")
         if node[0] == "range":
             target = self.sheet_of(node[1])
             if target is None:
@@ -521,7 +586,9 @@ class _Emitter:
             t = self.tmp()
             self.line(f"{t} = _intersect({code}, r, c)")
             return t
-        value = self.value(node, scope)
+        if node[0] == "call" and node[1] == "ANCHORARRAY" and len(node[2]) == 1 and node[2][0][0] == "cell":
+            return self.spill(("spill",) + tuple(node[2][0][1:]), scope, "one")
+        value = self.value(node, scope.whole() if node[0] == "call" and node[1] == "OFFSET" else scope)
         if not value.startswith("t"):
             return value
         t = self.tmp()
@@ -552,7 +619,10 @@ class _Emitter:
                 raise _Unsupported(f"function {name}")
             prefix = ["False"] * len(extra)  # the 'still compiling?' flag formulas passes
             func = func["function"]
-        codes = prefix + [self.arg(a, scope) for a in args]
+        positions = ARRAY_PARAMETERS.get(name, ())
+        whole = scope.whole()
+        codes = prefix + [self.arg(a, whole if positions is None or i in positions else scope)
+                          for i, a in enumerate(args)]
         t = self.tmp()
         self.line(f"{t} = _call({', '.join([self.c.function_const(func)] + codes)})")
         return t
@@ -572,7 +642,7 @@ class _Emitter:
             code = self.bind(arg, scope)
             bound[param] = code
         self.expanding.append((name_scope, name))
-        result = self.value(body, _Scope(bound, 1, 1, True))
+        result = self.value(body, scope.inner(bound, relative_to_a1=True))
         self.expanding.pop()
         return result
 
@@ -664,6 +734,52 @@ class _Emitter:
     def fn_LN(self, args, scope):
         return self._math("LN", args, scope, "{t} = _log({x}) if {x} > 0.0 else E_NUM")
 
+    def fn_LOG10(self, args, scope):
+        return self._math("LOG10", args, scope, "{t} = _log10({x}) if {x} > 0.0 else E_NUM")
+
+    def fn_LOG(self, args, scope):
+        if len(args) == 1:  # Excel's LOG is base 10 unless told otherwise
+            return self._math("LOG", args, scope, "{t} = _log10({x}) if {x} > 0.0 else E_NUM")
+        return self.library_call("LOG", library_function("LOG"), args, scope)
+
+    # array functions natively: plain float arrays go fast, anything else as Excel does
+    def _array_function(self, helper, args, scope):
+        whole = scope.whole()
+        codes = [self.arg(a, whole) for a in args]
+        t = self.tmp()
+        self.line(f"{t} = {helper}({', '.join(codes)})")
+        return t
+
+    def fn_MMULT(self, args, scope):
+        if len(args) != 2:
+            return self.c.const(rt.E_VALUE)
+        return self._array_function("_mmult", args, scope)
+
+    def fn_SUMPRODUCT(self, args, scope):
+        if not args:
+            return self.c.const(rt.E_VALUE)
+        return self._array_function("_sumproduct", args, scope)
+
+    def fn_ANCHORARRAY(self, args, scope):
+        """How files store A1#: _xlfn.ANCHORARRAY(A1)."""
+        if len(args) != 1 or args[0][0] != "cell":
+            raise _Unsupported("ANCHORARRAY of something that is not a cell reference")
+        return self.spill(("spill",) + tuple(args[0][1:]), scope, "whole" if scope.array else "one")
+
+    def fn_COUNTIF(self, args, scope):
+        # formulas' COUNTIF, without importing its `stat` module (and scipy, ~1 s)
+        import functools
+
+        from formulas.functions import wrap_func, xfilter
+        if "COUNTIF" not in _found or _found["COUNTIF"] is None:
+            _found["COUNTIF"] = wrap_func(functools.partial(xfilter, len, operating_range=None))
+        return self.library_call("COUNTIF", _found["COUNTIF"], args, scope)
+
+    def fn_TRANSPOSE(self, args, scope):
+        if len(args) != 1:
+            return self.c.const(rt.E_VALUE)
+        return self._array_function("_transpose", args, scope)
+
     # SUM, SUMSQ, COUNT, AVERAGE, MAX, MIN over plain numbers run natively; anything
     # else (an error, text, a boolean in the data) goes to formulas' implementation,
     # whose module is imported only then.
@@ -685,6 +801,12 @@ class _Emitter:
                     parts.append(f"(g({key}),)")
                 else:
                     parts.append(f"_values({self.range_code(target, node[2], node[3], where)})")
+            elif node[0] in ("call", "op", "spill"):  # an expression: its value(s), flat
+                if node[0] == "spill" or (node[0] == "call" and node[1] in ("OFFSET", "ANCHORARRAY")):
+                    value = self.value(node, where.whole())
+                else:
+                    value = self.value(node, where)
+                parts.append(f"_flat({value})")
             else:
                 return self.library_call(name, LazyFunction(name), args, scope)
         t = self.tmp()
@@ -707,7 +829,7 @@ class _Emitter:
             if hit is None:
                 return None, None
             node = self.c.name_tree(hit[0], node[1], hit[1])
-            scope = _Scope({}, 1, 1, True)
+            scope = scope.inner({}, relative_to_a1=True)
         return None, None
 
     def fn_SUM(self, args, scope):
@@ -793,7 +915,48 @@ class _Emitter:
         return self._volatile_native("_today", args, scope)
 
     def fn_OFFSET(self, args, scope):
-        return self._dynamic("OFFSET", args, scope)
+        """OFFSET(reference, rows, cols, [height], [width]): the range is computed, and the
+        cell waits (returns False, its deps grow) while a formula cell in it is pending."""
+        ref = self.reference_code(("call", "OFFSET", args), scope)
+        t = self.tmp()
+        self.line(f"if type({ref}) is tuple:")
+        self.line(f"    if _rpending(*{ref}): return _wait(k, {ref})")
+        if scope.array:
+            self.line(f"    {t} = _range(*{ref})")
+        else:
+            self.needs_rc = True
+            self.line(f"    {t} = _intersect(*{ref}, r, c)")
+        self.line("else:")
+        self.line(f"    {t} = {ref}")
+        self.waits = True
+        return t
+
+    def reference_code(self, node, scope) -> str:
+        """Code for a reference as (sheet, r1, c1, r2, c2), or an error value: a cell or range
+        written in the formula (not read: OFFSET does not depend on its base's values), a
+        defined name for one, or OFFSET of one of these."""
+        node, where = self.deref(node, scope)
+        if node is not None and node[0] in ("cell", "range"):
+            target = self.sheet_of(node[1])
+            if target is None:
+                return self.c.const(rt.E_REF)
+            p1, p2 = (node[2], node[2]) if node[0] == "cell" else (node[2], node[3])
+            t = self.tmp()
+            self.line(f"{t} = ({self.range_code(target, p1, p2, where, track=False)},)")
+            return t
+        if node is not None and node[0] == "call" and node[1] == "OFFSET":
+            args = node[2]
+            if not 3 <= len(args) <= 5:
+                return self.c.const(rt.E_VALUE)
+            base = self.reference_code(args[0], where)
+            numbers = [self.value(a, where) if a[0] != "missing" else "None" for a in args[1:]]
+            numbers += ["None"] * (4 - len(numbers))
+            t = self.tmp()
+            self.line(f"{t} = _offset({base}, {', '.join(numbers)})")
+            return t
+        if node is not None and node[0] == "lit":
+            return self.c.const(rt.E_VALUE)  # OFFSET(5, 1, 1): not a reference
+        raise _Unsupported("OFFSET of something that is not a cell or range reference")
 
     def fn_INDIRECT(self, args, scope):
         if len(args) == 1 and args[0][0] in ("cell", "range"):

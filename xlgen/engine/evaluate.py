@@ -19,9 +19,10 @@ import numpy as np
 
 from ..errors import CircularReference, UnsupportedFormula
 from . import runtime as rt
-from .book import Book
+from .book import Book, range_bounds
 from .compiler import COL_MASK, ROW_MASK, ROW_SHIFT, SHEET_SHIFT, Compiler
-from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
+from .refs import MAX_COL, MAX_ROW, Template, cell_name, qualified, shape_key
+from .tables import StructuredRefs
 
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
@@ -81,6 +82,10 @@ class _Engine:
         self.max_row = []
         self.max_col = []
         self.run_of: dict = {}
+        self.arrays: dict = {}  # array formula anchor key -> its whole result (an ndarray)
+        self.array_ranges: dict = {}  # anchor key -> (rows, cols, dynamic) of the range it fills
+        self.spills: dict = {}  # dynamic-array anchor key -> (sheet, r1, c1, r2, c2) it spills to
+        self.waiting: dict = {}  # cell key -> ranges found at run time (OFFSET) it waited for
 
     def label(self, k: int) -> str:
         return qualified(self.names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)
@@ -166,6 +171,36 @@ class _Engine:
                 return 0.0 if v is None else v
             return v
 
+        arrays, array_ranges, spills, waiting = self.arrays, self.array_ranges, self.spills, self.waiting
+        label = self.label
+
+        def array_result(k, res):
+            """An array formula's result: kept whole for its range, top-left for the anchor."""
+            if type(res) is not np.ndarray:
+                arrays.pop(k, None)
+                return res
+            arrays[k] = res
+            fills = array_ranges.get(k)
+            if fills is not None and fills[2] and (res.shape[0] > fills[0] or res.shape[1] > fills[1]):
+                raise rt.RuntimeUnsupported(
+                    f"a dynamic array that now spills to {res.shape[0]}x{res.shape[1]} cells, past the "
+                    f"{fills[0]}x{fills[1]} the file saved (xlgen does not move spills)")
+            return rt.first_of(res)
+
+        def spill(k):
+            found = spills.get(k)
+            return found if found is not None else (0, 1, 1, 0, 0)  # no cells
+
+        def wait(k, ref):
+            waiting.setdefault(k, []).append(ref)
+            return False
+
+        def waited(k):
+            refs = waiting.get(k)
+            if not refs:
+                return ()
+            return tuple(d for ref in refs for d in range_deps(*ref))
+
         def dynamic(name):
             raise rt.RuntimeUnsupported(f"function {name} (a reference known only at run time) "
                                         "without a cached value")
@@ -197,7 +232,7 @@ class _Engine:
 
         return {
             "V": V, "P": P, "g": get, "FORMULA_KEYS": self.formula_keys,
-            "E_NUM": rt.E_NUM, "E_NA": rt.E_NA, "XlError": rt.XlError, "ndarray": np.ndarray,
+            "E_NUM": rt.E_NUM, "E_NA": rt.E_NA, "E_REF": rt.E_REF, "XlError": rt.XlError, "ndarray": np.ndarray,
             "EMPTY": EMPTY, "_add": rt.add, "_sub": rt.sub, "_mul": rt.mul, "_div": rt.div,
             "_pow": rt.power, "_concat": rt.concat, "_eq": rt.eq, "_ne": rt.ne, "_lt": rt.lt,
             "_gt": rt.gt, "_le": rt.le, "_ge": rt.ge, "_neg": rt.neg, "_percent": rt.percent,
@@ -211,6 +246,9 @@ class _Engine:
             "FALLBACK": rt.FALLBACK, "_agg_SUM": rt.agg_SUM, "_agg_SUMSQ": rt.agg_SUMSQ,
             "_agg_COUNT": rt.agg_COUNT, "_agg_AVERAGE": rt.agg_AVERAGE,
             "_agg_MAX": rt.agg_MAX, "_agg_MIN": rt.agg_MIN,
+            "_array_result": array_result, "_spill": spill, "SPILLS": spills, "_wait": wait, "_waited": waited,
+            "_offset": rt.offset, "_flat": rt.flat, "_mmult": rt.mmult, "_sumproduct": rt.sumproduct,
+            "_transpose": rt.transpose, "_log10": math.log10,
         }
 
     # --- the calculation -------------------------------------------------------------------
@@ -222,17 +260,29 @@ class _Engine:
                 V[base | (r << ROW_SHIFT) | c] = rt.to_internal(value)
             rows = [r for r, _ in sheet.constants] + [r for r, _ in sheet.formulas]
             cols = [c for _, c in sheet.constants] + [c for _, c in sheet.formulas]
-            self.max_row.append(max(rows, default=0))
-            self.max_col.append(max(cols, default=0))
+            max_row, max_col = max(rows, default=0), max(cols, default=0)
+            for (r, c), ref in sheet.array_refs.items():
+                r1, c1, r2, c2 = range_bounds(ref)
+                if (r1, c1) != (r, c):
+                    raise UnsupportedFormula(qualified(sheet.name, r, c),
+                                             f"an array formula whose range {ref} does not start at its cell")
+                self.array_ranges[base | (r << ROW_SHIFT) | c] = (
+                    r2 - r1 + 1, c2 - c1 + 1, (r, c) in sheet.dynamic_arrays)
+                if (r, c) in sheet.dynamic_arrays:
+                    self.spills[base | (r << ROW_SHIFT) | c] = (s, r1, c1, r2, c2)
+                max_row, max_col = max(max_row, r2), max(max_col, c2)
+            self.max_row.append(max_row)
+            self.max_col.append(max_col)
 
         ns = self._namespace()
-        compiler = Compiler(book, self.sheet_index, ns, self.formula_keys)
+        structured = StructuredRefs(book.tables) if book.tables else None
+        compiler = Compiler(book, self.sheet_index, ns, self.formula_keys, structured, self.spills)
         keys: list[int] = []  # formula cells to compute, in sheet/row order
         runs: list = []  # their shapes' run functions
         prefilled: list[int] = []  # volatile cells that keep the file's cached value
         volatile: list = []
         for s, sheet in enumerate(book.sheets):
-            self._setup_sheet(s, sheet, compiler, keys, runs, prefilled, volatile)
+            self._setup_sheet(s, sheet, compiler, structured, keys, runs, prefilled, volatile)
         self.formula_keys.update(keys)
         self.formula_keys.update(prefilled)
         P.update(keys)
@@ -283,11 +333,16 @@ class _Engine:
         values = dict(zip(cells, results))
         return Calculation(book, values, cells, volatile)
 
-    def _setup_sheet(self, s, sheet, compiler, keys, runs, prefilled, volatile):
+    def _setup_sheet(self, s, sheet, compiler, structured, keys, runs, prefilled, volatile):
         """Compile the sheet's shapes (in row order) and register its cells."""
         V = self.V
         base = s << SHEET_SHIFT
         formulas = sheet.formulas
+        members = sheet.array_members() if sheet.array_refs else {}
+        if members:  # a built Book lists only anchors; a read one lists the whole range
+            formulas = dict(formulas)
+            for member, anchor in members.items():
+                formulas.setdefault(member, formulas.get(anchor, ""))
         items = formulas.items()
         previous = (0, 0)
         for cell in formulas:
@@ -298,22 +353,43 @@ class _Engine:
         arrays = sheet.array_refs
         cached = sheet.cached
         shapes: dict = {}
-        # column -> (render(row), lowest row, highest row, shape) of the last shape seen there
+        # column -> (render(row), lowest row, highest row, shape, is_array) of the last shape seen there
         last_in_col: dict = {}
         overlap = not sheet.constants.keys().isdisjoint(formulas.keys())
         add_key, add_run = keys.append, runs.append
+        member_runs: dict = {}  # anchor -> the run function its range's other cells share
+        volatile_anchors: set = set()
         for (r, c), text in items:
             k = base | (r << ROW_SHIFT) | c
-            hint = last_in_col.get(c)
-            if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
-                    not arrays or (r, c) not in arrays):
-                shape = hint[3]
-            else:
-                shape = self._shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col)
             if overlap:
                 V.pop(k, None)
+            if members and (r, c) in members:
+                anchor = members[(r, c)]
+                if anchor in volatile_anchors:
+                    volatile.append((sheet.name, r, c))
+                    if (r, c) in cached:
+                        V[k] = rt.to_internal(cached[(r, c)])
+                        prefilled.append(k)
+                        continue
+                run = member_runs.get(anchor)
+                if run is None:
+                    run = member_runs[anchor] = self._member_run(s, anchor)
+                add_key(k)
+                add_run(run)
+                continue
+            hint = last_in_col.get(c)
+            if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
+                    hint[4] is ((r, c) in arrays)):
+                shape = hint[3]
+            elif structured is not None and "[" in text:  # table references: as A1 first
+                shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,
+                                        shapes, last_in_col, text, structured.row_bounds(text, r, c, sheet.name))
+            else:
+                shape = self._shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col)
             if shape.volatile:
                 volatile.append((sheet.name, r, c))
+                if (r, c) in arrays:
+                    volatile_anchors.add((r, c))
                 if (r, c) in cached:
                     V[k] = rt.to_internal(cached[(r, c)])
                     prefilled.append(k)
@@ -324,24 +400,77 @@ class _Engine:
             add_key(k)
             add_run(shape.run)
 
+    def _member_run(self, s, anchor):
+        """The run function of the cells an array formula fills besides its anchor.
+
+        A legacy (Ctrl+Shift+Enter) range repeats a one-row or one-column result and shows
+        #N/A where the result is smaller; a spilled range is empty past the result.
+        """
+        V, P, arrays = self.V, self.P, self.arrays
+        anchor_key = (s << SHEET_SHIFT) | (anchor[0] << ROW_SHIFT) | anchor[1]
+        rows, cols, dynamic = self.array_ranges[anchor_key]
+        r0, c0 = anchor
+        from_xl, E_NA = rt.from_xl, rt.E_NA
+
+        def run(k):
+            if anchor_key in P:
+                return False
+            i, j = ((k >> ROW_SHIFT) & ROW_MASK) - r0, (k & COL_MASK) - c0
+            result = arrays.get(anchor_key)
+            if result is None:  # one value: a legacy range repeats it, a spill is one cell
+                V[k] = None if dynamic else V[anchor_key]
+                return True
+            height, width = result.shape
+            if dynamic:
+                if i < height and j < width:
+                    value = from_xl(result[i, j])
+                    V[k] = 0.0 if value is None else value
+                else:
+                    V[k] = None  # past the spill: an empty cell
+                return True
+            if height == 1:
+                i = 0
+            if width == 1:
+                j = 0
+            if i < height and j < width:
+                value = from_xl(result[i, j])
+                V[k] = 0.0 if value is None else value
+            else:
+                V[k] = E_NA
+            return True
+
+        run.deps = lambda k: (anchor_key,)
+        return run
+
     @staticmethod
-    def _shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col):
-        """The compiled shape of the formula at (r, c), compiling it on first sight."""
+    def _shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col, shown=None, rows=None):
+        """The compiled shape of the formula at (r, c), compiling it on first sight.
+
+        `shown` is the file's text when `text` is its rewriting with table references as
+        A1; the next cells of the column are then recognised by the file's text, within
+        `rows` (where [#This Row] keeps meaning the same relative row).
+        """
         is_array = (r, c) in sheet.array_refs
         key, nrefs = shape_key(text, r, c)
         entry = shapes.get((key, is_array))
         if entry is None:
-            shape, parsed_refs = compiler.compile(s, text, r, c, is_array, qualified(sheet.name, r, c))
+            shape, parsed_refs = compiler.compile(s, text, r, c, is_array, qualified(sheet.name, r, c),
+                                                  shown if shown != text else None)
             if parsed_refs != nrefs:  # shape key and parser disagree: this cell stands alone
                 last_in_col.pop(c, None)
                 return shape
             entry = shapes[(key, is_array)] = (Template(text, r, c), shape)
         template, shape = entry
-        renderer = None if is_array else template.column_renderer(c)
+        if shown is not None:
+            renderer = Template(shown, r, c).column_renderer(c)
+            if renderer is not None:
+                renderer = (renderer[0], max(renderer[1], rows[0]), min(renderer[2], rows[1]))
+        else:
+            renderer = template.column_renderer(c)
         if renderer is None:
             last_in_col.pop(c, None)
         else:
-            last_in_col[c] = renderer + (shape,)
+            last_in_col[c] = renderer + (shape, is_array)
         return shape
 
     def _walk(self, root, order):
@@ -362,15 +491,21 @@ class _Engine:
                     push_inputs(iter(run_of[d].deps(d)))
                     break
             else:
-                k = stack.pop()
-                pending_inputs.pop()
-                on_stack.discard(k)
+                k = stack[-1]
                 try:
                     ready = run_of[k](k)
                 except rt.RuntimeUnsupported as exc:
                     exc.key = k
                     raise
                 if not ready:
-                    raise RuntimeError(f"engine bug: {self.label(k)} not ready after its inputs")
+                    # it found a range it reads only now (OFFSET's target): walk that too
+                    more = [d for d in run_of[k].deps(k) if d in P]
+                    if not more:
+                        raise RuntimeError(f"engine bug: {self.label(k)} not ready after its inputs")
+                    pending_inputs[-1] = iter(more)
+                    continue
+                stack.pop()
+                pending_inputs.pop()
+                on_stack.discard(k)
                 P.discard(k)
                 order.append(k)

@@ -9,6 +9,7 @@ trees. Node kinds:
     ("missing",)                       an omitted argument, as in IF(A1,,1)
     ("cell", sheet, part)              part = (col_abs, col, row_abs, row)
     ("range", sheet, part1, part2)     whole columns/rows have row/col None
+    ("spill", sheet, part)             A1#: the range a dynamic array anchored at A1 fills
     ("name", NAME, sheet)              defined name or LET/LAMBDA variable (prefix-free, upper)
     ("op", symbol, args)               '+', 'u-', '%', '=', ':', ...
     ("call", NAME, args)               NAME upper, without _xlfn./_xlws. prefix
@@ -61,6 +62,7 @@ _CELL_RE = re.compile(rf"^{_CELL}$")
 _RANGE_RE = re.compile(rf"^{_CELL}:{_CELL}$")
 _COLS_RE = re.compile(r"^(\$?)([A-Za-z]{1,3}):(\$?)([A-Za-z]{1,3})$")
 _ROWS_RE = re.compile(r"^(\$?)([0-9]+):(\$?)([0-9]+)$")
+_ANCHORARRAY_RE = re.compile(r"^(?:_xlfn\.)?ANCHORARRAY\(\s*(.*?)\s*\)$", re.I | re.S)
 _INDIRECT_RE = re.compile(r'^INDIRECT\(\s*"(.*)"\s*\)$', re.I | re.S)
 
 
@@ -74,6 +76,9 @@ def reference_node(src: str):
     """A reference's source text ('my s'!$A$1:B2, A:A, 3:4) -> a cell or range node."""
     src = src.strip()
     volatile = False
+    m = _ANCHORARRAY_RE.match(src)
+    if m:  # how files store A1#: formulas reads it as a reference token
+        src = m.group(1) + "#"
     m = _INDIRECT_RE.match(src)
     if m:  # formulas reads INDIRECT("A1") as the reference itself; it stays volatile
         src, volatile = m.group(1).replace('""', '"'), True
@@ -83,6 +88,8 @@ def reference_node(src: str):
     if not m:
         raise ParseError(src)
     sheet, ref = _unquote_sheet(m.group(1)), m.group(2)
+    if ref.endswith("#") and not volatile and (m2 := _CELL_RE.match(ref[:-1])):
+        return ("spill", sheet, (bool(m2[1]), col_number(m2[2]), bool(m2[3]), int(m2[4])))
     if (m2 := _CELL_RE.match(ref)):
         part = (bool(m2[1]) or volatile, col_number(m2[2]), bool(m2[3]) or volatile, int(m2[4]))
         node = ("cell", sheet, part)

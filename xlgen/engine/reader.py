@@ -18,7 +18,7 @@ import zlib
 from xml.parsers import expat
 
 from ..errors import BadWorkbook
-from .book import Book, ExcelError, Sheet
+from .book import Book, ExcelError, Sheet, Table, range_bounds
 from .refs import MAX_COL, MAX_ROW, Template, col_letters, col_number, shift_formula
 
 MAX_TOTAL_UNCOMPRESSED = 1 << 30  # 1 GiB over all members we inflate
@@ -30,6 +30,9 @@ OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 REL_OFFICE_DOCUMENT = "/officeDocument"
 REL_WORKSHEET = "/worksheet"
 REL_SHARED_STRINGS = "/sharedStrings"
+REL_TABLE = "/table"
+REL_SHEET_METADATA = "/sheetMetadata"
+MAX_ARRAY_CELLS = 1 << 22  # cells one array formula may fill (Excel's own limit is the sheet)
 
 _ERRORS = {code: ExcelError(code) for code in (
     "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
@@ -254,8 +257,11 @@ class _SheetReader:
     (_scan_sheet) does not recognise; `store` is shared by both.
     """
 
-    def __init__(self, sheet: Sheet, shared_strings: list[str], path: str):
+    def __init__(self, sheet: Sheet, shared_strings: list[str], path: str,
+                 dynamic_meta: frozenset = frozenset()):
         self.sheet = sheet
+        self.dynamic_meta = dynamic_meta  # cell-metadata indices (cm=) that mark a dynamic array
+        self.cell_meta = None
         self.sst = shared_strings
         self.path = path
         self.row = 0
@@ -321,6 +327,7 @@ class _SheetReader:
             if self.row == 0:
                 self.row = 1
         self.cell_type = attrs.get("t", "n")
+        self.cell_meta = attrs.get("cm")
         self.value = None
         self.inline = None
         self.formula = None
@@ -370,10 +377,10 @@ class _SheetReader:
         if formula is not None and not isinstance(formula, tuple):
             formula = (formula, "")  # <f .../> with no text
         inline = "".join(self.inline) if self.inline is not None else None
-        self.store(self.row, self.col, self.cell_type, self.value, formula, inline)
+        self.store(self.row, self.col, self.cell_type, self.value, formula, inline, self.cell_meta)
 
-    def store(self, row, col, cell_type, value_text, formula, inline=None):
-        """Record one cell. formula is None or (attrs dict, text)."""
+    def store(self, row, col, cell_type, value_text, formula, inline=None, meta=None):
+        """Record one cell. formula is None or (attrs dict, text); meta is its cm= attribute."""
         value = self.typed_value(cell_type, value_text, inline, row)
         key = (row, col)
         sheet = self.sheet
@@ -394,6 +401,8 @@ class _SheetReader:
             elif kind == "array":
                 if text and attrs.get("ref"):
                     sheet.array_refs[key] = attrs["ref"]
+                    if meta is not None and meta in self.dynamic_meta:
+                        sheet.dynamic_arrays.add(key)
             elif kind == "dataTable":
                 self.notes.add(f"data table formulas in sheet {sheet.name!r} read as constants")
                 text = ""
@@ -640,6 +649,115 @@ def _last_row_end(text: str) -> int:
         end = i
 
 
+def _read_dynamic_metadata(pkg: _Package, part: str) -> frozenset:
+    """The cm= values (1-based cellMetadata blocks) that mark dynamic-array formulas.
+
+    A cell's cm points at a cellMetadata block whose <rc t= v=> names a metadata type
+    (1-based) and a block of that type's future metadata (0-based); Excel's XLDAPR type
+    with fDynamic="1" is a formula that spills.
+    """
+    types: list[str] = []
+    future: dict[str, list[bool]] = {}
+    cell_blocks: list[tuple[int, int] | None] = []
+    where: list = []  # open elements we care about
+
+    def start(name, attrs):
+        local = _local(name)
+        if local == "metadataType":
+            types.append(_attr(attrs, "name") or "")
+        elif local == "futureMetadata":
+            where.append(("future", _attr(attrs, "name") or ""))
+            future.setdefault(where[-1][1], [])
+        elif local == "cellMetadata":
+            where.append(("cell", None))
+        elif local == "bk" and where:
+            if where[-1][0] == "future":
+                future[where[-1][1]].append(False)
+            else:
+                cell_blocks.append(None)
+        elif local == "dynamicArrayProperties" and where and where[-1][0] == "future":
+            future[where[-1][1]][-1] = _attr(attrs, "fDynamic") in ("1", "true")
+        elif local == "rc" and where and where[-1][0] == "cell" and cell_blocks:
+            try:
+                cell_blocks[-1] = (int(_attr(attrs, "t") or 0), int(_attr(attrs, "v") or 0))
+            except ValueError:
+                pass
+
+    def end(name):
+        if _local(name) in ("futureMetadata", "cellMetadata") and where:
+            where.pop()
+
+    pkg.parse(part, start, end)
+    dynamic = set()
+    for index, block in enumerate(cell_blocks, 1):
+        if block is None or not 1 <= block[0] <= len(types):
+            continue
+        kind = types[block[0] - 1]
+        flags = future.get(kind, [])
+        if kind == "XLDAPR" and 0 <= block[1] < len(flags) and flags[block[1]]:
+            dynamic.add(str(index))
+    return frozenset(dynamic)
+
+
+def _read_table(pkg: _Package, part: str, sheet: str) -> Table | None:
+    """One Excel Table part; None when it has no usable name or range."""
+    info: dict = {}
+    columns: list[str] = []
+
+    def start(name, attrs):
+        local = _local(name)
+        if local == "table":
+            info.update(name=_attr(attrs, "displayName") or _attr(attrs, "name"), ref=_attr(attrs, "ref"),
+                        header=_attr(attrs, "headerRowCount"), totals=_attr(attrs, "totalsRowCount"))
+        elif local == "tableColumn":
+            columns.append(_column_name(_attr(attrs, "name") or ""))
+
+    pkg.parse(part, start)
+    if not info.get("name") or not info.get("ref"):
+        return None
+    try:
+        r1, c1, r2, c2 = range_bounds(info["ref"])
+        header = int(info["header"]) if info["header"] is not None else 1
+        totals = int(info["totals"]) if info["totals"] is not None else 0
+    except ValueError:
+        raise BadWorkbook(f"{pkg.path}: {part} has a bad table range or row count") from None
+    columns = columns[:c2 - c1 + 1] + [f"Column{i}" for i in range(len(columns) + 1, c2 - c1 + 2)]
+    return Table(info["name"], sheet, r1, c1, r2, c2, tuple(columns), header, totals)
+
+
+def _column_name(name: str) -> str:
+    """A table column's name with OOXML's _xHHHH_ escapes (line breaks...) decoded."""
+    if "_x" not in name:
+        return name
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), name)
+
+
+def _add_array_members(sheet: Sheet, path: str) -> None:
+    """The cells an array formula fills besides its anchor are formula cells too: their
+    saved values are the formula's results, not constants."""
+    for (row, col), ref in sheet.array_refs.items():
+        try:
+            r1, c1, r2, c2 = range_bounds(ref)
+        except ValueError:
+            raise BadWorkbook(f"{path}: sheet {sheet.name!r}: the array formula at "
+                              f"{col_letters(col)}{row} has a bad range {ref!r}") from None
+        size = (r2 - r1 + 1) * (c2 - c1 + 1)
+        if (r1, c1) != (row, col):
+            raise BadWorkbook(f"{path}: sheet {sheet.name!r}: the array formula at {col_letters(col)}{row} "
+                              f"fills {ref}, which does not start at its own cell")
+        if size > MAX_ARRAY_CELLS:
+            raise BadWorkbook(f"{path}: sheet {sheet.name!r}: the array formula at {col_letters(col)}{row} "
+                              f"fills {size:,} cells (limit {MAX_ARRAY_CELLS:,})")
+    text_of = sheet.formulas
+    for member, anchor in sheet.array_members().items():
+        value = sheet.constants.pop(member, None)
+        if member in text_of and member not in sheet.array_refs:
+            sheet.cached.pop(member, None)  # a stray formula inside the range: the anchor's wins
+        text_of[member] = text_of[anchor]
+        if value is not None:
+            sheet.cached[member] = value
+
+
 def read_xlsx(path) -> Book:
     """Read a workbook's sheets, defined names and cached values into a Book.
 
@@ -669,9 +787,12 @@ def _read(pkg: _Package) -> Book:
     rels = _read_rels(pkg, workbook_part)
     sheet_list, names = _read_workbook(pkg, workbook_part)
     shared_strings: list[str] = []
+    dynamic_meta = frozenset()
     for rel_type, target in rels.values():
         if rel_type.endswith(REL_SHARED_STRINGS) and pkg.has(target):
             shared_strings = _read_shared_strings(pkg, target)
+        elif rel_type.endswith(REL_SHEET_METADATA) and pkg.has(target):
+            dynamic_meta = _read_dynamic_metadata(pkg, target)
 
     all_sheet_names = [name for name, _ in sheet_list]
     for name, rid in sheet_list:
@@ -681,10 +802,17 @@ def _read(pkg: _Package) -> Book:
         if not target or not pkg.has(target):
             raise BadWorkbook(f"{pkg.path}: sheet {name!r} has no part ({target or 'no relationship'})")
         sheet = Sheet(name)
-        reader = _SheetReader(sheet, shared_strings, pkg.path)
+        reader = _SheetReader(sheet, shared_strings, pkg.path, dynamic_meta)
         _read_sheet(pkg, target, reader)
+        if sheet.array_refs:
+            _add_array_members(sheet, pkg.path)
         book.notes.extend(sorted(reader.notes))
         book.sheets.append(sheet)
+        for rel_type, table_part in _read_rels(pkg, target).values():
+            if rel_type.endswith(REL_TABLE) and pkg.has(table_part):
+                table = _read_table(pkg, table_part, name)
+                if table is not None:
+                    book.tables[table.name.upper()] = table
 
     for name, local_id, comment, text_parts in names:
         scope = None

@@ -156,7 +156,53 @@ def number(v):
     return E_VALUE
 
 
+_NUMPY_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
+              "=": np.equal, "<>": np.not_equal, "<": np.less, ">": np.greater,
+              "<=": np.less_equal, ">=": np.greater_equal}
+_COMPARISONS = frozenset({"=", "<>", "<", ">", "<=", ">="})
+
+
+def _floats(value):
+    """A float ndarray of the value when every entry is a float, else None."""
+    if type(value) is float:
+        return value
+    if type(value) is not ndarray:
+        return None
+    entries = value.ravel().tolist()
+    for v in entries:
+        if type(v) is not float:
+            return None
+    return np.array(entries, dtype=np.float64).reshape(value.shape)
+
+
+def _float_array_op(symbol, args):
+    """Arrays of plain floats, shapes Excel and numpy broadcast alike, finite results:
+    numpy does it (SUM(A2:C4*$AD$11:$AF$13) in a convolution); None sends it the slow way."""
+    operation = _NUMPY_OPS.get(symbol)
+    if operation is None or len(args) != 2:
+        return None
+    x, y = _floats(args[0]), _floats(args[1])
+    if x is None or y is None:
+        return None
+    for a in (x, y):
+        if type(a) is ndarray and a.ndim != 2:
+            return None
+    try:
+        with np.errstate(all="ignore"):
+            result = operation(x, y)
+    except ValueError:  # shapes numpy does not broadcast: Excel pads with #N/A
+        return None
+    if symbol in _COMPARISONS:
+        return result.astype(object)
+    if not np.isfinite(result).all() or (symbol == "^" and ((x == 0) & (y == 0)).any()):
+        return None  # #DIV/0!, #NUM!, 0^0: entry by entry below
+    return result.astype(object)
+
+
 def _array_op(symbol, *args):
+    fast = _float_array_op(symbol, args)
+    if fast is not None:
+        return fast
     try:
         return from_xl(OPERATORS[symbol](*(to_xl(a) for a in args)))
     except (FormulasError, ValueError, TypeError, ArithmeticError, IndexError):
@@ -421,3 +467,167 @@ def agg_MAX(*parts):
 def agg_MIN(*parts):
     numbers = _numbers(parts)
     return min(numbers) if numbers else FALLBACK
+
+
+# --- arrays: flattening for the native aggregates, MMULT, SUMPRODUCT, TRANSPOSE, OFFSET ---
+def flat(value):
+    """An expression's value(s) for the native aggregates, in the engine's form."""
+    if type(value) is ndarray:
+        return [v if type(v) is float else from_xl(v) for v in value.flat]
+    return (value,)
+
+
+def _matrix(value):
+    """A 2-D list of floats for MMULT, or the error MMULT gives (text, empty, booleans:
+    #VALUE!; an error in the data: that error)."""
+    if type(value) is not ndarray:
+        value = np.array([[value]], dtype=object)
+    elif value.ndim != 2:
+        value = value.reshape(1, -1)
+    rows = value.tolist()
+    for row in rows:
+        for j, v in enumerate(row):
+            if type(v) is not float:
+                if type(v) is XlError:
+                    return v
+                if isinstance(v, (int, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+                    row[j] = float(v)
+                else:
+                    return E_VALUE
+    return rows
+
+
+def _result(rows):
+    """A 2-D list of values -> the engine's array (one value stays a scalar)."""
+    if len(rows) == 1 and len(rows[0]) == 1:
+        return from_xl(rows[0][0])
+    out = np.empty((len(rows), len(rows[0])), dtype=object)
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            out[i, j] = v if -INF < v < INF else E_NUM
+    return out
+
+
+_MMULT_PYTHON_LIMIT = 1 << 21  # multiply-adds done one by one in Excel's order below this
+
+
+def mmult(a, b):
+    """MMULT: each product summed left to right, as a spreadsheet does."""
+    left, right = _matrix(a), _matrix(b)
+    if type(left) is XlError:
+        return left
+    if type(right) is XlError:
+        return right
+    n = len(right)
+    if len(left[0]) != n:
+        return E_VALUE
+    m = len(right[0])
+    if len(left) * n * m > _MMULT_PYTHON_LIMIT:
+        return _result(np.matmul(np.array(left), np.array(right)).tolist())
+    columns = [[row[j] for row in right] for j in range(m)]
+    out = []
+    for row in left:
+        line = []
+        for column in columns:
+            total = 0.0
+            for x, y in zip(row, column):
+                total += x * y
+            line.append(total)
+        out.append(line)
+    return _result(out)
+
+
+def sumproduct(*args):
+    """SUMPRODUCT: arrays of one shape multiplied entry by entry and summed; entries that
+    are not numbers count as 0; an error anywhere is the result."""
+    arrays = []
+    shape = None
+    for a in args:
+        if type(a) is not ndarray:
+            if type(a) is XlError:
+                return a
+            a = np.array([[EMPTY if a is None else a]], dtype=object)
+        elif a.ndim != 2:
+            a = a.reshape(1, -1)
+        if shape is None:
+            shape = a.shape
+        elif a.shape != shape:
+            return E_VALUE
+        arrays.append(a.ravel().tolist())
+    for values in arrays:
+        for v in values:
+            if type(v) is not float and isinstance(v, XlError):
+                return v
+    total = 0.0
+    if len(arrays) == 2:
+        for x, y in zip(*arrays):
+            if type(x) is float is type(y):
+                total += x * y
+            else:
+                total += _sumproduct_term((x, y))
+    else:
+        for entries in zip(*arrays):
+            total += _sumproduct_term(entries)
+    return total if -INF < total < INF else E_NUM
+
+
+def _sumproduct_term(entries) -> float:
+    product = 1.0
+    for v in entries:
+        if type(v) is float:
+            product *= v
+        elif isinstance(v, (int, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+            product *= float(v)
+        else:
+            return 0.0  # text, TRUE/FALSE and empty cells count as zero
+    return product
+
+
+def transpose(a):
+    if type(a) is not ndarray:
+        return a
+    if a.ndim != 2:
+        a = a.reshape(1, -1)
+    return from_xl(a.T.copy())
+
+
+def _whole(v):
+    """OFFSET's rows/cols/height/width: a whole number (truncated), or the error."""
+    x = number(v) if type(v) is not ndarray else E_VALUE
+    if type(x) is XlError:
+        return x
+    return float(math.trunc(x)) if -INF < x < INF else E_NUM
+
+
+def offset(base, rows, cols, height=None, width=None):
+    """OFFSET's range as (sheet, r1, c1, r2, c2), or #REF! if it leaves the sheet.
+    A negative height or width extends up or left from the moved corner, as in Excel."""
+    if type(base) is not tuple:
+        return base  # an error from an inner OFFSET
+    sheet, r1, c1, r2, c2 = base
+    moves = []
+    for v in (rows, cols):
+        x = _whole(v)
+        if type(x) is XlError:
+            return x
+        moves.append(int(x))
+    sizes = []
+    for v, default in ((height, r2 - r1 + 1), (width, c2 - c1 + 1)):
+        if v is None:
+            sizes.append(default)
+            continue
+        x = _whole(v)
+        if type(x) is XlError:
+            return x
+        if x == 0:
+            return E_REF
+        sizes.append(int(x))
+    top, left = r1 + moves[0], c1 + moves[1]
+    bottom, right = top + sizes[0] - 1, left + sizes[1] - 1
+    if sizes[0] < 0:
+        top, bottom = top + sizes[0] + 1, top
+    if sizes[1] < 0:
+        left, right = left + sizes[1] + 1, left
+    if not (1 <= top and bottom <= 1_048_576 and 1 <= left and right <= 16_384):
+        return E_REF
+    return (sheet, top, left, bottom, right)
