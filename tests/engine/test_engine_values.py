@@ -197,7 +197,6 @@ def test_self_reference_and_range_loop():
     ("=NOSUCHFUNCTION(1)", "function NOSUCHFUNCTION"),
     ("=_xlfn.LAMBDA(_xlpm.x,_xlpm.x+1)(2)", "inline LAMBDA"),
     ("=SUM(1,", "cannot be parsed"),
-    ("=OFFSET(A1,1,1)", "OFFSET"),
 ])
 def test_unsupported_names_the_first_cell(formula, what):
     book = book_of(("a", {"A1": 1.0, "B2": "=A1+1"}),

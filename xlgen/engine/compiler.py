@@ -32,6 +32,11 @@ COL_MASK = (1 << ROW_SHIFT) - 1
 ROW_MASK = (1 << 20) - 1
 
 VOLATILE = frozenset({"RAND", "RANDBETWEEN", "NOW", "TODAY", "OFFSET", "INDIRECT", "RANDARRAY"})
+# how many arguments each volatile function takes (Excel's syntax): a call with any other
+# number is refused by Excel as it is typed, so it can never compute (#VALUE! here, as a
+# wrong number of arguments is for every other function)
+VOLATILE_ARGUMENTS = {"RAND": (0, 0), "RANDBETWEEN": (2, 2), "RANDARRAY": (0, 5), "NOW": (0, 0),
+                      "TODAY": (0, 0), "OFFSET": (3, 5), "INDIRECT": (1, 2)}
 # volatile functions whose references are only known at run time
 DYNAMIC = frozenset({"OFFSET", "INDIRECT"})
 
@@ -53,9 +58,12 @@ class Shape:
 
     run: object
     deps: object
+    # its code can call a volatile function (perhaps only in a branch that is not taken):
+    # whether a cell really is volatile is decided when it runs (evaluate.py)
     volatile: bool = False
     dynamic: str | None = None  # e.g. "function OFFSET": cannot be computed, only read from cache
     source: str = ""
+    reads_cells: bool = True  # False: the formula reads no cell (=1/3, =FALSE()), a constant
 
 
 @dataclass
@@ -269,7 +277,7 @@ class _Emitter:
         exec(compile(source, f"<xlgen shape {uid}>", "exec"), self.c.ns)
         run, deps = self.c.ns.pop(f"run_{uid}"), self.c.ns.pop(f"deps_{uid}")
         run.deps = deps
-        return Shape(run, deps, self.volatile, self.dynamic, source)
+        return Shape(run, deps, self.volatile, self.dynamic, source, bool(singles or self.deps_ranges))
 
     # --- references ----------------------------------------------------------------------
     def _axis(self, absolute, value, base, var):
@@ -532,7 +540,9 @@ class _Emitter:
     def call(self, node, scope: _Scope) -> str:
         _, name, args = node
         if name in VOLATILE:
-            self.volatile = True
+            fewest, most = VOLATILE_ARGUMENTS[name]
+            if not fewest <= len(args) <= most:
+                return self.c.const(rt.E_VALUE)
         native = getattr(self, "fn_" + name.replace(".", "_"), None)
         if native is not None:
             return native(args, scope)
@@ -772,6 +782,7 @@ class _Emitter:
         return self.implicit(args[0], scope)
 
     def _volatile_native(self, call_code, args, scope):
+        self.volatile = True
         codes = [self.value(a, scope) for a in args]
         t = self.tmp()
         self.line(f"{t} = {call_code}({', '.join(codes)})")
@@ -804,6 +815,7 @@ class _Emitter:
         for a in args:  # still record what it reads where that is static
             if a[0] in ("cell", "range"):
                 self.bind(a, scope)
+        self.volatile = True
         self.dynamic = f"function {name}"
         t = self.tmp()
         self.line(f"{t} = _dynamic({name!r})")
