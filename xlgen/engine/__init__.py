@@ -3,7 +3,7 @@
     book = read_xlsx(path)                  # streaming, refuses hostile files (BadWorkbook)
     calc = calculate(book, progress=None)   # UnsupportedFormula / CircularReference
     calc.values[("basic", 4, 5)]            # every formula cell: float | str | bool | ExcelError
-    calc.order, calc.volatile, calc.value(sheet, row, col)
+    calc.order, calc.volatile, calc.saved, calc.constant, calc.value(sheet, row, col)
 
 How: formula cells are grouped by shape (the formula written relative to its cell); each
 shape is tokenized once by the `formulas` package's parser and turned into a generated
@@ -11,6 +11,11 @@ Python function; cells run in dependency order with no recursion. Functions are 
 `formulas` implementations, except a few run natively for speed or laziness (IF, IFERROR,
 IFNA, SQRT, ABS, EXP, LN, ROW, COLUMN, ISFORMULA, and SUM/SUMSQ/COUNT/AVERAGE/MAX/MIN
 over plain numbers), and ^ follows Excel (0^0 and overflow are #NUM!).
+
+Volatility is decided by evaluation: calc.volatile lists the cells where a volatile
+function (RAND, NOW, OFFSET...) actually ran, not those naming one in a branch not taken
+or in a LAMBDA body; only they keep the file's saved value (calc.saved). calc.constant
+lists formula cells that read no cell (=1/3, =FALSE()).
 
 Known limits:
 - OFFSET and INDIRECT of a computed text are only read from the file's cached value.
