@@ -87,6 +87,7 @@ def list_templates():
 def build(template, output, overrides, build_all, force, quiet):
     """Build a workbook from a template (a name from `xlgen list`, or a .toml file)."""
     from xlgen.build import EXAMPLES_DIR, build as build_one
+    from xlgen.verify.report import summary_line
     # a polite kill unwinds like Ctrl-C, so the writer removes its temporary file
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     from xlgen.templates import available_templates
@@ -119,72 +120,21 @@ def build(template, output, overrides, build_all, force, quiet):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--engine", type=click.Choice(["xlgen", "libreoffice"]), default="xlgen", show_default=True,
               help="Who recomputes the formulas: xlgen's engine, or LibreOffice (if installed).")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 also when any formula cell was not checked or any saved value is stale.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def verify(file, as_json, engine, quiet):
+def verify(file, as_json, engine, strict, quiet):
     """Recompute every formula of FILE and check it against the NumPy reference."""
     from xlgen.verify import verify_file
+    from xlgen.verify.report import text_report
 
     with progress_bar("verify", quiet or as_json) as update:
         report = verify_file(file, progress=update, engine=engine)
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
-        click.echo(text_report(report))
-    sys.exit(0 if report.ok else 1)
-
-
-def summary_line(report) -> str:
-    verdict = "OK" if report.ok else "FAIL"
-    line = f"{verdict:4} {report.path}: {report.cells_checked:,} of {report.formula_cells:,} formula cells checked"
-    if report.mismatches:
-        line += f", {len(report.mismatches):,} disagree; first: {report.mismatches[0].cell}"
-    return line
-
-
-def text_report(report) -> str:
-    from xlgen.verify.core import RELATIVE_TOLERANCE, json_value
-    lines = [f"{report.path} (engine: {report.engine})"]
-    for check in report.checks:
-        inputs = ", ".join(f"{name} {info['cell']}={info['value']}" for name, info in check.inputs.items())
-        lines.append(f"  {check.sheet}: {check.layout} layout, {len(check.expected):,} cells checked"
-                     + (f"; inputs: {inputs}" if inputs else ""))
-        if check.volatile:
-            lines.append(f"    {len(check.volatile)} volatile input cells taken at their saved values "
-                         f"({check.volatile[0]} ...): not checked, not failures")
-        lines.extend(f"    note: {note}" for note in check.notes)
-    for item in report.skipped:
-        lines.append(f"  skipped {item}")
-    if report.unchecked:
-        shown = ", ".join(report.unchecked[:5]) + (" ..." if len(report.unchecked) > 5 else "")
-        lines.append(f"  {len(report.unchecked):,} formula cells belong to no known layout and were not checked: {shown}")
-    if report.stale:
-        first = report.stale[0]
-        lines.append(f"  warning: {len(report.stale):,} cached values differ from the recomputed ones (a stale file); "
-                     f"first {first.cell}: saved {json_value(first.actual)}, recomputed {json_value(first.expected)}")
-    if report.cached_missing:
-        lines.append(f"  {report.cached_missing:,} formula cells have no saved value (the file was written without them); "
-                     "they were computed")
-    lines.extend(f"  note: {note}" for note in report.notes)
-    if report.lint:
-        lines.append(f"  lint: {len(report.lint):,} problems; Excel would not read these formulas as written. "
-                     f"First: {report.lint[0]}")
-    if report.ok:
-        lines.append(f"OK: {report.cells_checked:,} formula cells agree with the NumPy reference "
-                     f"(relative tolerance {RELATIVE_TOLERANCE:g}; largest difference {report.largest_difference:.1e}).")
-    elif not report.checks:
-        lines.append("FAIL: no sheet of a known layout was found, so nothing was checked.")
-    elif not report.mismatches:
-        lines.append("FAIL: the values agree with the reference, but the formula lint found problems (above).")
-    else:
-        first = report.mismatches[0]
-        lines.append(f"FAIL: {len(report.mismatches):,} of {report.cells_checked:,} cells disagree with the reference; "
-                     f"the first in calculation order is {first.cell}")
-        lines.append(f"  formula   ={first.formula}")
-        lines.append(f"  expected  {json_value(first.expected)!r}  (NumPy reference)")
-        lines.append(f"  actual    {json_value(first.actual)!r}  (recomputed)")
-        for other in report.mismatches[1:6]:
-            lines.append(f"  also {other.cell}: expected {json_value(other.expected)!r}, actual {json_value(other.actual)!r}")
-    return "\n".join(lines)
+        click.echo(text_report(report, strict=strict))
+    sys.exit(0 if (report.strict_ok if strict else report.ok) else 1)
 
 
 if __name__ == "__main__":  # python -m xlgen.cli, as tests run it in a subprocess

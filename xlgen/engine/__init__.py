@@ -3,7 +3,7 @@
     book = read_xlsx(path)                  # streaming, refuses hostile files (BadWorkbook)
     calc = calculate(book, progress=None)   # UnsupportedFormula / CircularReference
     calc.values[("basic", 4, 5)]            # every formula cell: float | str | bool | ExcelError
-    calc.order, calc.volatile, calc.value(sheet, row, col)
+    calc.order, calc.volatile, calc.saved, calc.constant, calc.value(sheet, row, col)
 
 How: formula cells are grouped by shape (the formula written relative to its cell); each
 shape is tokenized once by the `formulas` package's parser and turned into a generated
@@ -26,6 +26,11 @@ file's XLDAPR cell metadata, Sheet.dynamic_arrays) is empty past its result, and
 arrays (SUMPRODUCT, MMULT, INDEX's first, MATCH's second...) evaluate their argument
 expressions whole. OFFSET is computed from its inputs (not taken from the cache, not
 counted volatile); a cell whose OFFSET lands on cells not computed yet waits for them.
+
+Volatility is decided by evaluation: calc.volatile lists the cells where a volatile
+function (RAND, NOW, OFFSET...) actually ran, not those naming one in a branch not taken
+or in a LAMBDA body; only they keep the file's saved value (calc.saved). calc.constant
+lists formula cells that read no cell (=1/3, =FALSE()).
 
 Known limits:
 - INDIRECT of a computed text is only read from the file's cached value.

@@ -31,11 +31,14 @@ ROW_SHIFT = 15
 COL_MASK = (1 << ROW_SHIFT) - 1
 ROW_MASK = (1 << 20) - 1
 
-# functions whose value the inputs do not determine: their cells keep the file's saved values
+# functions whose value the inputs do not determine: a cell where one ran keeps the file's
+# saved value (OFFSET is volatile in Excel but computed here: its inputs decide its result)
 VOLATILE = frozenset({"RAND", "RANDBETWEEN", "NOW", "TODAY", "INDIRECT", "RANDARRAY"})
-# volatile functions whose references are only known at run time (INDIRECT of a computed
-# text is read from the cache; OFFSET is volatile in Excel but computed: its inputs decide it)
-DYNAMIC = frozenset({"OFFSET", "INDIRECT"})
+# how many arguments each volatile function takes (Excel's syntax): a call with any other
+# number is refused by Excel as it is typed, so it can never compute (#VALUE! here, as a
+# wrong number of arguments is for every other function)
+VOLATILE_ARGUMENTS = {"RAND": (0, 0), "RANDBETWEEN": (2, 2), "RANDARRAY": (0, 5), "NOW": (0, 0),
+                      "TODAY": (0, 0), "INDIRECT": (1, 2)}
 
 # Functions whose parameters are arrays: their argument expressions are evaluated whole
 # (SUMPRODUCT((A1:A3>0)*B1:B3) needs no Ctrl+Shift+Enter), other functions' see one cell
@@ -68,9 +71,12 @@ class Shape:
 
     run: object
     deps: object
+    # its code can call a volatile function (perhaps only in a branch that is not taken):
+    # whether a cell really is volatile is decided when it runs (evaluate.py)
     volatile: bool = False
     dynamic: str | None = None  # e.g. "function OFFSET": cannot be computed, only read from cache
     source: str = ""
+    reads_cells: bool = True  # False: the formula reads no cell (=1/3, =FALSE()), a constant
 
 
 @dataclass
@@ -310,7 +316,7 @@ class _Emitter:
         exec(compile(source, f"<xlgen shape {uid}>", "exec"), self.c.ns)
         run, deps = self.c.ns.pop(f"run_{uid}"), self.c.ns.pop(f"deps_{uid}")
         run.deps = deps
-        return Shape(run, deps, self.volatile, self.dynamic, source)
+        return Shape(run, deps, self.volatile, self.dynamic, source, bool(singles or self.deps_ranges))
 
     # --- references ----------------------------------------------------------------------
     def _axis(self, absolute, value, base, var):
@@ -599,7 +605,9 @@ class _Emitter:
     def call(self, node, scope: _Scope) -> str:
         _, name, args = node
         if name in VOLATILE:
-            self.volatile = True
+            fewest, most = VOLATILE_ARGUMENTS[name]
+            if not fewest <= len(args) <= most:
+                return self.c.const(rt.E_VALUE)
         native = getattr(self, "fn_" + name.replace(".", "_"), None)
         if native is not None:
             return native(args, scope)
@@ -894,6 +902,7 @@ class _Emitter:
         return self.implicit(args[0], scope)
 
     def _volatile_native(self, call_code, args, scope):
+        self.volatile = True
         codes = [self.value(a, scope) for a in args]
         t = self.tmp()
         self.line(f"{t} = {call_code}({', '.join(codes)})")
@@ -967,6 +976,7 @@ class _Emitter:
         for a in args:  # still record what it reads where that is static
             if a[0] in ("cell", "range"):
                 self.bind(a, scope)
+        self.volatile = True
         self.dynamic = f"function {name}"
         t = self.tmp()
         self.line(f"{t} = _dynamic({name!r})")

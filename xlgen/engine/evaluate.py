@@ -21,21 +21,35 @@ from ..errors import CircularReference, UnsupportedFormula
 from . import runtime as rt
 from .book import Book, range_bounds
 from .compiler import COL_MASK, ROW_MASK, ROW_SHIFT, SHEET_SHIFT, Compiler
-from .refs import MAX_COL, MAX_ROW, Template, cell_name, qualified, shape_key
+from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
 from .tables import StructuredRefs
 
+MISSING = object()  # a formula cell without a saved value
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
+
+
+class SavedValueOnly(rt.RuntimeUnsupported):
+    """A function whose reference is known only at run time (OFFSET, INDIRECT of a text):
+    the cell can only keep the value the file saved."""
 
 
 class Calculation:
     """The result of calculate(): values of every formula cell, and how they were reached."""
 
-    def __init__(self, book: Book, values: dict, order: list, volatile: list):
+    def __init__(self, book: Book, values: dict, order: list, volatile: list,
+                 saved: list = (), constant: list = ()):
         self.book = book
         self.values = values  # (sheet, row, col) -> float | str | bool | None | ExcelError
         self.order = order  # formula cells, dependencies first
-        self.volatile = volatile  # cells with a volatile function
+        # cells where a volatile function ran (RAND, NOW, OFFSET...: not in a branch not
+        # taken), in calculation order; their values are not reproducible
+        self.volatile = volatile
+        # those of them that keep the file's saved value instead of this run's draw: the
+        # engine did not compute these
+        self.saved = saved
+        # formula cells that read no cell (=1/3, =FALSE()): constants written as formulas
+        self.constant = constant
 
     def value(self, sheet: str, row: int, col: int):
         """Computed value of a formula cell, the constant of a constant cell, else None."""
@@ -86,6 +100,10 @@ class _Engine:
         self.array_ranges: dict = {}  # anchor key -> (rows, cols, dynamic) of the range it fills
         self.spills: dict = {}  # dynamic-array anchor key -> (sheet, r1, c1, r2, c2) it spills to
         self.waiting: dict = {}  # cell key -> ranges found at run time (OFFSET) it waited for
+        self.draws = [0]  # volatile functions run so far: a cell that ran one is volatile
+        self.volatile: list[int] = []  # cells where one ran
+        self.volatile_keys: set = set()  # the same, to look up
+        self.saved: list[int] = []  # ...and that keep the file's saved value
 
     def label(self, k: int) -> str:
         return qualified(self.names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)
@@ -172,7 +190,6 @@ class _Engine:
             return v
 
         arrays, array_ranges, spills, waiting = self.arrays, self.array_ranges, self.spills, self.waiting
-        label = self.label
 
         def array_result(k, res):
             """An array formula's result: kept whole for its range, top-left for the anchor."""
@@ -201,11 +218,19 @@ class _Engine:
                 return ()
             return tuple(d for ref in refs for d in range_deps(*ref))
 
+        draws = self.draws
+
         def dynamic(name):
-            raise rt.RuntimeUnsupported(f"function {name} (a reference known only at run time) "
-                                        "without a cached value")
+            draws[0] += 1
+            raise SavedValueOnly(f"function {name} (a reference known only at run time) "
+                                 "without a cached value")
+
+        def rand():
+            draws[0] += 1
+            return random.random()
 
         def randbetween(bottom=0.0, top=0.0):
+            draws[0] += 1
             lo, hi = rt.number(bottom), rt.number(top)
             if type(lo) is rt.XlError:
                 return lo
@@ -215,6 +240,7 @@ class _Engine:
             return rt.E_NUM if lo > hi else float(random.randint(lo, hi))
 
         def randarray(rows=1.0, cols=1.0, low=0.0, high=1.0, whole=False):
+            draws[0] += 1
             n_rows, n_cols = int(rt.number(rows) or 1), int(rt.number(cols) or 1)
             low = rt.number(low)
             high = rt.number(high) if high != 0.0 else 1.0
@@ -225,10 +251,11 @@ class _Engine:
             return rt.from_xl(values.astype(float).astype(object))
 
         def now():
+            draws[0] += 1
             return (_dt.datetime.now() - _EXCEL_EPOCH).total_seconds() / 86400.0
 
         def today():
-            return float(math.floor(now()))
+            return float(math.floor(now()))  # now() counts the draw
 
         return {
             "V": V, "P": P, "g": get, "FORMULA_KEYS": self.formula_keys,
@@ -240,7 +267,7 @@ class _Engine:
             "_first": rt.first_of, "_final": final, "_range": value_range,
             "_intersect": intersect, "_rpending": range_pending, "_rdeps": range_deps,
             "_ordered": ordered, "_checked_key": checked_key, "_sqrt": math.sqrt,
-            "_exp": math.exp, "_log": math.log, "_rand": random.random,
+            "_exp": math.exp, "_log": math.log, "_rand": rand,
             "_randbetween": randbetween, "_randarray": randarray, "_now": now,
             "_today": today, "_dynamic": dynamic, "_values": values_list,
             "FALLBACK": rt.FALLBACK, "_agg_SUM": rt.agg_SUM, "_agg_SUMSQ": rt.agg_SUMSQ,
@@ -279,17 +306,15 @@ class _Engine:
         compiler = Compiler(book, self.sheet_index, ns, self.formula_keys, structured, self.spills)
         keys: list[int] = []  # formula cells to compute, in sheet/row order
         runs: list = []  # their shapes' run functions
-        prefilled: list[int] = []  # volatile cells that keep the file's cached value
-        volatile: list = []
+        constant: list[int] = []  # formula cells that read no cell
         for s, sheet in enumerate(book.sheets):
-            self._setup_sheet(s, sheet, compiler, structured, keys, runs, prefilled, volatile)
+            self._setup_sheet(s, sheet, compiler, structured, keys, runs, constant)
         self.formula_keys.update(keys)
-        self.formula_keys.update(prefilled)
         P.update(keys)
         self.run_of = run_of = dict(zip(keys, runs))
 
-        total = len(keys) + len(prefilled)
-        order = list(prefilled)
+        total = len(keys)
+        order = []
         deferred = []
         step = max(1, -(-total // 100))  # at most 100 progress calls, plus a last one
         discard, append, defer = P.discard, order.append, deferred.append
@@ -324,16 +349,60 @@ class _Engine:
             progress(total - len(P), total)
 
         names = self.names
-        values = {}
-        cells = [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in order]
+
+        def public(keys):
+            return [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in keys]
+        cells = public(order)
         results = [V[k] for k in order]
         for i, v in enumerate(results):
             if type(v) is rt.XlError:
                 results[i] = rt.to_public(v)
         values = dict(zip(cells, results))
-        return Calculation(book, values, cells, volatile)
+        return Calculation(book, values, cells, public(self.volatile), public(self.saved), public(constant))
 
-    def _setup_sheet(self, s, sheet, compiler, structured, keys, runs, prefilled, volatile):
+    def _volatile_run(self, run, saved_value):
+        """run() for a cell whose formula can call a volatile function: the cell is volatile
+        if one ran, and then keeps the file's saved value when there is one (`saved_value`
+        is MISSING when there is none: the cell keeps this run's draw)."""
+        draws, volatile, volatile_keys, saved, V = self.draws, self.volatile, self.volatile_keys, self.saved, self.V
+
+        def run_volatile(k):
+            before = draws[0]
+            try:
+                if not run(k):
+                    return False
+            except SavedValueOnly:
+                if saved_value is MISSING:
+                    raise
+            if draws[0] != before:
+                volatile.append(k)
+                volatile_keys.add(k)
+                if saved_value is not MISSING:
+                    V[k] = rt.to_internal(saved_value)
+                    saved.append(k)
+            return True
+        run_volatile.deps = run.deps
+        return run_volatile
+
+    def _volatile_member_run(self, run, anchor_key, saved_value):
+        """run() for a cell of a volatile array formula's range: volatile when its anchor
+        drew, and then it keeps the file's saved value as the anchor does."""
+        volatile, volatile_keys, saved, V = self.volatile, self.volatile_keys, self.saved, self.V
+
+        def run_member(k):
+            if not run(k):
+                return False
+            if anchor_key in volatile_keys:
+                volatile.append(k)
+                volatile_keys.add(k)
+                if saved_value is not MISSING:
+                    V[k] = rt.to_internal(saved_value)
+                    saved.append(k)
+            return True
+        run_member.deps = run.deps
+        return run_member
+
+    def _setup_sheet(self, s, sheet, compiler, structured, keys, runs, constant):
         """Compile the sheet's shapes (in row order) and register its cells."""
         V = self.V
         base = s << SHEET_SHIFT
@@ -365,16 +434,13 @@ class _Engine:
                 V.pop(k, None)
             if members and (r, c) in members:
                 anchor = members[(r, c)]
-                if anchor in volatile_anchors:
-                    volatile.append((sheet.name, r, c))
-                    if (r, c) in cached:
-                        V[k] = rt.to_internal(cached[(r, c)])
-                        prefilled.append(k)
-                        continue
                 run = member_runs.get(anchor)
                 if run is None:
                     run = member_runs[anchor] = self._member_run(s, anchor)
                 add_key(k)
+                if anchor in volatile_anchors:  # volatile if its anchor drew
+                    anchor_key = base | (anchor[0] << ROW_SHIFT) | anchor[1]
+                    run = self._volatile_member_run(run, anchor_key, cached.get((r, c), MISSING))
                 add_run(run)
                 continue
             hint = last_in_col.get(c)
@@ -386,19 +452,15 @@ class _Engine:
                                         shapes, last_in_col, text, structured.row_bounds(text, r, c, sheet.name))
             else:
                 shape = self._shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col)
-            if shape.volatile:
-                volatile.append((sheet.name, r, c))
-                if (r, c) in arrays:
-                    volatile_anchors.add((r, c))
-                if (r, c) in cached:
-                    V[k] = rt.to_internal(cached[(r, c)])
-                    prefilled.append(k)
-                    continue
-                if shape.dynamic:
-                    raise UnsupportedFormula(qualified(sheet.name, r, c),
-                                             f"{shape.dynamic} without a cached value")
+            if shape.volatile and (r, c) in arrays:
+                volatile_anchors.add((r, c))
             add_key(k)
-            add_run(shape.run)
+            if shape.volatile:
+                add_run(self._volatile_run(shape.run, cached.get((r, c), MISSING)))
+            else:
+                add_run(shape.run)
+                if not shape.reads_cells:
+                    constant.append(k)
 
     def _member_run(self, s, anchor):
         """The run function of the cells an array formula fills besides its anchor.

@@ -20,6 +20,7 @@ from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.verify import comparison, derivatives, model, runs
 from xlgen.verify.core import Report, compare
+from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
 # data first: the sheets that link to the data points need them
 CHECKERS = [data, basic]
@@ -70,10 +71,15 @@ class Context:
         return float(value)
 
 
-def check_book(report: Report, book, values: dict, order: list, volatile: set,
-               skip_sheets: dict | None = None) -> Report:
+def check_book(report: Report, book, values: dict, order: list, volatile: list,
+               skip_sheets: dict | None = None, saved: list = (), constant: list = ()) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
-    recognised but left out (a second engine that cannot compute them)."""
+    recognised but left out (a second engine that cannot compute them).
+
+    `volatile`: cells where a volatile function ran, in calculation order (inputs, never
+    checked); `saved`: those of them kept at the file's saved value; `constant`: formula
+    cells that read no cell (constant inputs when no checker covers them)."""
+    volatile_list, volatile = list(volatile), set(volatile)
     context = Context(book, values, volatile)
     matched = set()
     for checker in CHECKERS:
@@ -94,6 +100,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
     # the lint: sheets a checker verified must be deterministic; the course's data sheet
     # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
     deterministic = {check.sheet for check in report.checks if not check.volatile}
+    set_aside_volatile(report.checks, volatile)
     lint_result = lint_beside(book, deterministic)
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
@@ -101,6 +108,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
     if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
         report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
     report.notes.extend(book.notes)
+    account(report, book, volatile_list, list(saved), list(constant), skip_sheets or {})
     report.lint = lint_result()
     return report
 
@@ -153,13 +161,13 @@ def _verify_file(path, progress, engine: str) -> Report:
         return verify_with_libreoffice(path, book)
     calculation = calculate(book, progress=progress)
     report = Report(str(path))
-    return check_book(report, book, calculation.values, calculation.order, set(calculation.volatile))
+    return check_book(report, book, calculation.values, calculation.order, calculation.volatile,
+                      saved=calculation.saved, constant=calculation.constant)
 
 
 def lambda_sheets(book) -> dict:
     """Sheets whose formulas call a workbook LAMBDA, which LibreOffice cannot evaluate."""
-    lambdas = {name for (scope, name), text in book.names.items()
-               if text.lstrip("=").upper().startswith(("_XLFN.LAMBDA(", "LAMBDA("))}
+    lambdas = set(workbook_lambdas(book))
     skipped = {}
     for sheet in book.sheets:
         used = sorted({name for name in lambdas for text in set(sheet.formulas.values())
@@ -188,16 +196,21 @@ def verify_with_libreoffice(path, book) -> Report:
                 value = ExcelError(value)
             values[(sheet.name, *cell)] = value
     report = Report(str(path), engine="libreoffice")
-    try:  # LibreOffice does not tell its calculation order; ours is the same dependency order
-        order = calculate(book).order
+    try:  # LibreOffice does not tell its calculation order; ours is the same dependency order,
+        # and where a volatile function really runs (not in a branch not taken) is the same too
+        calculation = calculate(book)
+        order, volatile, constant = calculation.order, calculation.volatile, calculation.constant
     except XlgenError as error:
         order = [(sheet.name, *cell) for sheet in book.sheets for cell in sorted(sheet.formulas)]
+        volatile, constant = volatile_cells(book), []
         report.notes.append(f"mismatches are listed in sheet order (xlgen's engine could not order them: {error})")
-    return check_book(report, book, values, order, volatile=volatile_cells(book), skip_sheets=lambda_sheets(book))
+    return check_book(report, book, values, order, volatile=volatile, skip_sheets=lambda_sheets(book),
+                      constant=constant)
 
 
-def volatile_cells(book) -> set:
-    """Cells calling RAND, RANDBETWEEN, NOW...: inputs, whatever value an engine drew."""
+def volatile_cells(book) -> list:
+    """Cells calling RAND, RANDBETWEEN, NOW... in their text: inputs, whatever value an
+    engine drew (only where xlgen's engine cannot tell which of them really draw)."""
     pattern = re.compile(r"(?<![\w.])(?:_xlfn\.)?(" + "|".join(sorted(VOLATILE_FUNCTIONS)) + r")\s*\(", re.I)
-    return {(sheet.name, *cell) for sheet in book.sheets
-            for cell, text in sheet.formulas.items() if pattern.search(text)}
+    return [(sheet.name, *cell) for sheet in book.sheets
+            for cell, text in sheet.formulas.items() if pattern.search(text)]

@@ -104,6 +104,12 @@ class Report:
     stale: list = field(default_factory=list)          # Mismatch of cached vs recomputed values
     cached_missing: int = 0
     skipped: list = field(default_factory=list)        # "sheet: reason"
+    # the honest account (xlgen.verify.report.account): what was not computed or not judged
+    volatile: list = field(default_factory=list)       # "sheet!A1" where a volatile function ran: inputs, not checked
+    volatile_saved: list = field(default_factory=list)  # those of them taken at the file's saved value
+    constant_inputs: list = field(default_factory=list)  # "sheet!A1" of formulas reading no cell (=FALSE())
+    skipped_cells: int = 0                             # formula cells of the skipped sheets
+    stale_reasons: list = field(default_factory=list)  # StaleGroup: the stale saves by kind, with a reason
     notes: list = field(default_factory=list)
     lint: list = field(default_factory=list)           # "cell: problem" from xlgen.lint
     largest_difference: float = 0.0                    # relative, over the cells that agree
@@ -115,6 +121,25 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.mismatches and not self.lint and self.cells_checked > 0
+
+    @property
+    def not_checked(self) -> dict:
+        """Formula cells no one judged, by why (constants that read no cell are inputs, not here)."""
+        return {"no_known_layout": len(self.unchecked), "engine_skipped": self.skipped_cells,
+                "volatile": len(self.volatile)}
+
+    @property
+    def warnings(self) -> list[str]:
+        """What keeps an OK from vouching for the whole file; `--strict` fails on any."""
+        found = [f"{count:,} formula cells not checked ({why.replace('_', ' ')})"
+                 for why, count in self.not_checked.items() if count]
+        if self.stale:
+            found.append(f"{len(self.stale):,} saved values disagree with what the formulas compute")
+        return found
+
+    @property
+    def strict_ok(self) -> bool:
+        return self.ok and not self.warnings
 
     def as_json(self) -> dict:
         return {
@@ -129,7 +154,14 @@ class Report:
                                      "inputs": check.inputs, "volatile_inputs": check.volatile}
                        for check in self.checks},
             "unchecked_formula_cells": self.unchecked,
+            "not_checked": self.not_checked,
+            "volatile_cells": self.volatile,
+            "volatile_cells_taken_at_saved_values": self.volatile_saved,
+            "constant_inputs": self.constant_inputs,
+            "warnings": self.warnings,
+            "strict_ok": self.strict_ok,
             "stale_cached_values": [m.as_json() for m in self.stale],
+            "stale_reasons": [group.as_json() for group in self.stale_reasons],
             "formula_cells_without_cached_value": self.cached_missing,
             "skipped": self.skipped,
             "lint": self.lint,
