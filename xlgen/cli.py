@@ -118,8 +118,8 @@ def build(template, output, overrides, build_all, force, quiet):
 @main.command()
 @click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--engine", type=click.Choice(["xlgen", "libreoffice"]), default="xlgen", show_default=True,
-              help="Who recomputes the formulas: xlgen's engine, or LibreOffice (if installed).")
+@click.option("--engine", type=click.Choice(["xlgen", "libreoffice", "ironcalc"]), default="xlgen", show_default=True,
+              help="Who recomputes the formulas: xlgen's engine, LibreOffice or IronCalc (if installed).")
 @click.option("--strict", is_flag=True,
               help="Exit 1 also when any formula cell was not checked or any saved value is stale.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -155,10 +155,13 @@ def verify_file(path, progress=None, engine: str = "xlgen") -> Report:
         return _verify_file(path, progress, engine)
 
 
+SECOND_ENGINES = ("libreoffice", "ironcalc")
+
+
 def _verify_file(path, progress, engine: str) -> Report:
     book = read_xlsx(path)
-    if engine == "libreoffice":
-        return verify_with_libreoffice(path, book)
+    if engine in SECOND_ENGINES:
+        return verify_with_second_engine(path, book, engine)
     calculation = calculate(book, progress=progress)
     report = Report(str(path))
     return check_book(report, book, calculation.values, calculation.order, calculation.volatile,
@@ -177,16 +180,21 @@ def lambda_sheets(book) -> dict:
     return skipped
 
 
-def verify_with_libreoffice(path, book) -> Report:
-    """The second, independent engine: LibreOffice recomputes, our reference judges.
+def verify_with_second_engine(path, book, engine: str) -> Report:
+    """Another engine recomputes, our reference judges: LibreOffice (no LAMBDA: sheets that
+    call one are skipped with the reason) or IronCalc (LAMBDA too).
 
-    Volatile cells keep the file's saved values (as with xlgen's engine) only where
-    LibreOffice recomputed the same cell; mismatches are listed in sheet order, since
-    LibreOffice does not tell its calculation order.
+    Volatile cells keep the file's saved values (as with xlgen's engine) only where the
+    other engine recomputed the same cell; mismatches are listed in xlgen's dependency
+    order, since neither engine tells its calculation order.
     """
-    from xlgen.engine.libreoffice import recalculate_with_libreoffice
-
-    computed = recalculate_with_libreoffice(path)
+    if engine == "libreoffice":
+        from xlgen.engine.libreoffice import recalculate_with_libreoffice as recalculate
+        skip_sheets = lambda_sheets(book)
+    else:
+        from xlgen.engine.ironcalc import recalculate_with_ironcalc as recalculate
+        skip_sheets = {}
+    computed = recalculate(path)
     values = {}
     for sheet in book.sheets:
         sheet_values = computed.get(sheet.name, {})
@@ -195,16 +203,16 @@ def verify_with_libreoffice(path, book) -> Report:
             if isinstance(value, str) and value.startswith("#"):
                 value = ExcelError(value)
             values[(sheet.name, *cell)] = value
-    report = Report(str(path), engine="libreoffice")
-    try:  # LibreOffice does not tell its calculation order; ours is the same dependency order,
-        # and where a volatile function really runs (not in a branch not taken) is the same too
+    report = Report(str(path), engine=engine)
+    try:  # the other engine does not tell its calculation order; ours is the same dependency
+        # order, and where a volatile function really runs (not in a branch not taken) is the same too
         calculation = calculate(book)
         order, volatile, constant = calculation.order, calculation.volatile, calculation.constant
     except XlgenError as error:
         order = [(sheet.name, *cell) for sheet in book.sheets for cell in sorted(sheet.formulas)]
         volatile, constant = volatile_cells(book), []
         report.notes.append(f"mismatches are listed in sheet order (xlgen's engine could not order them: {error})")
-    return check_book(report, book, values, order, volatile=volatile, skip_sheets=lambda_sheets(book),
+    return check_book(report, book, values, order, volatile=volatile, skip_sheets=skip_sheets,
                       constant=constant)
 
 
