@@ -173,6 +173,9 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
             worksheet.conditional_format(highlight.area.text(), {
                 "type": "formula", "criteria": formula(highlight.rule),
                 "format": formats.get((highlight.style,))})
+        for scale in sheet_plan.color_scales:
+            worksheet.conditional_format(scale.area.text(), {
+                "type": "2_color_scale", "min_color": scale.low, "max_color": scale.high})
         for chart_plan in sheet_plan.charts:
             worksheet.insert_chart(chart_plan.anchor[0] - 1, chart_plan.anchor[1] - 1,
                                    _chart(workbook, chart_plan),
