@@ -45,6 +45,8 @@ STYLES = {
     "dead": {"font_color": "#7F6000", "bg_color": "#FFEB9C"},
     # numbers that may grow without bound (1E+32 stays readable where #,##0.0000 is ###)
     "general": {"num_format": "General"},
+    # a cell of a heat map (an image, a feature map): one decimal, small and centred
+    "map": {"num_format": "0.0", "font_size": 8, "align": "center"},
 }
 
 
