@@ -152,7 +152,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         return Range(Ref(curve + 1, col, spec.name, True, True), Ref(curve_last, col, None, True, True))
 
     sheet.charts.append(Chart(
-        "scatter", "-log(p) for a cat: base 10 (the course) and natural (PyTorch)",
+        "scatter", "-log(p): base 10 (course) and ln (PyTorch)",
         [Series("-LOG(p), base 10", column(CURVE_P + 1), column(CURVE_P)),
          Series("-LN(p), PyTorch", column(CURVE_P + 2), column(CURVE_P))],
         anchor=(curve, 6), x_title="p, the predicted probability of cat", y_title="loss", size=(560, 320)))
