@@ -91,7 +91,7 @@ def test_a_learners_own_kernel_is_an_input(tmp_path):
     verify reads the new kernel from the file and the maps still agree."""
     book = openpyxl.load_workbook(WORKBOOK)
     for col in ("AD", "AE", "AF"):
-        book["conv"][f"{col}11"], book["conv"][f"{col}13"] = -1, 1     # a bottom-edge detector
+        book["conv"][f"{col}11"], book["conv"][f"{col}13"] = -1, 1     # an upper-edge detector
     edited = tmp_path / "bottom-edges.xlsx"
     book.save(edited)
     code, out, _ = run_cli("verify", edited, "--json")

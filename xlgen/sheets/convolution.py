@@ -151,14 +151,14 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         "Conv2 adds a filter over each Conv1 map; Maxpool keeps the largest of each 2x2 block;",
         "the dense activation weighs every pooled cell (MNIST would have 10 such units and a softmax).",
         "The yellow kernels are named inputs (conv1_filter1, ...): type your own edge detector.",
-        "filter 1/1 finds top edges (ink below, blank above); filter 2/1 finds left edges.",
+        "filter 1/1 lights up where ink lies above blank (lower edges); filter 2/1 where ink lies left of blank.",
         "The course wrote {=MAX(0,SUM(window*kernel))} as an array formula; SUMPRODUCT needs no Ctrl+Shift+Enter.",
     ]
     for offset, note in enumerate(notes):
         sheet.put(SIZE + 3 + offset, INPUT_COL, note, "note")
     sheet.comments[(INPUT_ROW + 9, KERNEL1_COL)] = ("A kernel: the conv cell is the sum of the 9 products of this "
-                                                    "grid with the window under it. Try [[-1,-1,-1],[0,0,0],[1,1,1]] "
-                                                    "for bottom edges.")
+                                                    "grid with the window under it (no ReLU yet). Try -1,-1,-1 on the "
+                                                    "top row and 1,1,1 on the bottom row: upper edges light up instead.")
     sheet.put(MAP_TOP[0] + 2, DENSE_COL, "a weighted sum of both pooled maps", "note")
     for first, last, width in ((INPUT_COL, INPUT_COL + SIZE - 1, 3.6), (KERNEL1_COL, KERNEL1_COL + 2, 5.5),
                                (CONV1_COL, CONV1_COL + conv1 - 1, 3.6), (KERNEL2_COL, KERNEL2_COL + 2, 6),
