@@ -178,14 +178,17 @@ def check(sheet, match, context) -> SheetCheck | None:
                                       f"{cell_name(1 + reach_rows, sections['input'] + reach_cols - 1)}",
                               "value": f"{reach_rows}x{reach_cols} cells"}
 
-    def expect_block(block: Block, values: np.ndarray) -> None:
+    def expect_block(block: Block, values: np.ndarray, scales: np.ndarray | None = None) -> None:
+        """`scales`: the sum of the products' sizes, which bounds the rounding noise where
+        a kernel's positive and negative products cancel."""
         for r, c in block.cells:
-            result.expect(r, c, values[block.row_rank[r], block.col_rank[c]])
+            i, j = block.row_rank[r], block.col_rank[c]
+            result.expect(r, c, values[i, j], float(scales[i, j]) if scales is not None else 0.0)
 
     layer1 = []
     for block, kernel in zip(conv1_blocks, first_kernels):
         values = conv.conv_relu([image], [kernel], block.shape)
-        expect_block(block, values)
+        expect_block(block, values, conv.conv_relu([np.abs(image)], [np.abs(kernel)], block.shape))
         layer1.append(values)
     layer2 = []
     for m, block in enumerate(conv2_blocks):
@@ -193,7 +196,7 @@ def check(sheet, match, context) -> SheetCheck | None:
         if any(g is None for g in grids):
             return None
         values = conv.conv_relu(layer1, grids, block.shape)
-        expect_block(block, values)
+        expect_block(block, values, conv.conv_relu(layer1, [np.abs(g) for g in grids], block.shape))
         layer2.append(values)
     pooled_from = layer2
     if "random" in sections:
