@@ -120,3 +120,11 @@ def test_a_changed_course_formula_is_named_first(tmp_path, sheet, cell, formula)
     # the file's own slip at entropy!F32 stays; it is independent of the changed cell
     named = [m["cell"] for m in report["mismatches"] if m["cell"] != "entropy!F32"]
     assert code == 1 and named[0] == f"{sheet}!{cell}", report["mismatches"][:3]
+
+
+def test_only_templates_whose_sheets_read_no_data_may_leave_out_data(tmp_path):
+    assert load_template("cross-entropy").data is None
+    path = tmp_path / "no-data.toml"
+    path.write_text('[sheets.basic]\nlayout = "basic"\n')
+    with pytest.raises(TemplateError, match=r"needs a \[data\] table .* for sheets.basic"):
+        load_template(str(path))
