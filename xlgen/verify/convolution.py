@@ -88,9 +88,6 @@ class Block:
     def shape(self):
         return len(self.rows), len(self.cols)
 
-    def full(self) -> bool:
-        return len(self.cells) == len(self.rows) * len(self.cols)
-
 
 def blocks(sheet, first_col: int, last_col: int, gap: int = 3) -> list[Block]:
     # a formula right of a text label is a labelled figure (the dropout counts), not a map cell
