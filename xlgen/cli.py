@@ -73,8 +73,8 @@ def list_templates():
     from xlgen.templates import available_templates, load_template
     for name in available_templates():
         template = load_template(name)
-        sheets = ", ".join(sheet.name for sheet in template.sheets)
-        click.echo(f"{name:16} {template.title}  [data, {sheets}]")
+        sheets = ", ".join((["data"] if template.data is not None else []) + [sheet.name for sheet in template.sheets])
+        click.echo(f"{name:16} {template.title}  [{sheets}]")
 
 
 @main.command()

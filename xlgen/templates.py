@@ -49,7 +49,7 @@ class Template:
     name: str
     title: str
     description: str
-    data: dict
+    data: dict | None       # the x, y points of the data sheet; None: no data sheet
     sheets: list[SheetSpec]
 
 
@@ -113,6 +113,18 @@ def load_template(name: str, overrides: list[str] | tuple = ()) -> Template:
     return check_template(path.stem, raw)
 
 
+def check_data(data_raw) -> dict:
+    if not isinstance(data_raw, dict):
+        raise TemplateError("[data] must be a table (intercept, slope, x)")
+    for key in data_raw:
+        if key not in DATA_KEYS:
+            raise TemplateError(f"unknown key data.{key} (known: {', '.join(DATA_KEYS)})")
+    for key in DATA_KEYS:
+        if key not in data_raw:
+            raise TemplateError(f"data.{key} is missing")
+    return {key: check(f"data.{key}", data_raw[key]) for key, check in DATA_KEYS.items()}
+
+
 def check_template(name: str, raw: dict) -> Template:
     from xlgen.sheets import LAYOUTS  # the builders say which options their layouts take
 
@@ -122,16 +134,7 @@ def check_template(name: str, raw: dict) -> Template:
             raise TemplateError(f"unknown key {key!r} at the top of the template (known: {', '.join(sorted(known_top))})")
     defaults = {key: check(key, raw[key]) for key, check in TOP_KEYS.items() if key in raw}
 
-    data_raw = raw.get("data")
-    if not isinstance(data_raw, dict):
-        raise TemplateError("the template needs a [data] table (intercept, slope, x)")
-    for key in data_raw:
-        if key not in DATA_KEYS:
-            raise TemplateError(f"unknown key data.{key} (known: {', '.join(DATA_KEYS)})")
-    for key in DATA_KEYS:
-        if key not in data_raw:
-            raise TemplateError(f"data.{key} is missing")
-    data = {key: check(f"data.{key}", data_raw[key]) for key, check in DATA_KEYS.items()}
+    data = check_data(raw["data"]) if "data" in raw else None  # sheets with inputs of their own need none
 
     sheets_raw = raw.get("sheets")
     if not isinstance(sheets_raw, dict) or not sheets_raw:
@@ -161,6 +164,9 @@ def check_template(name: str, raw: dict) -> Template:
             check = SHARED_KEYS.get(key) or layout.OPTION_CHECKS.get(key)
             options[key] = check(f"sheets.{sheet_name}.{key}", value) if check else value
         sheets.append(SheetSpec(sheet_name, layout_name, options))
+    needing_data = [sheet.name for sheet in sheets if getattr(LAYOUTS[sheet.layout], "USES_DATA", True)]
+    if data is None and needing_data:
+        raise TemplateError(f"the template needs a [data] table (intercept, slope, x) for sheets.{needing_data[0]}")
     template = Template(name, defaults.get("title", name), defaults.get("description", ""), data, sheets)
     for sheet in sheets:
         rows = LAYOUTS[sheet.layout].rows_needed(template, sheet)

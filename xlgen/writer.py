@@ -45,6 +45,8 @@ STYLES = {
     "dead": {"font_color": "#7F6000", "bg_color": "#FFEB9C"},
     # numbers that may grow without bound (1E+32 stays readable where #,##0.0000 is ###)
     "general": {"num_format": "General"},
+    # a cell of a heat map (an image, a feature map): one decimal, small and centred
+    "map": {"num_format": "0.0", "font_size": 8, "align": "center"},
 }
 
 
@@ -173,6 +175,9 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
             worksheet.conditional_format(highlight.area.text(), {
                 "type": "formula", "criteria": formula(highlight.rule),
                 "format": formats.get((highlight.style,))})
+        for scale in sheet_plan.color_scales:
+            worksheet.conditional_format(scale.area.text(), {
+                "type": "2_color_scale", "min_color": scale.low, "max_color": scale.high})
         for chart_plan in sheet_plan.charts:
             worksheet.insert_chart(chart_plan.anchor[0] - 1, chart_plan.anchor[1] - 1,
                                    _chart(workbook, chart_plan),

@@ -44,6 +44,14 @@ class Highlight:
     style: str
 
 
+@dataclass
+class ColorScale:
+    """A heat map: cells in `area` shaded from `low` (smallest value) to `high` (largest)."""
+    area: Range
+    low: str = "#FCFCFF"
+    high: str = "#F8696B"
+
+
 @dataclass(slots=True)
 class Entry:
     content: object           # a constant (number, text, bool) or an Expr
@@ -59,6 +67,7 @@ class SheetPlan:
     freeze: tuple[int, int] | None = None            # rows, cols kept in view
     charts: list[Chart] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
+    color_scales: list[ColorScale] = field(default_factory=list)
     comments: dict = field(default_factory=dict)     # (row, col) -> text of a cell note
 
     def put(self, row: int, col: int, content, *style: str) -> None:

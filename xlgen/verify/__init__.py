@@ -19,6 +19,7 @@ from xlgen.gcpause import paused_gc
 from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.verify import comparison, derivatives, model, runs
+from xlgen.verify import convolution, cross_entropy, softmax
 from xlgen.verify.core import Report, compare
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
@@ -27,6 +28,7 @@ CHECKERS = [data, basic]
 CHECKERS += [momentum, rmsprop, adam, adam_ann, average_grad, smoothing]
 # the forum's two-neuron sheets; model last: the others hold model blocks too
 CHECKERS += [derivatives, runs, comparison, model]
+CHECKERS += [softmax, cross_entropy, convolution]  # softmax first: cross-entropy links to it
 
 
 class Context:
