@@ -19,7 +19,7 @@ import numpy as np
 from xlgen.errors import TemplateError
 from xlgen.formula import Name, Range, Ref, call
 from xlgen.sheets.plan import ColorScale, WorkbookPlan
-from xlgen.templates import positive_integer
+from xlgen.options import positive_integer
 
 USES_DATA = False
 DIGITS = Path(__file__).resolve().parent.parent / "data"

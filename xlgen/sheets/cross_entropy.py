@@ -14,7 +14,7 @@ from xlgen.errors import TemplateError
 from xlgen.formula import Range, Ref, call
 from xlgen.sheets import softmax
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
-from xlgen.templates import number_list, positive_integer
+from xlgen.options import number_list, positive_integer
 
 USES_DATA = False
 CATEGORICAL_HEADERS = ("softmax", "actuals", "x-entropy", "x-entropy (ln)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from xlgen.errors import TemplateError
 from xlgen.formula import Range, Ref, call
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
-from xlgen.templates import number_list
+from xlgen.options import number_list
 
 HEADERS = ("output", "exp", "softmax", "actuals", "index")
 HEADER_ROW = 1
