@@ -71,7 +71,8 @@ class Sheet:
             for r in range(r1, r2 + 1):
                 for c in range(c1, c2 + 1):
                     members[(r, c)] = anchor
-            del members[anchor]
+        for anchor in self.array_refs:  # an anchor is never another formula's member
+            members.pop(anchor, None)
         return members
 
 

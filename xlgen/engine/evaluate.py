@@ -379,7 +379,7 @@ class _Engine:
                 continue
             hint = last_in_col.get(c)
             if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
-                    hint[4] is ((r, c) in arrays)):
+                    not arrays or hint[4] is ((r, c) in arrays)):
                 shape = hint[3]
             elif structured is not None and "[" in text:  # table references: as A1 first
                 shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,
