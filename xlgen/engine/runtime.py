@@ -554,6 +554,11 @@ def sumproduct(*args):
         elif a.shape != shape:
             return E_VALUE
         arrays.append(a.ravel().tolist())
+    return sum_of_products(arrays)
+
+
+def sum_of_products(arrays):
+    """SUMPRODUCT's sum over equally long flat lists (row by row, left to right)."""
     for values in arrays:
         for v in values:
             if type(v) is not float and isinstance(v, XlError):
