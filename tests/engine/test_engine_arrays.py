@@ -159,14 +159,32 @@ def test_offset_waits_for_the_cells_it_finds_at_run_time():
     from engine_cases import book_of
     book = book_of(("s", {"A1": "=SUM(OFFSET(C1,0,0,B1,1))", "B1": "=1+2", "C1": 1.0, "C2": "=C1*10",
                           "C3": "=C2+A2", "A2": 5.0, "D1": "=OFFSET(D1,1,0)", "D2": "=D5+1",
-                          "D5": "=OFFSET(A1,0,0)*2"}))
+                          "D5": "=OFFSET(A1,0,0)*2", "E1": "=OFFSET(C2,0,0)+OFFSET(E9,B1-3,0)",
+                          "E9": "=C3*2"}))
     calc = calculate(book)
     assert calc.values[("s", 1, 1)] == 1 + 10 + 15
+    assert calc.values[("s", 1, 5)] == 10 + 30  # two ranges found one after the other
     assert calc.values[("s", 5, 4)] == 52.0 and calc.values[("s", 1, 4)] == 53.0
     assert calc.order.index(("s", 3, 3)) < calc.order.index(("s", 1, 1))
     loop = book_of(("s", {"A1": "=OFFSET(A1,1,0)", "A2": "=OFFSET(A2,-1,0)+1"}))
     with pytest.raises(CircularReference):
         calculate(loop)
+
+
+def test_offset_targets_found_one_by_one_in_the_walk():
+    """Two zigzag chains (A and B) that neither sheet order nor its reverse settles; C1
+    reads each chain's end through OFFSET, so the depth-first walk learns C1's inputs in
+    two steps: A2 first, then (on running C1 again) B2."""
+    from engine_cases import book_of
+    cells = {"C1": "=OFFSET(A2,0,0)+OFFSET(B2,0,0)"}
+    for col in "AB":
+        chain = [2, 10, 3, 9, 4, 8, 5, 7, 6]
+        for row, below in zip(chain, chain[1:]):
+            cells[f"{col}{row}"] = f"={col}{below}+1"
+        cells[f"{col}6"] = "=1"
+    calc = calculate(book_of(("s", cells)))
+    assert calc.values[("s", 2, 1)] == 9.0 and calc.values[("s", 1, 3)] == 18.0
+    assert calc.order[-1] == ("s", 1, 3)
 
 
 def test_offset_of_a_computed_reference_is_named():

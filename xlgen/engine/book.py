@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .refs import col_number
+
 
 @dataclass(frozen=True)
 class ExcelError:
@@ -30,18 +32,11 @@ def range_bounds(ref: str) -> tuple[int, int, int, int]:
     m = _RANGE_RE.match(ref.strip())
     if not m:
         raise ValueError(f"not a cell range: {ref!r}")
-    r1, c1 = int(m.group(2)), _col(m.group(1))
+    r1, c1 = int(m.group(2)), col_number(m.group(1))
     if m.group(3) is None:
         return r1, c1, r1, c1
-    r2, c2 = int(m.group(4)), _col(m.group(3))
+    r2, c2 = int(m.group(4)), col_number(m.group(3))
     return min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
-
-
-def _col(letters: str) -> int:
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
 
 
 @dataclass
@@ -71,7 +66,8 @@ class Sheet:
             for r in range(r1, r2 + 1):
                 for c in range(c1, c2 + 1):
                     members[(r, c)] = anchor
-            del members[anchor]
+        for anchor in self.array_refs:  # an anchor is never another formula's member
+            members.pop(anchor, None)
         return members
 
 

@@ -766,7 +766,17 @@ class _Emitter:
     def fn_SUMPRODUCT(self, args, scope):
         if not args:
             return self.c.const(rt.E_VALUE)
-        return self._array_function("_sumproduct", args, scope)
+        refs = []
+        for arg in args:  # ranges as written (titanic's 2,136 of them): read as flat lists
+            node, where = self.deref(arg, scope)
+            target = self.sheet_of(node[1]) if node is not None and node[0] == "range" else None
+            if target is None or node[2][1] is None or node[2][3] is None:
+                return self._array_function("_sumproduct", args, scope)
+            refs.append((target, node, where))
+        codes = [f"({self.range_code(target, node[2], node[3], where)},)" for target, node, where in refs]
+        t = self.tmp()
+        self.line(f"{t} = _sumproduct_ranges({', '.join(codes)})")
+        return t
 
     def fn_ANCHORARRAY(self, args, scope):
         """How files store A1#: _xlfn.ANCHORARRAY(A1)."""

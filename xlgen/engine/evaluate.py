@@ -204,6 +204,20 @@ class _Engine:
                     f"{fills[0]}x{fills[1]} the file saved (xlgen does not move spills)")
             return rt.first_of(res)
 
+        def sumproduct_ranges(*refs):
+            """SUMPRODUCT of ranges as written in the formula, without building arrays."""
+            shape = None
+            lists = []
+            for t, r1, c1, r2, c2 in refs:
+                if shape is None:
+                    shape = (r2 - r1, c2 - c1)
+                elif (r2 - r1, c2 - c1) != shape:
+                    return rt.E_VALUE
+                if (r2 - r1 + 1) * (c2 - c1 + 1) > _BIG_RANGE:  # clipped ranges: as arrays
+                    return rt.sumproduct(*(value_range(*ref) for ref in refs))
+                lists.append(values_list(t, r1, c1, r2, c2))
+            return rt.sum_of_products(lists)
+
         def spill(k):
             found = spills.get(k)
             return found if found is not None else (0, 1, 1, 0, 0)  # no cells
@@ -275,7 +289,7 @@ class _Engine:
             "_agg_MAX": rt.agg_MAX, "_agg_MIN": rt.agg_MIN,
             "_array_result": array_result, "_spill": spill, "SPILLS": spills, "_wait": wait, "_waited": waited,
             "_offset": rt.offset, "_flat": rt.flat, "_mmult": rt.mmult, "_sumproduct": rt.sumproduct,
-            "_transpose": rt.transpose, "_log10": math.log10,
+            "_transpose": rt.transpose, "_log10": math.log10, "_sumproduct_ranges": sumproduct_ranges,
         }
 
     # --- the calculation -------------------------------------------------------------------
@@ -445,7 +459,7 @@ class _Engine:
                 continue
             hint = last_in_col.get(c)
             if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
-                    hint[4] is ((r, c) in arrays)):
+                    not arrays or hint[4] is ((r, c) in arrays)):
                 shape = hint[3]
             elif structured is not None and "[" in text:  # table references: as A1 first
                 shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,

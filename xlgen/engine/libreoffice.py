@@ -26,9 +26,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import openpyxl
-
 from xlgen.errors import XlgenError
+
+from .book import ExcelError
 
 NOT_INSTALLED = "LibreOffice (soffice) is not installed; run scripts/install-libreoffice"
 
@@ -54,9 +54,9 @@ def recalculate_with_libreoffice(
 ) -> dict[str, dict[tuple[int, int], object]]:
     """Recalculate every formula of the workbook at `path` in LibreOffice and return the values.
 
-    Returns {sheet name: {(row, col): value}} for every non-empty cell, 1-based, as openpyxl
-    reads the converted file with data_only=True: numbers, strings, booleans, and Excel
-    errors as strings such as '#NUM!'. The input file is not modified.
+    Returns {sheet name: {(row, col): value}} for every non-empty cell, 1-based, from the
+    converted file's saved values: numbers, strings, booleans, and Excel errors as strings
+    such as '#NUM!'. The input file is not modified.
     Values carry 15 significant digits: compare with rtol of about 1e-14 or looser.
     """
     soffice = soffice_path()
@@ -129,17 +129,19 @@ def _last_meaningful_line(stderr: str) -> str:
 
 
 def _read_values(converted: Path) -> dict[str, dict[tuple[int, int], object]]:
-    workbook = openpyxl.load_workbook(converted, data_only=True, read_only=True)
+    """LibreOffice's results, read by xlgen's own reader (openpyxl refuses some of the
+    parts LibreOffice writes, such as custom autofilters in the course's titanic file)."""
+    from .reader import read_xlsx
+
     try:
-        values: dict[str, dict[tuple[int, int], object]] = {}
-        for worksheet in workbook.worksheets:
-            cells: dict[tuple[int, int], object] = {}
-            for row in worksheet.iter_rows():
-                for cell in row:
-                    # read_only mode yields EmptyCell placeholders without row/column
-                    if cell.value is not None:
-                        cells[(cell.row, cell.column)] = cell.value
-            values[worksheet.title] = cells
-        return values
-    finally:
-        workbook.close()
+        book = read_xlsx(converted)
+    except XlgenError as error:
+        raise XlgenError(f"LibreOffice's output cannot be read: {error}") from None
+    values: dict[str, dict[tuple[int, int], object]] = {}
+    for sheet in book.sheets:
+        cells = {**sheet.constants, **sheet.cached}
+        for cell, value in cells.items():
+            if isinstance(value, ExcelError):
+                cells[cell] = value.code  # errors as text, as openpyxl gives them
+        values[sheet.name] = cells
+    return values

@@ -554,6 +554,20 @@ def sumproduct(*args):
         elif a.shape != shape:
             return E_VALUE
         arrays.append(a.ravel().tolist())
+    return sum_of_products(arrays)
+
+
+def sum_of_products(arrays):
+    """SUMPRODUCT's sum over equally long flat lists (row by row, left to right)."""
+    if len(arrays) == 2:  # the usual case, two lists of plain numbers
+        total = 0.0
+        for x, y in zip(*arrays):
+            if type(x) is float is type(y):
+                total += x * y
+            else:
+                break
+        else:
+            return total if -INF < total < INF else E_NUM
     for values in arrays:
         for v in values:
             if type(v) is not float and isinstance(v, XlError):
