@@ -80,7 +80,7 @@ SHARED_KEYS = {
     "blowup_threshold": positive_number,
 }
 
-TOP_KEYS = {"title": text, "description": text, **SHARED_KEYS}
+TOP_KEYS = {"title": text, "description": text, "about": text, **SHARED_KEYS}
 
 DATA_KEYS = {"intercept": finite_number, "slope": finite_number, "x": number_list}
 
@@ -100,6 +100,8 @@ class Template:
     description: str
     data: dict
     sheets: list[SheetSpec]
+    about: str = ""              # what the workbook teaches, a few lines (the about sheet)
+    made_with: str = ""          # the build command, options in a fixed order (the about sheet)
 
 
 def template_path(name: str) -> Path:
@@ -157,9 +159,25 @@ def load_template(name: str, overrides: list[str] | tuple = ()) -> Template:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TemplateError(f"{path}: not valid TOML: {error}") from None
+    settings = {}
     for item in overrides:
-        apply_override(raw, *parse_override(item))
-    return check_template(path.stem, raw)
+        key, value = parse_override(item)
+        apply_override(raw, key, value)
+        settings[key] = item.split("=", 1)[1].strip()
+    template = check_template(path.stem, raw)
+    template.made_with = build_command(name, settings)
+    return template
+
+
+def build_command(name: str, settings: dict) -> str:
+    """The `xlgen build` command that makes this workbook: the same whatever the folder or
+    the order of the --set options, so the same template and options give the same bytes."""
+    import shlex
+    source = Path(name).name if Path(name).suffix == ".toml" else name
+    words = ["xlgen", "build", source]
+    for key in sorted(settings):
+        words += ["--set", f"{key}={settings[key]}"]
+    return shlex.join(words)
 
 
 def check_template(name: str, raw: dict) -> Template:
@@ -210,7 +228,8 @@ def check_template(name: str, raw: dict) -> Template:
             check = SHARED_KEYS.get(key) or layout.OPTION_CHECKS.get(key)
             options[key] = check(f"sheets.{sheet_name}.{key}", value) if check else value
         sheets.append(SheetSpec(sheet_name, layout_name, options))
-    template = Template(name, defaults.get("title", name), defaults.get("description", ""), data, sheets)
+    template = Template(name, defaults.get("title", name), defaults.get("description", ""), data, sheets,
+                        about=defaults.get("about", ""))
     for sheet in sheets:
         rows = LAYOUTS[sheet.layout].rows_needed(template, sheet)
         if rows > EXCEL_MAX_ROWS:

@@ -45,6 +45,12 @@ STYLES = {
     "dead": {"font_color": "#7F6000", "bg_color": "#FFEB9C"},
     # numbers that may grow without bound (1E+32 stays readable where #,##0.0000 is ###)
     "general": {"num_format": "General"},
+    # the about sheet
+    "title": {"bold": True, "font_size": 14},
+    "section": {"bold": True, "font_size": 12, "font_color": "#2F5597"},
+    "wrap": {"text_wrap": True, "valign": "top"},
+    "link": {"font_color": "#0563C1", "underline": 1, "valign": "top"},
+    "value": {"bold": True, "num_format": "General", "align": "left", "valign": "top"},
 }
 
 
@@ -152,6 +158,10 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
             worksheet.set_column(col - 1, col - 1, width)
         if sheet_plan.freeze:
             worksheet.freeze_panes(*sheet_plan.freeze)
+        for row, first_col, last_col in sheet_plan.merges:   # the first cell's content is written below
+            entry = sheet_plan.cells.get((row, first_col))
+            worksheet.merge_range(row - 1, first_col - 1, row - 1, last_col - 1, "",
+                                  formats.get(entry.style) if entry else None)
         name = sheet_plan.name
         store_formula = worksheet._write_formula  # PreparedWorksheet's: no per-call wrappers
         for (row, col), entry in sorted(sheet_plan.cells.items()):
@@ -161,6 +171,10 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
                 value = values[(name, row, col)]
                 store_formula(row - 1, col - 1, formulas[(row, col)], fmt,
                               value if type(value) is float else cached_value(value))
+            elif (row, col) in sheet_plan.links:
+                target = sheet_plan.links[(row, col)].replace("'", "''")
+                worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
+                                    tip=f"Go to the sheet {sheet_plan.links[(row, col)]}")
             elif isinstance(content, str):
                 worksheet.write_string(row - 1, col - 1, content, fmt)
             elif isinstance(content, bool):

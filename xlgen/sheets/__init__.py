@@ -5,7 +5,7 @@ They describe formulas only; numbers come from the engine, truth from xlgen.refe
 
 from __future__ import annotations
 
-from xlgen.sheets import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
+from xlgen.sheets import about, adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.sheets import compare, derivatives, init_sweep, lr_sweep, model
 from xlgen.sheets.plan import WorkbookPlan
 
@@ -21,4 +21,5 @@ def plan_workbook(template) -> WorkbookPlan:
     refs = data.build(workbook, template.data)
     for spec in template.sheets:
         LAYOUTS[spec.layout].build(workbook, template, spec, refs)
+    about.build(workbook, template)   # first in the workbook, made last: it links to the others
     return workbook

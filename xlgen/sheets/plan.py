@@ -60,6 +60,8 @@ class SheetPlan:
     charts: list[Chart] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
     comments: dict = field(default_factory=dict)     # (row, col) -> text of a cell note
+    links: dict = field(default_factory=dict)        # (row, col) of a text cell -> sheet it links to
+    merges: list = field(default_factory=list)       # (row, first col, last col): one cell across columns
 
     def put(self, row: int, col: int, content, *style: str) -> None:
         self.cells[(row, col)] = Entry(content, style)
@@ -82,9 +84,9 @@ class WorkbookPlan:
     # workbook-scoped names: name -> (Expr, comment)
     names: dict = field(default_factory=dict)
 
-    def add_sheet(self, name: str) -> SheetPlan:
+    def add_sheet(self, name: str, first: bool = False) -> SheetPlan:
         sheet = SheetPlan(name)
-        self.sheets.append(sheet)
+        self.sheets.insert(0, sheet) if first else self.sheets.append(sheet)
         return sheet
 
     def to_book(self) -> Book:

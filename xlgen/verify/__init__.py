@@ -18,7 +18,7 @@ from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
 from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
-from xlgen.verify import comparison, derivatives, model, runs
+from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify.core import Report, compare
 
 # data first: the sheets that link to the data points need them
@@ -26,16 +26,20 @@ CHECKERS = [data, basic]
 CHECKERS += [momentum, rmsprop, adam, adam_ann, average_grad, smoothing]
 # the forum's two-neuron sheets; model last: the others hold model blocks too
 CHECKERS += [derivatives, runs, comparison, model]
+# the about sheet last: it sums up the others, as their checkers found them
+CHECKERS += [about]
 
 
 class Context:
     """What checkers share: the book, computed values, and the data set once known."""
 
-    def __init__(self, book, values: dict, volatile: set):
+    def __init__(self, book, values: dict, volatile: set, skip_sheets: dict | None = None):
         self.book = book
         self.values = values
         self.volatile = volatile
         self.dataset = None
+        self.results = {}                     # sheet name -> SheetCheck, as the checkers finish
+        self.skip_sheets = skip_sheets or {}  # sheet name -> why this engine leaves it out
 
     def value(self, sheet: str, row: int, col: int):
         key = (sheet, row, col)
@@ -74,7 +78,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
                skip_sheets: dict | None = None) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
     recognised but left out (a second engine that cannot compute them)."""
-    context = Context(book, values, volatile)
+    context = Context(book, values, volatile, skip_sheets)
     matched = set()
     for checker in CHECKERS:
         for sheet in book.sheets:
@@ -87,6 +91,8 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
             if result is None:
                 continue
             matched.add(sheet.name)
+            context.results[sheet.name] = result
+            report.skipped.extend(f"{sheet.name}!{cell_name(*cell)}: {why}" for cell, why in result.skipped.items())
             if skip_sheets and sheet.name in skip_sheets:
                 report.skipped.append(f"{sheet.name}: {skip_sheets[sheet.name]}")
             else:
