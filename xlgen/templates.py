@@ -235,3 +235,4 @@ def check_template(name: str, raw: dict) -> Template:
         if rows > EXCEL_MAX_ROWS:
             raise TemplateError(f"sheets.{sheet.name}: {rows:,} rows would pass Excel's limit of {EXCEL_MAX_ROWS:,}; use fewer epochs")
     return template
+
