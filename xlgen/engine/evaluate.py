@@ -54,7 +54,9 @@ class Calculation:
 def calculate(book: Book, progress=None) -> Calculation:
     """Compute every formula cell of `book`.
 
-    progress, if given, is called as progress(done, total) at most about 100 times.
+    progress, if given, is called as progress(done, total, phase): phase "compiling" after
+    each sheet's formulas are compiled (done, total: formula cells), then "computing" at
+    most about 100 times.
     Raises UnsupportedFormula (first such cell in sheet/row order) or CircularReference.
     """
     # Millions of small objects and no reference cycles: the cyclic collector would only
@@ -231,8 +233,11 @@ class _Engine:
         runs: list = []  # their shapes' run functions
         prefilled: list[int] = []  # volatile cells that keep the file's cached value
         volatile: list = []
+        formula_count = sum(len(sheet.formulas) for sheet in book.sheets)
         for s, sheet in enumerate(book.sheets):
             self._setup_sheet(s, sheet, compiler, keys, runs, prefilled, volatile)
+            if progress is not None:
+                progress(len(keys) + len(prefilled), formula_count, "compiling")
         self.formula_keys.update(keys)
         self.formula_keys.update(prefilled)
         P.update(keys)
@@ -254,7 +259,7 @@ class _Engine:
                     else:
                         defer(k)
                 if progress is not None:
-                    progress(total - len(P), total)
+                    progress(total - len(P), total, "computing")
             # cells whose inputs come later in sheet order (a chain running upwards, a
             # total at the top): one pass backwards settles the usual cases cheaply...
             still = []
@@ -271,7 +276,7 @@ class _Engine:
         except rt.RuntimeUnsupported as exc:
             raise UnsupportedFormula(self.label(getattr(exc, "key", k)), exc.what) from None
         if progress is not None and (not keys or deferred):
-            progress(total - len(P), total)
+            progress(total - len(P), total, "computing")
 
         names = self.names
         values = {}

@@ -17,6 +17,7 @@ import re
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
 from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
+from xlgen.progress import phase
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify.core import Report, compare
@@ -75,7 +76,7 @@ class Context:
 
 
 def check_book(report: Report, book, values: dict, order: list, volatile: set,
-               skip_sheets: dict | None = None) -> Report:
+               skip_sheets: dict | None = None, progress=None) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
     recognised but left out (a second engine that cannot compute them)."""
     context = Context(book, values, volatile, skip_sheets)
@@ -92,6 +93,8 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
                 continue
             matched.add(sheet.name)
             context.results[sheet.name] = result
+            if progress is not None:
+                progress(len(matched), len(book.sheets), "checking")
             report.skipped.extend(f"{sheet.name}!{cell_name(*cell)}: {why}" for cell, why in result.skipped.items())
             if skip_sheets and sheet.name in skip_sheets:
                 report.skipped.append(f"{sheet.name}: {skip_sheets[sheet.name]}")
@@ -101,6 +104,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: set,
     # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
     deterministic = {check.sheet for check in report.checks if not check.volatile}
     lint_result = lint_beside(book, deterministic)
+    phase(progress, "comparing")
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
             ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine)
@@ -154,12 +158,14 @@ def verify_file(path, progress=None, engine: str = "xlgen") -> Report:
 
 
 def _verify_file(path, progress, engine: str) -> Report:
+    phase(progress, "reading")
     book = read_xlsx(path)
     if engine == "libreoffice":
-        return verify_with_libreoffice(path, book)
+        return verify_with_libreoffice(path, book, progress)
     calculation = calculate(book, progress=progress)
     report = Report(str(path))
-    return check_book(report, book, calculation.values, calculation.order, set(calculation.volatile))
+    return check_book(report, book, calculation.values, calculation.order, set(calculation.volatile),
+                      progress=progress)
 
 
 def lambda_sheets(book) -> dict:
@@ -175,7 +181,7 @@ def lambda_sheets(book) -> dict:
     return skipped
 
 
-def verify_with_libreoffice(path, book) -> Report:
+def verify_with_libreoffice(path, book, progress=None) -> Report:
     """The second, independent engine: LibreOffice recomputes, our reference judges.
 
     Volatile cells keep the file's saved values (as with xlgen's engine) only where
@@ -184,6 +190,7 @@ def verify_with_libreoffice(path, book) -> Report:
     """
     from xlgen.engine.libreoffice import recalculate_with_libreoffice
 
+    phase(progress, "recalculating in LibreOffice")
     computed = recalculate_with_libreoffice(path)
     values = {}
     for sheet in book.sheets:
@@ -199,7 +206,8 @@ def verify_with_libreoffice(path, book) -> Report:
     except XlgenError as error:
         order = [(sheet.name, *cell) for sheet in book.sheets for cell in sorted(sheet.formulas)]
         report.notes.append(f"mismatches are listed in sheet order (xlgen's engine could not order them: {error})")
-    return check_book(report, book, values, order, volatile=volatile_cells(book), skip_sheets=lambda_sheets(book))
+    return check_book(report, book, values, order, volatile=volatile_cells(book), skip_sheets=lambda_sheets(book),
+                      progress=progress)
 
 
 def volatile_cells(book) -> set:
