@@ -69,7 +69,7 @@ def test_build_and_verify_report_every_phase_in_order(tmp_path):
     path = tmp_path / "small.xlsx"
     calls = []
     build("graddesc", path, ["epochs=2"], progress=record(calls))
-    assert phases(calls) == ["planning", "compiling", "computing", "writing"]
+    assert phases(calls) == ["planning", "preparing", "linting", "compiling", "computing", "writing", "compressing"]
     calls_verify = []
     assert verify_file(path, progress=record(calls_verify)).ok
     assert phases(calls_verify) == ["reading", "compiling", "computing", "checking", "comparing"]

@@ -1,6 +1,7 @@
 """The progress line of `xlgen build` and `xlgen verify`, on a terminal.
 
-Work is told in phases (planning or reading, compiling, computing, checking, writing),
+Work is told in phases (build: planning, preparing, linting, compiling, computing,
+writing, compressing; verify: reading, compiling, computing, checking, comparing),
 each called as progress(done, total, phase). A phase with counts shows a bar of its own
 and its counts; a phase without (total None: reading a file, writing one) shows what it
 is doing and for how long, never a bar. An estimate of the time left appears only once
@@ -19,7 +20,8 @@ BAR_WIDTH = 24
 REDRAW_SECONDS = 0.25
 ETA_AFTER_SECONDS = 1.0
 ETA_AFTER_FRACTION = 0.05
-UNITS = {"compiling": "formulas", "computing": "cells", "checking": "sheets"}
+UNITS = {"planning": "sheets", "preparing": "sheets", "compiling": "formulas", "computing": "cells",
+         "checking": "sheets", "writing": "sheets"}
 
 
 def seconds(value: float) -> str:

@@ -77,6 +77,13 @@ class PreparedWorksheet(Worksheet):
     place that adds them), so XlsxWriter's own regex pass over each formula — most of a
     large build's time, and wrong for SINGLE — is skipped."""
 
+    written = None   # called once this sheet's XML is assembled (the writing progress)
+
+    def _assemble_xml_file(self):
+        super()._assemble_xml_file()
+        if self.written is not None:
+            self.written()
+
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
 
@@ -116,7 +123,8 @@ def cached_value(value):
     return value
 
 
-def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False) -> None:
+def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False,
+                   progress=None) -> None:
     """Write `plan` to `path`: formula text from `book` (plan.to_book(), the text the
     engine computed), `values[(sheet, row, col)]` the engine's results."""
     path = Path(path)
@@ -135,7 +143,7 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         if keep_mode is not None:
             os.chmod(temporary, keep_mode)
-        _write(plan, book, values, str(temporary))
+        _write(plan, book, values, str(temporary), progress)
         _comment_names(str(temporary), {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
@@ -145,7 +153,7 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         raise
 
 
-def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
+def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None) -> None:
     workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
                                               "strings_to_urls": False})
     workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
@@ -153,6 +161,8 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
     formats = Formats(workbook)
     for sheet_plan, sheet in zip(plan.sheets, book.sheets):
         worksheet = workbook.add_worksheet(sheet_plan.name, worksheet_class=PreparedWorksheet)
+        if progress is not None:
+            worksheet.written = _sheet_written(progress, len(workbook.worksheets()), len(plan.sheets))
         formulas = sheet.formulas
         for col, width in sorted(sheet_plan.widths.items()):
             worksheet.set_column(col - 1, col - 1, width)
@@ -196,6 +206,15 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
     for name, (expr, _comment) in sorted(plan.names.items()):
         workbook.define_name(name, formula(expr))
     workbook.close()
+
+
+def _sheet_written(progress, number: int, count: int):
+    """Sheet `number` of `count` is XML; after the last, the zip is compressed."""
+    def written():
+        progress(number, count, "writing")
+        if number == count:
+            progress(0, None, "compressing")
+    return written
 
 
 def _comment_names(filename: str, comments: dict) -> None:

@@ -235,7 +235,11 @@ class _Engine:
         volatile: list = []
         formula_count = sum(len(sheet.formulas) for sheet in book.sheets)
         for s, sheet in enumerate(book.sheets):
-            self._setup_sheet(s, sheet, compiler, keys, runs, prefilled, volatile)
+            tick = None
+            if progress is not None:   # every 16,384 formulas within a sheet, and at its end
+                so_far = len(keys) + len(prefilled)
+                tick = lambda n, so_far=so_far: progress(so_far + n, formula_count, "compiling")  # noqa: E731
+            self._setup_sheet(s, sheet, compiler, keys, runs, prefilled, volatile, tick)
             if progress is not None:
                 progress(len(keys) + len(prefilled), formula_count, "compiling")
         self.formula_keys.update(keys)
@@ -288,7 +292,7 @@ class _Engine:
         values = dict(zip(cells, results))
         return Calculation(book, values, cells, volatile)
 
-    def _setup_sheet(self, s, sheet, compiler, keys, runs, prefilled, volatile):
+    def _setup_sheet(self, s, sheet, compiler, keys, runs, prefilled, volatile, tick=None):
         """Compile the sheet's shapes (in row order) and register its cells."""
         V = self.V
         base = s << SHEET_SHIFT
@@ -307,7 +311,9 @@ class _Engine:
         last_in_col: dict = {}
         overlap = not sheet.constants.keys().isdisjoint(formulas.keys())
         add_key, add_run = keys.append, runs.append
-        for (r, c), text in items:
+        for i, ((r, c), text) in enumerate(items):
+            if tick is not None and not i & 0x3FFF and i:
+                tick(i)
             k = base | (r << ROW_SHIFT) | c
             hint = last_in_col.get(c)
             if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (

@@ -16,10 +16,16 @@ LAYOUTS.update({"momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adam_an
                 "average_grad_tests": average_grad, "smoothing": smoothing})
 
 
-def plan_workbook(template) -> WorkbookPlan:
+def plan_workbook(template, progress=None) -> WorkbookPlan:
+    """progress(done, total, "planning") after each sheet, if given."""
+    count = len(template.sheets) + 2
     workbook = WorkbookPlan(template.title, template.description)
     refs = data.build(workbook, template.data)
     for spec in template.sheets:
+        if progress is not None:
+            progress(len(workbook.sheets), count, "planning")
         LAYOUTS[spec.layout].build(workbook, template, spec, refs)
     about.build(workbook, template)   # first in the workbook, made last: it links to the others
+    if progress is not None:
+        progress(count, count, "planning")
     return workbook

@@ -89,10 +89,13 @@ class WorkbookPlan:
         self.sheets.insert(0, sheet) if first else self.sheets.append(sheet)
         return sheet
 
-    def to_book(self) -> Book:
-        """The engine's view: formula text exactly as it will be stored in the file."""
+    def to_book(self, progress=None) -> Book:
+        """The engine's view: formula text exactly as it will be stored in the file.
+        progress(done, total, "preparing") after each sheet, if given."""
         book = Book()
-        for plan in self.sheets:
+        for number, plan in enumerate(self.sheets):
+            if progress is not None:
+                progress(number, len(self.sheets), "preparing")
             sheet = Sheet(plan.name)
             for cell, entry in plan.cells.items():
                 if isinstance(entry.content, Expr):
@@ -104,6 +107,8 @@ class WorkbookPlan:
             book.sheets.append(sheet)
             for name, target in plan.names.items():
                 book.names[(plan.name, name.upper())] = target.text()
+        if progress is not None:
+            progress(len(self.sheets), len(self.sheets), "preparing")
         for name, (expr, comment) in self.names.items():
             book.names[(None, name.upper())] = expr.text()
             book.name_comments[(None, name.upper())] = comment
