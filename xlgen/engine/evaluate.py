@@ -54,9 +54,9 @@ class Calculation:
 def calculate(book: Book, progress=None) -> Calculation:
     """Compute every formula cell of `book`.
 
-    progress, if given, is called as progress(done, total, phase): phase "compiling" after
-    each sheet's formulas are compiled (done, total: formula cells), then "computing" at
-    most about 100 times.
+    progress, if given, is called as progress(done, total, phase): phase "compiling" as
+    the formulas are compiled (done, total: formula cells), then "computing" at most about
+    300 times (the cells computed in sheet order, then those whose inputs came later).
     Raises UnsupportedFormula (first such cell in sheet/row order) or CircularReference.
     """
     # Millions of small objects and no reference cycles: the cyclic collector would only
@@ -83,6 +83,7 @@ class _Engine:
         self.max_row = []
         self.max_col = []
         self.run_of: dict = {}
+        self.tick = None  # called every 4,096 cells a walk computes (progress)
 
     def label(self, k: int) -> str:
         return qualified(self.names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)
@@ -267,16 +268,22 @@ class _Engine:
             # cells whose inputs come later in sheet order (a chain running upwards, a
             # total at the top): one pass backwards settles the usual cases cheaply...
             still = []
-            for k in reversed(deferred):
+            for n, k in enumerate(reversed(deferred), start=1):
                 if run_of[k](k):
                     discard(k)
                     append(k)
                 else:
                     still.append(k)
+                if progress is not None and not n % step:
+                    progress(total - len(P), total, "computing")
             # ...and a depth-first walk settles the rest, or finds a loop
-            for k in reversed(still):
+            if progress is not None:   # a walk may compute a whole chain of rows at once
+                self.tick = lambda: progress(total - len(P), total, "computing")  # noqa: E731
+            for n, k in enumerate(reversed(still), start=1):
                 if k in P:
                     self._walk(k, order)
+                if progress is not None and not n % step:
+                    progress(total - len(P), total, "computing")
         except rt.RuntimeUnsupported as exc:
             raise UnsupportedFormula(self.label(getattr(exc, "key", k)), exc.what) from None
         if progress is not None and (not keys or deferred):
@@ -357,7 +364,7 @@ class _Engine:
 
     def _walk(self, root, order):
         """Compute root after its pending inputs, depth first with an explicit stack."""
-        P, run_of = self.P, self.run_of
+        P, run_of, tick = self.P, self.run_of, self.tick
         stack = [root]
         on_stack = {root}
         pending_inputs = [iter(run_of[root].deps(root))]
@@ -385,3 +392,5 @@ class _Engine:
                     raise RuntimeError(f"engine bug: {self.label(k)} not ready after its inputs")
                 P.discard(k)
                 order.append(k)
+                if tick is not None and not len(order) & 0xFFF:
+                    tick()
