@@ -69,7 +69,7 @@ def list_templates():
     for name in available_templates():
         template = load_template(name)
         sheets = ", ".join(sheet.name for sheet in template.sheets)
-        click.echo(f"{name:16} {template.title}  [data, {sheets}]")
+        click.echo(f"{name:16} {template.title}  [about, data, {sheets}]")
 
 
 @main.command()
