@@ -78,7 +78,8 @@ def test_example_workbook_recomputed_by_libreoffice_agrees_with_the_reference(pa
     assert libre.mismatches == [] and libre.lint == []
 
     # the LAMBDA sheets, and only they, are skipped, each with the reason
-    skipped = {item.split(":", 1)[0]: item.split(":", 1)[1] for item in libre.skipped}
+    skipped = {item.split(":", 1)[0]: item.split(":", 1)[1] for item in libre.skipped
+               if "!" not in item.split(":", 1)[0]}   # whole sheets; cells (about!C22) below
     assert set(skipped) == sheets_calling_a_lambda(path)
     for sheet, reason in skipped.items():
         assert "LAMBDA" in reason and "LibreOffice has no LAMBDA" in reason, (sheet, reason)
