@@ -44,6 +44,11 @@ def test_no_estimate_until_a_second_has_passed_and_a_twentieth_is_done():
     assert "done in" not in lines[5]                                   # nothing left
 
 
+def test_no_estimate_from_sheet_counts():
+    lines = progress_line([(0, 0, 7, "writing"), (5, 3, 7, "writing")])
+    assert "3/7 sheets" in lines[1] and "done in" not in lines[1]
+
+
 def test_the_bar_is_full_only_when_its_phase_is_done():
     lines = progress_line([(0, 999, 1000, "computing"), (0, 1000, 1000, "computing"), (0, 0, None, "writing")])
     assert "99%" in lines[0] and "#" * 24 not in lines[0]

@@ -4,10 +4,11 @@ Work is told in phases (build: planning, preparing, linting, compiling, computin
 writing, compressing; verify: reading, compiling, computing, checking, comparing),
 each called as progress(done, total, phase). A phase with counts shows a bar of its own
 and its counts; a phase without (total None: reading a file, writing one) shows what it
-is doing and for how long, never a bar. An estimate of the time left appears only once
-a phase has run for a second and done a twentieth of its work, and it is that phase's
-own; so the line never shows a full bar while another phase has yet to run, nor an
-estimate made from nothing.
+is doing and for how long, never a bar. An estimate of the time left appears only in
+the phases counted in formulas or cells (not sheets, which differ too much in size),
+once the phase has run for a second and done a twentieth of its work, and it is that
+phase's own; so the line never shows a full bar while another phase has yet to run,
+nor an estimate made from nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ BAR_WIDTH = 24
 REDRAW_SECONDS = 0.25
 ETA_AFTER_SECONDS = 1.0
 ETA_AFTER_FRACTION = 0.05
+# phases counted in many like units; sheets differ too much in size to extrapolate from
+ESTIMATED = ("compiling", "computing")
 UNITS = {"planning": "sheets", "preparing": "sheets", "compiling": "formulas", "computing": "cells",
          "checking": "sheets", "writing": "sheets"}
 
@@ -65,7 +68,7 @@ class Progress:
             unit = UNITS.get(self.phase, "")
             parts.append(f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {int(fraction * 100):3d}% "
                          f"{self.done:,}/{self.total:,} {unit}".rstrip())
-            if in_phase >= ETA_AFTER_SECONDS and ETA_AFTER_FRACTION <= fraction < 1:
+            if self.phase in ESTIMATED and in_phase >= ETA_AFTER_SECONDS and ETA_AFTER_FRACTION <= fraction < 1:
                 left = in_phase / fraction * (1 - fraction)
                 parts.append(f"{self.phase} done in {'about ' if left >= 1 else ''}{seconds(left)}")
         parts.append(f"{seconds(now - self.started)} so far" if now - self.started >= 1 else "")
