@@ -40,7 +40,7 @@ layout = "basic"
 initial = { a = 1, b = 1 }
 """
 
-SHEET = "xl/worksheets/sheet2.xml"  # the basic sheet (data is sheet1)
+SHEET = "xl/worksheets/sheet3.xml"  # the basic sheet (about is sheet1, data sheet2)
 MiB = 1 << 20
 
 
@@ -296,7 +296,7 @@ def test_billion_laughs_inside_a_cell(workbook, tmp_path):
     path = copy_workbook(workbook, tmp_path / "laughs.xlsx", lambda name, data: (
         with_doctype(data, "") if name == SHEET else data))
     path = copy_workbook(path, tmp_path / "laughs-cell.xlsx", edit(
-        SHEET, r'<c r="B1" s="1" t="s"><v>\d+</v></c>', '<c r="B1" t="inlineStr"><is><t>&lol9;</t></is></c>'))
+        SHEET, r'<c r="B1" s="\d+" t="s"><v>\d+</v></c>', '<c r="B1" t="inlineStr"><is><t>&lol9;</t></is></c>'))
     verify_refuses(path, f"{SHEET} contains a DTD or entity declaration; refusing it")
 
 
@@ -378,13 +378,13 @@ def test_missing_sheet_part(workbook, tmp_path):
 
 def test_sheet_with_no_relationship(workbook, tmp_path):
     path = copy_workbook(workbook, tmp_path / "no-rel.xlsx", edit(
-        "xl/_rels/workbook.xml.rels", r'<Relationship Id="rId2" [^>]*/>', ""))
+        "xl/_rels/workbook.xml.rels", r'<Relationship Id="rId3" [^>]*/>', ""))  # rId1 about, rId2 data
     verify_refuses(path, "sheet 'basic' has no part (no relationship)")
 
 
 def test_defined_name_pointing_to_a_missing_sheet(workbook, tmp_path):
     path = copy_workbook(workbook, tmp_path / "name.xlsx", edit(
-        "xl/workbook.xml", r"(?<=<definedName name=\"learning_rate\" localSheetId=\"1\">)basic!\$F\$1",
+        "xl/workbook.xml", r"(?<=<definedName name=\"learning_rate\" localSheetId=\"2\">)basic!\$F\$1",
         "nosuch!$F$1"))
     verify_refuses(path, "learning_rate", "nosuch!F1", "no sheet 'nosuch'")
 
@@ -437,7 +437,9 @@ def test_circular_reference_names_the_cells(workbook, tmp_path):
     from tests.workbook_files import replace_formula
     path = tmp_path / "loop.xlsx"
     replace_formula(workbook, path, "basic", "E4", "F4+D4*A4")  # F4 = (B4-E4)^2
-    verify_refuses(path, "circular reference: basic!E4 -> basic!F4 -> basic!E4")
+    line = verify_refuses(path, "circular reference: basic!")
+    # the loop is named from wherever the search entered it (the about sheet links to basic)
+    assert any(loop in line for loop in ("basic!E4 -> basic!F4 -> basic!E4", "basic!F4 -> basic!E4 -> basic!F4")), line
 
 
 def test_cell_that_refers_to_itself(workbook, tmp_path):
@@ -452,7 +454,7 @@ def test_cell_that_refers_to_itself(workbook, tmp_path):
 @pytest.mark.parametrize("part, cell, label", [
     (SHEET, "F1", "basic!F1 (learning_rate)"),
     (SHEET, "C2", "basic!C2 (initial a)"),
-    ("xl/worksheets/sheet1.xml", "C2", "data!C2 (slope)"),
+    ("xl/worksheets/sheet2.xml", "C2", "data!C2 (slope)"),
 ])
 def test_text_where_a_number_belongs_names_the_cell(workbook, tmp_path, part, cell, label):
     path = copy_workbook(workbook, tmp_path / "text.xlsx", edit(

@@ -42,9 +42,9 @@ def test_verify_passes_and_checks_every_formula():
     report = json.loads(out)
     assert code == 0 and report["ok"], report["mismatches"][:3]
     assert report["unchecked_formula_cells"] == []
-    assert report["cells_checked"] == report["formula_cells"] == 111
+    assert report["cells_checked"] == report["formula_cells"] == 116  # 111 on the two sheets, 5 numbers on the about sheet
     assert {name: sheet["layout"] for name, sheet in report["sheets"].items()} == {
-        "softmax": "softmax", "entropy": "cross_entropy"}
+        "about": "about", "softmax": "softmax", "entropy": "cross_entropy"}
 
 
 MUTATIONS = [

@@ -98,12 +98,12 @@ def test_build_refuses_to_write_a_formula_excel_would_misread(tmp_path, monkeypa
     import xlgen.build
     real_plan_workbook = xlgen.build.plan_workbook
 
-    def plan_with_a_bare_let(template):
-        plan = real_plan_workbook(template)
+    def plan_with_a_bare_let(template, progress=None):
+        plan = real_plan_workbook(template, progress)
         real_to_book = plan.to_book
 
-        def to_book():
-            book = real_to_book()
+        def to_book(progress=None):
+            book = real_to_book(progress)
             book.sheet("basic").formulas[(4, 6)] = "LET(x,(B4-E4)^2,x)"
             return book
 

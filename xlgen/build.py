@@ -13,6 +13,7 @@ from xlgen.engine import calculate
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
 from xlgen.lint import lint_book
+from xlgen.progress import phase
 from xlgen.sheets import plan_workbook
 from xlgen.templates import load_template
 from xlgen.writer import write_workbook
@@ -26,13 +27,17 @@ def build(template_name: str, output, overrides=(), force: bool = False, progres
 
 
 def _build(template_name: str, output, overrides, force: bool, progress) -> Path:
+    phase(progress, "planning")
     template = load_template(template_name, overrides)
-    plan = plan_workbook(template)
-    book = plan.to_book()
+    plan = plan_workbook(template, progress)
+    book = plan.to_book(progress)
+    phase(progress, "linting")
     problems = lint_book(book)
     if problems:  # a builder bug, caught before a file Excel would misread exists
         raise XlgenError(f"formula lint: {problems[0].cell}: {problems[0].message} "
                          f"({len(problems)} problems in all)")
     calculation = calculate(book, progress=progress)
-    write_workbook(plan, book, calculation.values, Path(output), force=force)
+    if progress is not None:   # the sheets are written as XML one by one, then compressed
+        progress(0, len(plan.sheets), "writing")
+    write_workbook(plan, book, calculation.values, Path(output), force=force, progress=progress)
     return Path(output)

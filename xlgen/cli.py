@@ -19,19 +19,14 @@ from xlgen.errors import XlgenError
 
 @contextmanager
 def progress_bar(label: str, quiet: bool):
-    """A bar on a terminal; nothing when quiet or when stderr is not a terminal."""
+    """Phases with their counts on a terminal (xlgen.progress); nothing when quiet or
+    when stderr is not a terminal."""
     if quiet or not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
-        state = {"done": 0}
-
-        def update(done: int, total: int) -> None:
-            bar.length = max(total, 1)
-            bar.update(done - state["done"])
-            state["done"] = done
-
-        yield update
+    from xlgen.progress import Progress
+    with Progress(label, sys.stderr) as progress:
+        yield progress
 
 
 class Group(click.Group):
@@ -73,7 +68,7 @@ def list_templates():
     from xlgen.templates import available_templates, load_template
     for name in available_templates():
         template = load_template(name)
-        sheets = ", ".join((["data"] if template.data is not None else []) + [sheet.name for sheet in template.sheets])
+        sheets = ", ".join(["about"] + (["data"] if template.data is not None else []) + [sheet.name for sheet in template.sheets])
         click.echo(f"{name:16} {template.title}  [{sheets}]")
 
 

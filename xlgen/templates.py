@@ -31,7 +31,7 @@ SHARED_KEYS = {
     "blowup_threshold": positive_number,
 }
 
-TOP_KEYS = {"title": text, "description": text, **SHARED_KEYS}
+TOP_KEYS = {"title": text, "description": text, "about": text, **SHARED_KEYS}
 
 DATA_KEYS = {"intercept": finite_number, "slope": finite_number, "x": number_list}
 
@@ -51,6 +51,8 @@ class Template:
     description: str
     data: dict | None       # the x, y points of the data sheet; None: no data sheet
     sheets: list[SheetSpec]
+    about: str = ""              # what the workbook teaches, a few lines (the about sheet)
+    made_with: str = ""          # the build command, options in a fixed order (the about sheet)
 
 
 def template_path(name: str) -> Path:
@@ -108,9 +110,25 @@ def load_template(name: str, overrides: list[str] | tuple = ()) -> Template:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TemplateError(f"{path}: not valid TOML: {error}") from None
+    settings = {}
     for item in overrides:
-        apply_override(raw, *parse_override(item))
-    return check_template(path.stem, raw)
+        key, value = parse_override(item)
+        apply_override(raw, key, value)
+        settings[key] = item.split("=", 1)[1].strip()
+    template = check_template(path.stem, raw)
+    template.made_with = build_command(name, settings)
+    return template
+
+
+def build_command(name: str, settings: dict) -> str:
+    """The `xlgen build` command that makes this workbook: the same whatever the folder or
+    the order of the --set options, so the same template and options give the same bytes."""
+    import shlex
+    source = Path(name).name if Path(name).suffix == ".toml" else name
+    words = ["xlgen", "build", source]
+    for key in sorted(settings):
+        words += ["--set", f"{key}={settings[key]}"]
+    return shlex.join(words)
 
 
 def check_data(data_raw) -> dict:
@@ -167,9 +185,11 @@ def check_template(name: str, raw: dict) -> Template:
     needing_data = [sheet.name for sheet in sheets if getattr(LAYOUTS[sheet.layout], "USES_DATA", True)]
     if data is None and needing_data:
         raise TemplateError(f"the template needs a [data] table (intercept, slope, x) for sheets.{needing_data[0]}")
-    template = Template(name, defaults.get("title", name), defaults.get("description", ""), data, sheets)
+    template = Template(name, defaults.get("title", name), defaults.get("description", ""), data, sheets,
+                        about=defaults.get("about", ""))
     for sheet in sheets:
         rows = LAYOUTS[sheet.layout].rows_needed(template, sheet)
         if rows > EXCEL_MAX_ROWS:
             raise TemplateError(f"sheets.{sheet.name}: {rows:,} rows would pass Excel's limit of {EXCEL_MAX_ROWS:,}; use fewer epochs")
     return template
+

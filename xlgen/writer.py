@@ -47,6 +47,12 @@ STYLES = {
     "general": {"num_format": "General"},
     # a cell of a heat map (an image, a feature map): one decimal, small and centred
     "map": {"num_format": "0.0", "font_size": 8, "align": "center"},
+    # the about sheet
+    "title": {"bold": True, "font_size": 14},
+    "section": {"bold": True, "font_size": 12, "font_color": "#2F5597"},
+    "wrap": {"text_wrap": True, "valign": "top"},
+    "link": {"font_color": "#0563C1", "underline": 1, "valign": "top"},
+    "value": {"bold": True, "num_format": "General", "align": "left", "valign": "top"},
 }
 
 
@@ -72,6 +78,13 @@ class PreparedWorksheet(Worksheet):
     """Formula text arrives with every prefix already in place (xlgen.formula is the one
     place that adds them), so XlsxWriter's own regex pass over each formula — most of a
     large build's time, and wrong for SINGLE — is skipped."""
+
+    written = None   # called once this sheet's XML is assembled (the writing progress)
+
+    def _assemble_xml_file(self):
+        super()._assemble_xml_file()
+        if self.written is not None:
+            self.written()
 
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
@@ -112,7 +125,8 @@ def cached_value(value):
     return value
 
 
-def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False) -> None:
+def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False,
+                   progress=None) -> None:
     """Write `plan` to `path`: formula text from `book` (plan.to_book(), the text the
     engine computed), `values[(sheet, row, col)]` the engine's results."""
     path = Path(path)
@@ -131,7 +145,7 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         if keep_mode is not None:
             os.chmod(temporary, keep_mode)
-        _write(plan, book, values, str(temporary))
+        _write(plan, book, values, str(temporary), progress)
         _comment_names(str(temporary), {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
@@ -141,7 +155,7 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         raise
 
 
-def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
+def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None) -> None:
     workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
                                               "strings_to_urls": False})
     workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
@@ -149,11 +163,17 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
     formats = Formats(workbook)
     for sheet_plan, sheet in zip(plan.sheets, book.sheets):
         worksheet = workbook.add_worksheet(sheet_plan.name, worksheet_class=PreparedWorksheet)
+        if progress is not None:
+            worksheet.written = _sheet_written(progress, len(workbook.worksheets()), len(plan.sheets))
         formulas = sheet.formulas
         for col, width in sorted(sheet_plan.widths.items()):
             worksheet.set_column(col - 1, col - 1, width)
         if sheet_plan.freeze:
             worksheet.freeze_panes(*sheet_plan.freeze)
+        for row, first_col, last_col in sheet_plan.merges:   # the first cell's content is written below
+            entry = sheet_plan.cells.get((row, first_col))
+            worksheet.merge_range(row - 1, first_col - 1, row - 1, last_col - 1, "",
+                                  formats.get(entry.style) if entry else None)
         name = sheet_plan.name
         store_formula = worksheet._write_formula  # PreparedWorksheet's: no per-call wrappers
         for (row, col), entry in sorted(sheet_plan.cells.items()):
@@ -163,6 +183,10 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
                 value = values[(name, row, col)]
                 store_formula(row - 1, col - 1, formulas[(row, col)], fmt,
                               value if type(value) is float else cached_value(value))
+            elif (row, col) in sheet_plan.links:
+                target = sheet_plan.links[(row, col)].replace("'", "''")
+                worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
+                                    tip=f"Go to the sheet {sheet_plan.links[(row, col)]}")
             elif isinstance(content, str):
                 worksheet.write_string(row - 1, col - 1, content, fmt)
             elif isinstance(content, bool):
@@ -187,6 +211,15 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
     for name, (expr, _comment) in sorted(plan.names.items()):
         workbook.define_name(name, formula(expr))
     workbook.close()
+
+
+def _sheet_written(progress, number: int, count: int):
+    """Sheet `number` of `count` is XML; after the last, the zip is compressed."""
+    def written():
+        progress(number, count, "writing")
+        if number == count:
+            progress(0, None, "compressing")
+    return written
 
 
 def _comment_names(filename: str, comments: dict) -> None:

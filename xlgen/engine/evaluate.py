@@ -69,7 +69,9 @@ class Calculation:
 def calculate(book: Book, progress=None) -> Calculation:
     """Compute every formula cell of `book`.
 
-    progress, if given, is called as progress(done, total) at most about 100 times.
+    progress, if given, is called as progress(done, total, phase): phase "compiling" as
+    the formulas are compiled (done, total: formula cells), then "computing" at most about
+    300 times (the cells computed in sheet order, then those whose inputs came later).
     Raises UnsupportedFormula (first such cell in sheet/row order) or CircularReference.
     """
     # Millions of small objects and no reference cycles: the cyclic collector would only
@@ -104,6 +106,7 @@ class _Engine:
         self.volatile: list[int] = []  # cells where one ran
         self.volatile_keys: set = set()  # the same, to look up
         self.saved: list[int] = []  # ...and that keep the file's saved value
+        self.tick = None  # called every 4,096 cells a walk computes (progress)
 
     def label(self, k: int) -> str:
         return qualified(self.names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK)
@@ -321,8 +324,15 @@ class _Engine:
         keys: list[int] = []  # formula cells to compute, in sheet/row order
         runs: list = []  # their shapes' run functions
         constant: list[int] = []  # formula cells that read no cell
+        formula_count = sum(len(sheet.formulas) for sheet in book.sheets)
         for s, sheet in enumerate(book.sheets):
-            self._setup_sheet(s, sheet, compiler, structured, keys, runs, constant)
+            tick = None
+            if progress is not None:   # every 16,384 formulas within a sheet, and at its end
+                so_far = len(keys)
+                tick = lambda n, so_far=so_far: progress(so_far + n, formula_count, "compiling")  # noqa: E731
+            self._setup_sheet(s, sheet, compiler, structured, keys, runs, constant, tick)
+            if progress is not None:
+                progress(len(keys), formula_count, "compiling")
         self.formula_keys.update(keys)
         P.update(keys)
         self.run_of = run_of = dict(zip(keys, runs))
@@ -343,24 +353,30 @@ class _Engine:
                     else:
                         defer(k)
                 if progress is not None:
-                    progress(total - len(P), total)
+                    progress(total - len(P), total, "computing")
             # cells whose inputs come later in sheet order (a chain running upwards, a
             # total at the top): one pass backwards settles the usual cases cheaply...
             still = []
-            for k in reversed(deferred):
+            for n, k in enumerate(reversed(deferred), start=1):
                 if run_of[k](k):
                     discard(k)
                     append(k)
                 else:
                     still.append(k)
+                if progress is not None and not n % step:
+                    progress(total - len(P), total, "computing")
             # ...and a depth-first walk settles the rest, or finds a loop
-            for k in reversed(still):
+            if progress is not None:   # a walk may compute a whole chain of rows at once
+                self.tick = lambda: progress(total - len(P), total, "computing")  # noqa: E731
+            for n, k in enumerate(reversed(still), start=1):
                 if k in P:
                     self._walk(k, order)
+                if progress is not None and not n % step:
+                    progress(total - len(P), total, "computing")
         except rt.RuntimeUnsupported as exc:
             raise UnsupportedFormula(self.label(getattr(exc, "key", k)), exc.what) from None
         if progress is not None and (not keys or deferred):
-            progress(total - len(P), total)
+            progress(total - len(P), total, "computing")
 
         names = self.names
 
@@ -416,7 +432,7 @@ class _Engine:
         run_member.deps = run.deps
         return run_member
 
-    def _setup_sheet(self, s, sheet, compiler, structured, keys, runs, constant):
+    def _setup_sheet(self, s, sheet, compiler, structured, keys, runs, constant, tick=None):
         """Compile the sheet's shapes (in row order) and register its cells."""
         V = self.V
         base = s << SHEET_SHIFT
@@ -442,7 +458,9 @@ class _Engine:
         add_key, add_run = keys.append, runs.append
         member_runs: dict = {}  # anchor -> the run function its range's other cells share
         volatile_anchors: set = set()
-        for (r, c), text in items:
+        for i, ((r, c), text) in enumerate(items):
+            if tick is not None and not i & 0x3FFF and i:
+                tick(i)
             k = base | (r << ROW_SHIFT) | c
             if overlap:
                 V.pop(k, None)
@@ -551,7 +569,7 @@ class _Engine:
 
     def _walk(self, root, order):
         """Compute root after its pending inputs, depth first with an explicit stack."""
-        P, run_of = self.P, self.run_of
+        P, run_of, tick = self.P, self.run_of, self.tick
         stack = [root]
         on_stack = {root}
         pending_inputs = [iter(run_of[root].deps(root))]
@@ -585,3 +603,5 @@ class _Engine:
                 on_stack.discard(k)
                 P.discard(k)
                 order.append(k)
+                if tick is not None and not len(order) & 0xFFF:
+                    tick()

@@ -15,6 +15,9 @@ from xlgen.sheets import optimizer_sheet as base
 from xlgen.options import boolean, finite, fraction, non_negative, optional
 from xlgen.sheets.optimizer_sheet import COMMON_CHECKS, COMMON_OPTIONS, STATE_COL, WEIGHT_BEFORE, Stat
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = 'Adam: momentum and RMSProp together ({style} style).'
+
 OPTIONS = {**COMMON_OPTIONS, "learning_rate": 0.1, "mom": None, "sqr_mom": None, "eps": None, "debias": None,
            "initial_grad_avg": 0.0, "initial_sqr_avg": 0.0}
 OPTION_CHECKS = {**COMMON_CHECKS, "mom": optional(fraction), "sqr_mom": optional(fraction),

@@ -15,6 +15,12 @@ from xlgen.sheets import adam, optimizer_sheet as base
 from xlgen.options import finite, positive
 from xlgen.sheets.optimizer_sheet import FIRST_ROW, STATE_ROW
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    'Adam with annealing: after each epoch the learning rate is divided by '
+    "{lr_divisor:g} when the gradient ratio passes {gradrat_limit:g} (the course's "
+    'macro, as formulas).')
+
 OPTIONS = {**adam.OPTIONS, "learning_rate": 1.0, "prev_grad2": 3000.0, "gradrat_limit": 2.0, "lr_divisor": 4.0}
 OPTION_CHECKS = {**adam.OPTION_CHECKS, "prev_grad2": positive, "gradrat_limit": finite, "lr_divisor": positive}
 DEFAULTS = {**adam.DEFAULTS, "sqr_mom": {"course": 0.95, "fastai": 0.99}}

@@ -87,6 +87,9 @@ def average_sqr_grad(workbook: WorkbookPlan, use_lambda: bool, grad, sqr_mom, da
 
 # --- the test sheet ---------------------------------------------------------------------
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = "fastai's tests of average_grad, average_sqr_grad, sgd_step and Adam as PASS/FAIL cells."
+
 OPTIONS = {"use_lambda": True}
 
 

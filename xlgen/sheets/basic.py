@@ -10,6 +10,11 @@ from __future__ import annotations
 from xlgen.formula import Group, Here, Name, Range, Ref, RowTemplate, call
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    "The course's SGD on y = a*x + b, one row per data point, {epochs} epochs "
+    'unrolled as rows; rmse per epoch and its chart beside the rows.')
+
 HEADERS = ("x", "y", "intercept", "slope", "y_pred", "err^2", "errb1", "est de/db",
            "erra1", "est de/da", "de/db", "de/da", "new a", "new b")
 (X, Y, INTERCEPT, SLOPE, PRED, ERR2, ERRB1, EST_DEDB, ERRA1, EST_DEDA, DEDB, DEDA,

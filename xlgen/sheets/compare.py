@@ -8,6 +8,9 @@ from xlgen.formula import Range, Ref
 from xlgen.sheets import model
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = 'rmse per epoch of {sheet_list} side by side, on one chart.'
+
 OPTIONS = {"sheets": ["linear", "collapse", "relu"]}
 TABLE_ROW = 3
 NOTE = ("rmse per epoch of each model sheet (linked: change an input there and this follows). Same data, same "

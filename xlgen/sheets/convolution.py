@@ -50,6 +50,13 @@ def digit(key, value):
     return value
 
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    'A 28x28 digit through two 3x3 kernels with ReLU, a second layer over both maps, '
+    '2x2 max-pooling and a dense unit; each map a heat map.')
+# the about sheet's numbers to look for: (row label, column header) of each
+ABOUT_NUMBERS = ((None, "Dense activation"),)
+
 OPTIONS = {
     "digit": "mnist_seven",
     "conv1_filter1": [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],

@@ -46,6 +46,14 @@ def sheet_name(key, value):
     return value
 
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    'Cross-entropy of the softmax and of a batch of cat/not-cat predictions, with the '
+    "course's LOG (base 10) beside LN, the natural log PyTorch uses.")
+# the about sheet's numbers to look for: (row label, column header) of each
+ABOUT_NUMBERS = (("loss", "x-entropy"), ("loss", "x-entropy (ln)"), ("total", "BCE (LOG)"),
+                 ("total", "BCE (LN)"), ("mean (PyTorch's default)", "BCE (LN)"))
+
 OPTIONS = {"softmax_sheet": "softmax", "is_cat": [1, 1, 0, 0, 1], "pred_cat": [0.5, 0.98, 0.9, 0.5, 0.9],
            "curve_points": 19}
 OPTION_CHECKS = {"softmax_sheet": sheet_name, "is_cat": zero_or_one, "pred_cat": probabilities,

@@ -26,6 +26,9 @@ class DataRefs:
         return Ref(FIRST_ROW + index, Y_COL, SHEET)
 
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = 'The data points: x, and y = const + slope*x. Every other sheet reads them.'
+
 def build(workbook: WorkbookPlan, data: dict) -> DataRefs:
     sheet = workbook.add_sheet(SHEET)
     sheet.put(1, 1, "b", "label")

@@ -14,6 +14,9 @@ from xlgen.formula import Range, Ref
 from xlgen.sheets import model, neurons
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = 'dE/dd of the {no_relu} and {relu} models, with and without momentum {momentum:g}.'
+
 OPTIONS = {"model": "relu", "epochs": 3, "learning_rate": 0.0001, "derivative": "finite",
            "initial": {"a": 1.0, "b": 1.0}, "momentum": 0.9, "blowup_threshold": 1e6,
            "no_relu": "collapse", "relu": "relu"}

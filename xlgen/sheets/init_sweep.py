@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from xlgen.sheets import runs
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    'The {model} model from {runs} sets of initial weights: rmse per epoch and the '
+    'first blow-up.')
+
 OPTIONS = {"model": "collapse", "epochs": 3, "derivative": "finite", "learning_rate": 0.0001,
            "initials": [{"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}], "blowup_threshold": 1e6}
 OPTION_CHECKS = {"initials": runs.initial_list}

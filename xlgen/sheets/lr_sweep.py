@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from xlgen.sheets import runs
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    'The {model} model at {runs} learning rates: rmse per epoch and the first blow-up '
+    'of each run.')
+
 OPTIONS = {"model": "collapse", "epochs": 3, "derivative": "finite", "initial": {"a": 1.0, "b": 1.0},
            "learning_rates": [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 1e-2], "blowup_threshold": 1e6}
 OPTION_CHECKS = {"learning_rates": runs.learning_rate_list}

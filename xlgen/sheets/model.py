@@ -15,6 +15,13 @@ from xlgen.sheets import neurons
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 from xlgen.options import finite_number
 
+# what the about sheet says of a sheet of this model (formatted with its options)
+ABOUT = {
+    'linear': "The course's model y = a*x + b, {epochs} epochs: the baseline the others are compared with.",
+    'collapse': 'Two neurons without a ReLU, y = c*(a*x + b) + d: the squared error blows up (red rows).',
+    'relu': 'A ReLU between the neurons, y = c*max(a*x + b, 0) + d: dead rows in amber; a, b, c freeze, d moves.',
+}
+
 OPTIONS = {"model": "collapse", "epochs": 3, "learning_rate": 0.0001, "derivative": "finite",
            "initial": {"a": 1.0, "b": 1.0}, "momentum": 0.0, "blowup_threshold": 1e6}
 

@@ -14,6 +14,11 @@ from xlgen.sheets import optimizer_sheet as base
 from xlgen.options import boolean, finite, fraction, optional
 from xlgen.sheets.optimizer_sheet import COMMON_CHECKS, COMMON_OPTIONS, STATE_COL, WEIGHT_BEFORE, Stat
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    'SGD with momentum: a and b move by a running average of their derivatives '
+    '({style} style).')
+
 OPTIONS = {**COMMON_OPTIONS, "mom": None, "dampening": None, "initial_grad_avg": 0.0}
 OPTION_CHECKS = {**COMMON_CHECKS, "mom": optional(fraction), "dampening": optional(boolean),
                  "initial_grad_avg": finite}

@@ -69,6 +69,8 @@ class SheetPlan:
     highlights: list[Highlight] = field(default_factory=list)
     color_scales: list[ColorScale] = field(default_factory=list)
     comments: dict = field(default_factory=dict)     # (row, col) -> text of a cell note
+    links: dict = field(default_factory=dict)        # (row, col) of a text cell -> sheet it links to
+    merges: list = field(default_factory=list)       # (row, first col, last col): one cell across columns
 
     def put(self, row: int, col: int, content, *style: str) -> None:
         self.cells[(row, col)] = Entry(content, style)
@@ -91,15 +93,18 @@ class WorkbookPlan:
     # workbook-scoped names: name -> (Expr, comment)
     names: dict = field(default_factory=dict)
 
-    def add_sheet(self, name: str) -> SheetPlan:
+    def add_sheet(self, name: str, first: bool = False) -> SheetPlan:
         sheet = SheetPlan(name)
-        self.sheets.append(sheet)
+        self.sheets.insert(0, sheet) if first else self.sheets.append(sheet)
         return sheet
 
-    def to_book(self) -> Book:
-        """The engine's view: formula text exactly as it will be stored in the file."""
+    def to_book(self, progress=None) -> Book:
+        """The engine's view: formula text exactly as it will be stored in the file.
+        progress(done, total, "preparing") after each sheet, if given."""
         book = Book()
-        for plan in self.sheets:
+        for number, plan in enumerate(self.sheets):
+            if progress is not None:
+                progress(number, len(self.sheets), "preparing")
             sheet = Sheet(plan.name)
             for cell, entry in plan.cells.items():
                 if isinstance(entry.content, Expr):
@@ -111,6 +116,8 @@ class WorkbookPlan:
             book.sheets.append(sheet)
             for name, target in plan.names.items():
                 book.names[(plan.name, name.upper())] = target.text()
+        if progress is not None:
+            progress(len(self.sheets), len(self.sheets), "preparing")
         for name, (expr, comment) in self.names.items():
             book.names[(None, name.upper())] = expr.text()
             book.name_comments[(None, name.upper())] = comment

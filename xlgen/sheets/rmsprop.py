@@ -15,6 +15,11 @@ from xlgen.sheets import optimizer_sheet as base
 from xlgen.options import fraction, non_negative, optional
 from xlgen.sheets.optimizer_sheet import COMMON_CHECKS, COMMON_OPTIONS, GRADIENT, STATE_COL, WEIGHT_BEFORE, Stat
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    'RMSProp: each step divided by the root of a running average of squared '
+    'derivatives ({style} style).')
+
 OPTIONS = {**COMMON_OPTIONS, "sqr_mom": None, "eps": None, "initial_sqr_avg": None}
 OPTION_CHECKS = {**COMMON_CHECKS, "sqr_mom": optional(fraction), "eps": optional(non_negative),
                  "initial_sqr_avg": optional(non_negative)}

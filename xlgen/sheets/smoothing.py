@@ -14,6 +14,9 @@ from xlgen.sheets import average_grad as lambdas
 from xlgen.options import boolean, finite, fraction, positive, positive_integer
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = 'sin(x) smoothed by average_grad with beta {beta:g}, and the debiased average beside it.'
+
 HEADERS = ("n", "x", "sin(x)", "smoothed", "debiased")
 N, X, SIN, SMOOTHED, DEBIASED = range(1, 6)
 HEADER_ROW = 5

@@ -12,6 +12,11 @@ from xlgen.formula import Range, Ref, call
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 from xlgen.options import number_list
 
+# what the about sheet says of a sheet of this layout (formatted with its options)
+ABOUT = (
+    "A network's outputs for five classes, through exp to softmax: the probabilities "
+    'sum to 1 and the largest output wins.')
+
 HEADERS = ("output", "exp", "softmax", "actuals", "index")
 HEADER_ROW = 1
 CLASS, OUTPUT, EXP, SOFTMAX, ACTUAL, INDEX = range(1, 7)

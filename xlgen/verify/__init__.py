@@ -17,8 +17,9 @@ import re
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
 from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
+from xlgen.progress import phase
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
-from xlgen.verify import comparison, derivatives, model, runs
+from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify import convolution, cross_entropy, softmax
 from xlgen.verify.core import Report, compare
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
@@ -29,16 +30,20 @@ CHECKERS += [momentum, rmsprop, adam, adam_ann, average_grad, smoothing]
 # the forum's two-neuron sheets; model last: the others hold model blocks too
 CHECKERS += [derivatives, runs, comparison, model]
 CHECKERS += [softmax, cross_entropy, convolution]  # softmax first: cross-entropy links to it
+# the about sheet last: it sums up the others, as their checkers found them
+CHECKERS += [about]
 
 
 class Context:
     """What checkers share: the book, computed values, and the data set once known."""
 
-    def __init__(self, book, values: dict, volatile: set):
+    def __init__(self, book, values: dict, volatile: set, skip_sheets: dict | None = None):
         self.book = book
         self.values = values
         self.volatile = volatile
         self.dataset = None
+        self.results = {}                     # sheet name -> SheetCheck, as the checkers finish
+        self.skip_sheets = skip_sheets or {}  # sheet name -> why this engine leaves it out
 
     def value(self, sheet: str, row: int, col: int):
         key = (sheet, row, col)
@@ -74,7 +79,8 @@ class Context:
 
 
 def check_book(report: Report, book, values: dict, order: list, volatile: list,
-               skip_sheets: dict | None = None, saved: list = (), constant: list = ()) -> Report:
+               skip_sheets: dict | None = None, saved: list = (), constant: list = (),
+               progress=None) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
     recognised but left out (a second engine that cannot compute them).
 
@@ -82,7 +88,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
     checked); `saved`: those of them kept at the file's saved value; `constant`: formula
     cells that read no cell (constant inputs when no checker covers them)."""
     volatile_list, volatile = list(volatile), set(volatile)
-    context = Context(book, values, volatile)
+    context = Context(book, values, volatile, skip_sheets)
     matched = set()
     for checker in CHECKERS:
         for sheet in book.sheets:
@@ -95,6 +101,10 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
             if result is None:
                 continue
             matched.add(sheet.name)
+            context.results[sheet.name] = result
+            if progress is not None:
+                progress(len(matched), len(book.sheets), "checking")
+            report.skipped.extend(f"{sheet.name}!{cell_name(*cell)}: {why}" for cell, why in result.skipped.items())
             if skip_sheets and sheet.name in skip_sheets:
                 report.skipped.append(f"{sheet.name}: {skip_sheets[sheet.name]}")
             else:
@@ -104,6 +114,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
     deterministic = {check.sheet for check in report.checks if not check.volatile}
     set_aside_volatile(report.checks, volatile)
     lint_result = lint_beside(book, deterministic)
+    phase(progress, "comparing")
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
             ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine)
@@ -161,13 +172,14 @@ SECOND_ENGINES = ("libreoffice", "ironcalc")
 
 
 def _verify_file(path, progress, engine: str) -> Report:
+    phase(progress, "reading")
     book = read_xlsx(path)
     if engine in SECOND_ENGINES:
-        return verify_with_second_engine(path, book, engine)
+        return verify_with_second_engine(path, book, engine, progress)
     calculation = calculate(book, progress=progress)
     report = Report(str(path))
     return check_book(report, book, calculation.values, calculation.order, calculation.volatile,
-                      saved=calculation.saved, constant=calculation.constant)
+                      saved=calculation.saved, constant=calculation.constant, progress=progress)
 
 
 def lambda_sheets(book) -> dict:
@@ -182,7 +194,7 @@ def lambda_sheets(book) -> dict:
     return skipped
 
 
-def verify_with_second_engine(path, book, engine: str) -> Report:
+def verify_with_second_engine(path, book, engine: str, progress=None) -> Report:
     """Another engine recomputes, our reference judges: LibreOffice (no LAMBDA: sheets that
     call one are skipped with the reason) or IronCalc (LAMBDA too).
 
@@ -196,6 +208,7 @@ def verify_with_second_engine(path, book, engine: str) -> Report:
     else:
         from xlgen.engine.ironcalc import recalculate_with_ironcalc as recalculate
         skip_sheets = {}
+    phase(progress, f"recalculating in {'LibreOffice' if engine == 'libreoffice' else 'IronCalc'}")
     computed = recalculate(path)
     values = {}
     for sheet in book.sheets:
@@ -215,7 +228,7 @@ def verify_with_second_engine(path, book, engine: str) -> Report:
         volatile, constant = volatile_cells(book), []
         report.notes.append(f"mismatches are listed in sheet order (xlgen's engine could not order them: {error})")
     return check_book(report, book, values, order, volatile=volatile, skip_sheets=skip_sheets,
-                      constant=constant)
+                      constant=constant, progress=progress)
 
 
 def volatile_cells(book) -> list:

@@ -66,6 +66,7 @@ class SheetCheck:
     inputs: dict = field(default_factory=dict)     # input name -> "sheet!A1 = value", for the report
     volatile: list = field(default_factory=list)   # cells taken as inputs because they are volatile
     notes: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)    # (row, col) -> why it is not checked here
 
     def expect(self, row: int, col: int, value, scale: float = 0.0) -> None:
         self.expected[(row, col)] = value
@@ -246,6 +247,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
     report.mismatches = [mismatch for _, mismatch in found]
     taken_as_inputs = {cell for check in report.checks for cell in check.volatile}
+    taken_as_inputs |= {f"{check.sheet}!{cell_name(*cell)}" for check in report.checks for cell in check.skipped}
     # a saved value is judged as the reference is: cells whose operands dwarf them carry
     # rounding noise of the operands' size, whichever engine saved them
     scales = {(check.sheet, *cell): size for check in report.checks for cell, size in check.scale.items()}
