@@ -4,7 +4,7 @@ A formula that calculates fine in xlgen's engine (and in LibreOffice) can still 
 #NAME? in Excel, because Excel needs the file to spell newer functions with `_xlfn.`
 (FILTER and SORT with `_xlfn._xlws.`) and LET/LAMBDA parameters with `_xlpm.`; XlsxWriter
 adds neither inside defined names, never adds `_xlpm.`, and adds nothing at all once a
-formula already contains `_xlfn.`. Volatile functions (RAND, NOW, OFFSET...) make a sheet
+formula already contains `_xlfn.`. Volatile functions (RAND, NOW, INDIRECT...) make a sheet
 change on every recalculation, which breaks verification against the NumPy reference.
 
 The lint reads text only (formula cells and defined names of a Book) and never evaluates.
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 
 from xlgen.engine.book import Book
+from xlgen.engine.compiler import VOLATILE
 
 # Functions newer than Excel 2007 and the prefix Excel stores them with. Copied from the
 # installed XlsxWriter 3.3.1 (Worksheet._prepare_formula, the list its docs call "Formulas
@@ -50,9 +51,9 @@ FUTURE_FUNCTION_PREFIX: dict[str, str] = {
     **{name: "_xlfn._xlws." for name in _XLWS_FUNCTIONS},
 }
 
-VOLATILE_FUNCTIONS = frozenset(
-    {"RAND", "RANDBETWEEN", "NOW", "TODAY", "OFFSET", "INDIRECT", "RANDARRAY"}
-)
+# the functions whose value the inputs do not decide, as the engine knows them (OFFSET is
+# volatile in Excel's recalculation, but its inputs decide its value: computed and checked)
+VOLATILE_FUNCTIONS = VOLATILE
 
 _PARAMETER_PREFIX = "_xlpm."
 _KNOWN_PREFIXES = ("_xlfn._xlws.", "_xlfn.", "_xlws.", _PARAMETER_PREFIX)
