@@ -80,7 +80,20 @@ def fitted_format(values: list, weight: bool = False) -> str:
     decimals = max(significant - 1 - lead, 1 - math.floor(math.log10(max(small, 1e-4))), 0)
     if decimals > 8 or lead + 1 + decimals > 14:
         return SCIENTIFIC
+    decimals = decimals_needed(numbers, decimals)
     return "#,##0" + ("." + "0" * decimals if decimals else "")
+
+
+def decimals_needed(numbers: list, most: int) -> int:
+    """The fewest decimals (up to `most`) that show every number exactly: 0.9 as 0.9, not
+    0.90000; a computed column needs them all."""
+    needed = 0
+    for value in numbers:
+        while needed < most and abs(round(value, needed) - value) > 1e-9 * max(1.0, abs(value)):
+            needed += 1
+        if needed == most:
+            break
+    return needed
 
 
 def display(value, num_format: str) -> str:
@@ -324,16 +337,23 @@ def column_units(widths: dict, col: int) -> float:
     return widths.get(col, DEFAULT_WIDTH)
 
 
-def place_charts(sheet_plan, grid: Grid, merges: dict) -> list:
+def place_charts(sheet_plan, grid: Grid, merges: dict, repeat: int | None = None) -> list:
     """(row, col) for each chart: its planned anchor, moved right past any cell, note or
-    chart it would cover."""
+    chart it would cover; charts planned side by side in one row sit next to each other
+    (planned columns assume the old widths). A chart that would cover the row printed atop
+    every page (`repeat`) starts below it: printers repeat what lies over that row too."""
     occupied = set(sheet_plan.cells)
     for merge in merges.values():
         occupied.update((r, c) for r in range(merge.first_row, merge.last_row + 1)
                         for c in range(merge.first_col, merge.last_col + 1))
     placed = []
+    previous = None                     # (planned anchor, last column) of the chart before
     for chart in sheet_plan.charts:
         row, col = chart.anchor
+        if previous and previous[0][0] == row and previous[0][1] < col:
+            col = previous[1] + 1
+        if repeat and row <= repeat <= grid.rows_spanned(row, chart.size[1]):
+            row = repeat + 1
         for _attempt in range(200):
             last_col = grid.cols_spanned(col, chart.size[0])
             last_row = grid.rows_spanned(row, chart.size[1])
@@ -342,6 +362,7 @@ def place_charts(sheet_plan, grid: Grid, merges: dict) -> list:
                 break
             col = max(blocking) + 1
         placed.append((row, col))
+        previous = (chart.anchor, last_col)
         occupied.update((r, c) for r in range(row, last_row + 1) for c in range(col, last_col + 1))
     return placed
 
@@ -422,6 +443,22 @@ def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("no
     widths = column_widths(sheet_plan, values, groups, formats, styles, notes)
     merges, heights = wrap_notes(sheet_plan, values, widths, styles, note_styles)
     grid = Grid(widths, heights)
-    charts = place_charts(sheet_plan, grid, merges)
+    charts = place_charts(sheet_plan, grid, merges, header_row(sheet_plan))
     area, scale, breaks, repeat = print_layout(sheet_plan, grid, charts, merges)
     return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat)
+
+
+def charts_area(sheet_plan, look: Look) -> tuple:
+    """The cells under a sheet's charts and the scale that prints them on one page (a
+    single cell for a sheet without charts)."""
+    if not sheet_plan.charts:
+        return (1, 1, 1, 1), 100
+    grid = Grid(look.widths, look.heights)
+    first_row = min(row for row, _col in look.charts)
+    first_col = min(col for _row, col in look.charts)
+    last_row = max(grid.rows_spanned(row, chart.size[1]) for (row, _col), chart in zip(look.charts, sheet_plan.charts))
+    last_col = max(grid.cols_spanned(col, chart.size[0]) for (_row, col), chart in zip(look.charts, sheet_plan.charts))
+    width = sum(grid.col_px(c) for c in range(first_col, last_col + 1)) * PRINT_WIDTH_FACTOR
+    height = sum(grid.row_px(r) for r in range(first_row, last_row + 1))
+    scale = max(10, min(100, int(100 * FILL * min(PAGE_WIDTH_PX / width, PAGE_HEIGHT_PX / height))))
+    return (first_row, first_col, last_row, last_col), scale

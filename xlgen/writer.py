@@ -27,7 +27,7 @@ from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 from xlgen.engine.book import ExcelError
 from xlgen.errors import XlgenError
 from xlgen.formula import Expr, formula
-from xlgen.look import FOOTER_MARGIN, HEADER_MARGIN, MARGINS, is_number, sheet_look
+from xlgen.look import charts_area, FOOTER_MARGIN, HEADER_MARGIN, MARGINS, is_number, sheet_look
 from xlgen.sheets.plan import WorkbookPlan
 
 FIXED_DATE = datetime.datetime(2024, 1, 1)
@@ -49,7 +49,8 @@ STYLES = {
     # wrapped in merged cells by xlgen.look
     "note": {"italic": True, "font_color": "#404040", "text_wrap": True, "valign": "top"},
     "banner": {"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE", "border": 1, "text_wrap": True,
-               "valign": "top", "underline": 1},
+               "valign": "top"},
+    "link": {"font_color": "#0563C1", "underline": 1},
 }
 
 
@@ -119,9 +120,12 @@ def cached_value(value):
     return value
 
 
-def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False) -> None:
+def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False,
+                   charts_only: bool = False) -> None:
     """Write `plan` to `path`: formula text from `book` (plan.to_book(), the text the
-    engine computed), `values[(sheet, row, col)]` the engine's results."""
+    engine computed), `values[(sheet, row, col)]` the engine's results. `charts_only`
+    prints each sheet's charts alone on one page (a blank page for a sheet without),
+    for pictures of them (scripts/screenshots)."""
     path = Path(path)
     if path.exists() and not force:
         raise XlgenError(f"{path} exists; use --force to replace it")
@@ -138,7 +142,7 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         if keep_mode is not None:
             os.chmod(temporary, keep_mode)
-        _write(plan, book, values, str(temporary))
+        _write(plan, book, values, str(temporary), charts_only)
         _comment_names(str(temporary), {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
@@ -148,7 +152,7 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         raise
 
 
-def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
+def _write(plan: WorkbookPlan, book, values: dict, filename: str, charts_only: bool = False) -> None:
     workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
                                               "strings_to_urls": False})
     workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
@@ -174,10 +178,7 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
             if (row, col) in look.merges:
                 merge = look.merges[(row, col)]
                 worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
-                                      merge.last_col - 1, "" if (row, col) in sheet_plan.links else content, fmt)
-                if (row, col) in sheet_plan.links:
-                    target = sheet_plan.links[(row, col)].replace("'", "''")
-                    worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, content)
+                                      merge.last_col - 1, content, fmt)
             elif isinstance(content, Expr):
                 value = values[(name, row, col)]
                 store_formula(row - 1, col - 1, formulas[(row, col)], fmt,
@@ -197,13 +198,15 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str) -> None:
             worksheet.conditional_format(highlight.area.text(), {
                 "type": "formula", "criteria": formula(highlight.rule),
                 "format": formats.get((highlight.style,))})
+        # one colour per series name across a sheet's charts: "relu" is green in each
+        series_names = list(dict.fromkeys(series.name for chart in sheet_plan.charts for series in chart.series))
         for chart_plan, (row, col) in zip(sheet_plan.charts, look.charts):
-            worksheet.insert_chart(row - 1, col - 1, _chart(workbook, chart_plan, plan_cells, values),
+            worksheet.insert_chart(row - 1, col - 1, _chart(workbook, chart_plan, plan_cells, values, series_names),
                                    {"x_scale": chart_plan.size[0] / 480, "y_scale": chart_plan.size[1] / 288,
                                     "object_position": 3})
         for name, target in sorted(sheet_plan.names.items()):
             workbook.define_name(f"{sheet_plan.name}!{name}", "=" + target.text())
-        _print_setup(worksheet, sheet_plan, look, plan.title)
+        _print_setup(worksheet, sheet_plan, look, plan.title, charts_only)
     for name, (expr, _comment) in sorted(plan.names.items()):
         workbook.define_name(name, formula(expr))
     workbook.close()
@@ -299,7 +302,20 @@ def _axis(title: str, numbers: list, log_wanted: bool) -> dict:
     return axis
 
 
-def _chart(workbook, chart_plan, plan_cells: dict, values: dict):
+def _count(range_) -> int:
+    return (range_.last.row - range_.first.row + 1) * (range_.last.col - range_.first.col + 1)
+
+
+def _label_interval(points: int) -> int:
+    """Every how many categories a label: 1, 2, 5, 10, 20, 50... so that at most 12 show."""
+    interval = 1
+    while points / interval > 12:
+        interval *= 2.5 if str(interval).startswith("2") else 2
+        interval = int(interval)
+    return interval
+
+
+def _chart(workbook, chart_plan, plan_cells: dict, values: dict, series_names: list):
     scatter = chart_plan.kind == "scatter"
     if scatter:
         chart = workbook.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
@@ -307,22 +323,23 @@ def _chart(workbook, chart_plan, plan_cells: dict, values: dict):
         chart = workbook.add_chart({"type": "line"})
     numbers = {False: [], True: []}
     x_numbers = []
-    for index, series in enumerate(chart_plan.series):
+    names = [series.name for series in chart_plan.series]
+    if len(set(names)) < len(names):
+        raise XlgenError(f"chart {chart_plan.title!r}: two series share a name, so they would share a colour")
+    for series in chart_plan.series:
+        index = series_names.index(series.name)
         colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
-        points = (series.values.last.row - series.values.first.row + 1) * (
-            series.values.last.col - series.values.first.col + 1)
+        points = _count(series.values)
         options = {"name": series.name, "values": "=" + series.values.text(),
-                   "marker": {"type": SERIES_MARKERS[index % len(SERIES_MARKERS)], "size": 7 if points <= 30 else 4,
-                              "fill": {"color": colour}, "border": {"color": colour}}}
+                   "marker": {"type": SERIES_MARKERS[index % len(SERIES_MARKERS)],
+                              "size": 7 if points <= 30 else 5 if points <= 60 else 3,
+                              "fill": {"color": colour}, "border": {"color": colour}},
+                   "line": {"color": colour, "width": series.width or (2.25 if points <= 30 else 1.5)}}
+        if series.dash:
+            options["line"]["dash_type"] = series.dash
         if series.categories is not None:
             options["categories"] = "=" + series.categories.text()
             x_numbers += _range_values(series.categories, plan_cells, values)
-        if scatter:
-            options["line"] = {"none": True}
-        else:
-            options["line"] = {"color": colour, "width": 2.25 if index == 0 else 1.5}
-            if series.dash:
-                options["line"]["dash_type"] = series.dash
         if series.secondary:
             options["y2_axis"] = True
         numbers[series.secondary] += _range_values(series.values, plan_cells, values)
@@ -331,12 +348,11 @@ def _chart(workbook, chart_plan, plan_cells: dict, values: dict):
     if scatter:
         chart.set_x_axis(_axis(chart_plan.x_title, x_numbers, chart_plan.log_x))
     else:
-        x_axis = {"name": chart_plan.x_title}
-        count = max((s.values.last.row - s.values.first.row + 1) * (s.values.last.col - s.values.first.col + 1)
-                    for s in chart_plan.series)
-        if count > 20:      # a label every few points, not a smear of numbers
-            x_axis["interval_unit"] = 10 ** max(0, len(str(count)) - 2) * (5 if count > 200 else 1)
-            x_axis["interval_tick"] = x_axis["interval_unit"]
+        # labels below the plot (not on a zero line through it), a dozen at most
+        x_axis = {"name": chart_plan.x_title, "label_position": "low"}
+        interval = _label_interval(max(_count(s.values) for s in chart_plan.series))
+        if interval > 1:
+            x_axis.update({"interval_unit": interval, "interval_tick": interval})
         chart.set_x_axis(x_axis)
     chart.set_y_axis(_axis(chart_plan.y_title, numbers[False], chart_plan.log_y))
     if any(series.secondary for series in chart_plan.series):
@@ -353,12 +369,17 @@ def _header_text(text: str) -> str:
     return text.replace("&", "&&")[:120]
 
 
-def _print_setup(worksheet, sheet_plan, look, workbook_title: str) -> None:
+def _print_setup(worksheet, sheet_plan, look, workbook_title: str, charts_only: bool = False) -> None:
     """Landscape, one page wide at a fixed scale (Excel ignores manual page breaks under
     "fit to"), page breaks that cut no chart, the header row on every page, the sheet's
-    name and title above, page numbers below."""
+    name and title above, page numbers below. `charts_only`: the charts on one page."""
     worksheet.set_landscape()
     worksheet.set_margins(**MARGINS)
+    if charts_only:
+        (first_row, first_col, last_row, last_col), scale = charts_area(sheet_plan, look)
+        worksheet.print_area(first_row - 1, first_col - 1, last_row - 1, last_col - 1)
+        worksheet.set_print_scale(scale)
+        return
     first_row, first_col, last_row, last_col = look.print_area
     worksheet.print_area(first_row - 1, first_col - 1, last_row - 1, last_col - 1)
     worksheet.set_print_scale(look.scale)

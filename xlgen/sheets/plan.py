@@ -20,6 +20,7 @@ class Series:
     categories: Range | None = None
     secondary: bool = False   # plot against a second y axis on the right
     dash: str | None = None   # a line style (XlsxWriter's dash_type), to tell apart lines that may meet
+    width: float | None = None   # line width in points (default: by the number of points)
 
 
 @dataclass
