@@ -316,20 +316,26 @@ def _label_interval(points: int) -> int:
 
 
 def _chart(workbook, chart_plan, plan_cells: dict, values: dict, series_names: list):
-    scatter = chart_plan.kind == "scatter"
+    """An XlsxWriter chart for `chart_plan`. A line chart of many points over numeric
+    categories (steps, x) becomes a scatter chart with lines, so its x axis is a value axis
+    with round ticks instead of a smear of labels."""
+    names = [series.name for series in chart_plan.series]
+    if len(set(names)) < len(names):
+        raise XlgenError(f"chart {chart_plan.title!r}: two series share a name, so they would share a colour")
+    x_numbers = [_range_values(s.categories, plan_cells, values) if s.categories is not None else []
+                 for s in chart_plan.series]
+    counts = [_count(s.values) for s in chart_plan.series]
+    scatter = chart_plan.kind == "scatter" or (
+        max(counts) > 20 and all(len(x) == n for x, n in zip(x_numbers, counts)))
     if scatter:
         chart = workbook.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
     else:
         chart = workbook.add_chart({"type": "line"})
     numbers = {False: [], True: []}
-    x_numbers = []
-    names = [series.name for series in chart_plan.series]
-    if len(set(names)) < len(names):
-        raise XlgenError(f"chart {chart_plan.title!r}: two series share a name, so they would share a colour")
-    for series in chart_plan.series:
+    for position, series in enumerate(chart_plan.series):
         index = series_names.index(series.name)
         colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
-        points = _count(series.values)
+        points = counts[position]
         options = {"name": series.name, "values": "=" + series.values.text(),
                    "marker": {"type": SERIES_MARKERS[index % len(SERIES_MARKERS)],
                               "size": 7 if points <= 30 else 5 if points <= 60 else 3,
@@ -337,20 +343,27 @@ def _chart(workbook, chart_plan, plan_cells: dict, values: dict, series_names: l
                    "line": {"color": colour, "width": series.width or (2.25 if points <= 30 else 1.5)}}
         if series.dash:
             options["line"]["dash_type"] = series.dash
+        if series.transparency:
+            options["line"]["transparency"] = series.transparency
+            options["marker"]["size"] = 2
         if series.categories is not None:
             options["categories"] = "=" + series.categories.text()
-            x_numbers += _range_values(series.categories, plan_cells, values)
         if series.secondary:
             options["y2_axis"] = True
         numbers[series.secondary] += _range_values(series.values, plan_cells, values)
         chart.add_series(options)
     chart.set_title({"name": chart_plan.title, "name_font": {"size": 12, "bold": True}})
     if scatter:
-        chart.set_x_axis(_axis(chart_plan.x_title, x_numbers, chart_plan.log_x))
+        all_x = [x for xs in x_numbers for x in xs]
+        x_axis = _axis(chart_plan.x_title, all_x, chart_plan.log_x)
+        x_axis["label_position"] = "low"
+        if "log_base" not in x_axis and all_x:
+            x_axis.update({"min": min(all_x), "max": max(all_x)})
+        chart.set_x_axis(x_axis)
     else:
         # labels below the plot (not on a zero line through it), a dozen at most
         x_axis = {"name": chart_plan.x_title, "label_position": "low"}
-        interval = _label_interval(max(_count(s.values) for s in chart_plan.series))
+        interval = _label_interval(max(counts))
         if interval > 1:
             x_axis.update({"interval_unit": interval, "interval_tick": interval})
         chart.set_x_axis(x_axis)

@@ -82,9 +82,9 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         sheet.put(r, 5, Ref(r, block.col["mom d"]), "general")
     last = block.last_row
     steps = Range(Ref(block.first_row, 1, spec.name, True, True), Ref(last, 1, None, True, True))
-    # after the ReLU dies "ReLU" and "under mom" nearly coincide: a wide pale line under a
-    # thin dashed one keeps both visible
-    looks = {"ReLU": {"width": 4.5}, "under mom": {"dash": "dash", "width": 1.25}}
+    # after the ReLU dies "ReLU" and "under mom" nearly coincide: a wide see-through line
+    # and a thin dashed one keep both visible, whichever a program draws on top
+    looks = {"ReLU": {"width": 5, "transparency": 55}, "under mom": {"dash": "dash", "width": 1.25}}
     series = [Series(name, Range(Ref(block.first_row, c, spec.name, True, True), Ref(last, c, None, True, True)), steps,
                      secondary=(c == 2), **looks.get(name, {}))
               for c, name in enumerate(PLOT[1:], start=2)]

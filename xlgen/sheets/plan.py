@@ -21,6 +21,7 @@ class Series:
     secondary: bool = False   # plot against a second y axis on the right
     dash: str | None = None   # a line style (XlsxWriter's dash_type), to tell apart lines that may meet
     width: float | None = None   # line width in points (default: by the number of points)
+    transparency: int = 0        # percent: a wide line that others may run over, seen through
 
 
 @dataclass

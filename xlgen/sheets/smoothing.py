@@ -73,8 +73,10 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
 
     sheet.charts.append(Chart(
         "line", f"sin(x) smoothed with beta {beta_shown:g}{title_tail}",
-        [Series("sin(x)", column(SIN), column(X)), Series("smoothed", column(SMOOTHED), column(X)),
-         Series("debiased", column(DEBIASED), column(X))],
+        # debiased meets smoothed once 1-beta^n is near 1: a wide see-through line under a dashed one
+        [Series("sin(x)", column(SIN), column(X)),
+         Series("smoothed", column(SMOOTHED), column(X), width=5, transparency=55),
+         Series("debiased", column(DEBIASED), column(X), dash="dash", width=1.5)],
         anchor=(3, 7), x_title="x", y_title="value", size=(720, 360)))
     sheet.widths.update({N: 6, X: 8, SIN: 10, SMOOTHED: 10, DEBIASED: 10})
     sheet.freeze = (HEADER_ROW, 0)
