@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from xlgen.engine.book import ExcelError
+from xlgen.formula import Expr
 
 NUMERIC_STYLES = ("number", "weight", "general")
 SCIENTIFIC = "0.000E+00"
@@ -54,7 +55,8 @@ def text_units(text: str, bold: bool = False) -> float:
 # --- number formats -----------------------------------------------------------------------
 
 def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    kind = type(value)
+    return (kind is float or kind is int) and value - value == 0
 
 
 def fitted_format(values: list, weight: bool = False) -> str:
@@ -62,7 +64,7 @@ def fitted_format(values: list, weight: bool = False) -> str:
     integers (General), scientific when any passes 1e9 or most are below 1e-4, otherwise
     fixed decimals enough for the largest to keep 5 significant digits (7 for weights,
     which change in the 5th) and for the small ones to keep 2."""
-    numbers = [float(v) for v in values if is_number(v)]
+    numbers = finite_numbers(values)
     magnitudes = sorted(abs(v) for v in numbers if v != 0)
     if not magnitudes:
         return INTEGER
@@ -164,7 +166,6 @@ class Look:
 
 
 def cell_value(sheet_plan, values: dict, row: int, col: int):
-    from xlgen.formula import Expr   # formula imports the engine; keep this module light
     content = sheet_plan.cells[(row, col)].content
     if isinstance(content, Expr):
         return values.get((sheet_plan.name, row, col))
@@ -178,39 +179,77 @@ def numeric_kind(style: tuple) -> str | None:
     return None
 
 
-def column_groups(sheet_plan, values: dict) -> dict:
-    """(col, numeric style, header row) -> {(row, col): value}: a column's cells in one
-    numeric style under one header (an epoch table and the rows below it, in the same
-    column, get formats of their own)."""
-    headers = {}
-    for (row, col), entry in sheet_plan.cells.items():
-        if "header" in entry.style:
-            headers.setdefault(col, []).append(row)
-    for rows in headers.values():
-        rows.sort()
-    groups = {}
+def finite_numbers(values) -> list:
+    """The finite numbers among `values` (booleans, text, errors and None left out)."""
+    out = []
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if value - value == 0:          # not inf, not nan
+                out.append(value)
+        elif kind is int:
+            out.append(float(value))
+    return out
+
+
+@dataclass
+class Survey:
+    """One pass over a sheet's cells: what each is, for the steps after."""
+    groups: dict          # (col, numeric style, header row) -> {(row, col): value}
+    others: list          # (row, col, entry) of cells in no numeric style
+    notes: set            # cells in a note style
+    headers: dict         # row -> header cells in it
+    last_row: int = 1
+    last_col: int = 1
+    numbers: dict = field(default_factory=dict)   # group -> its finite numbers
+
+
+def survey(sheet_plan, values: dict, note_styles: tuple) -> Survey:
+    """Group a column's cells in one numeric style under one header (an epoch table and
+    the rows below it, in the same column, get formats of their own)."""
     kinds = {}
+    header_rows = {}
+    for style in {entry.style for entry in sheet_plan.cells.values()}:
+        kinds[style] = (numeric_kind(style), "header" in style, any(name in note_styles for name in style))
     for (row, col), entry in sheet_plan.cells.items():
-        style = entry.style
-        if style not in kinds:
-            kinds[style] = numeric_kind(style)
-        kind = kinds[style]
-        if kind is not None:
-            above = headers.get(col, ())
-            header = above[bisect.bisect_right(above, row) - 1] if above and above[0] <= row else 0
-            groups.setdefault((col, kind, header), {})[(row, col)] = cell_value(sheet_plan, values, row, col)
-    return groups
+        if kinds[entry.style][1]:
+            header_rows.setdefault(col, []).append(row)
+    for rows in header_rows.values():
+        rows.sort()
+    groups, others, notes, headers = {}, [], set(), {}
+    name = sheet_plan.name
+    for (row, col), entry in sheet_plan.cells.items():
+        kind, is_header, is_note = kinds[entry.style]
+        if kind is None:
+            others.append((row, col, entry))
+            if is_note:
+                notes.add((row, col))
+            if is_header:
+                headers[row] = headers.get(row, 0) + 1
+            continue
+        above = header_rows.get(col)
+        header = above[bisect.bisect_right(above, row) - 1] if above and above[0] <= row else 0
+        content = entry.content
+        value = values.get((name, row, col)) if isinstance(content, Expr) else content
+        groups.setdefault((col, kind, header), {})[(row, col)] = value
+    rows_cols = sheet_plan.cells.keys()
+    return Survey(groups, others, notes, headers, max((r for r, _c in rows_cols), default=1),
+                  max((c for _r, c in rows_cols), default=1))
 
 
-def group_formats(groups: dict) -> dict:
+def group_formats(found: Survey) -> dict:
     """(row, col) -> number format: each group's fitted format, fitted to its numbers below
     1e9; a number past 1e9 (a blow-up) in scientific in its own cell."""
     formats = {}
-    for (_col, kind, _header), cells in groups.items():
-        ordinary = [v for v in cells.values() if is_number(v) and abs(v) < 1e9]
-        chosen = fitted_format(ordinary, weight=kind == "weight")
-        for cell, value in cells.items():
-            formats[cell] = SCIENTIFIC if is_number(value) and abs(value) >= 1e9 else chosen
+    for key, cells in found.groups.items():
+        kind = key[1]
+        numbers = found.numbers[key] = finite_numbers(cells.values())
+        chosen = fitted_format([v for v in numbers if abs(v) < 1e9], weight=kind == "weight")
+        formats.update(dict.fromkeys(cells, chosen))
+        if numbers and max(numbers) >= 1e9 or numbers and min(numbers) <= -1e9:
+            for cell, value in cells.items():
+                if type(value) in (int, float) and abs(value) >= 1e9:
+                    formats[cell] = SCIENTIFIC
     return formats
 
 
@@ -225,30 +264,33 @@ def is_bold(style: tuple, styles: dict) -> bool:
     return any(styles.get(name, {}).get("bold") for name in style)
 
 
-def column_widths(sheet_plan, values: dict, groups: dict, formats: dict, styles: dict, skip: set) -> dict:
+def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles: dict) -> dict:
     """col -> width that shows every cell's formatted value whole. Numbers never spill:
     their column fits the longest (the largest and the most negative, in the column's
     fitted format; errors by their code). Text spills into an empty neighbour, so only
-    text with a filled right neighbour counts; headers always do. Cells in `skip`
-    (wrapped notes) do not count."""
+    text with a filled right neighbour counts; headers always do. Notes (wrapped in
+    merged cells) do not count."""
     need = {}
 
     def fit(col, units):
         need[col] = max(need.get(col, MIN_WIDTH), min(units + PADDING, MAX_WIDTH))
 
-    for (col, _kind, _header), column in groups.items():
-        by_format = {}
-        for cell, value in column.items():
-            if is_number(value):
-                by_format.setdefault(formats[cell], []).append(float(value))
-            elif value is not None:
+    for key, column in found.groups.items():
+        col = key[0]
+        numbers = found.numbers[key]
+        for value in set(column.values()) if len(numbers) < len(column) else ():
+            if not (type(value) in (int, float) and value - value == 0) and value is not None:
                 fit(col, text_units(display(value, GENERAL)))
-        for fmt, numbers in by_format.items():
-            for value in (max(numbers), min(numbers)):
-                fit(col, text_units(display(value, fmt)))
+        if not numbers:
+            continue
+        ordinary = [v for v in numbers if abs(v) < 1e9]     # those in the group's format
+        extremes = {max(numbers), min(numbers), *((max(ordinary), min(ordinary)) if ordinary else ())}
+        for cell, value in column.items():     # a blow-up cell's own format, else the group's
+            if value in extremes or formats[cell] == SCIENTIFIC and type(value) in (int, float):
+                fit(col, text_units(display(value, formats[cell])))
     cells = sheet_plan.cells
-    for (row, col), entry in cells.items():
-        if (row, col) in skip or numeric_kind(entry.style) is not None:
+    for row, col, entry in found.others:
+        if (row, col) in found.notes:
             continue
         value = cell_value(sheet_plan, values, row, col)
         if isinstance(value, str) and "header" not in entry.style and (row, col + 1) not in cells:
@@ -290,21 +332,21 @@ class Grid:
         return row
 
 
-def wrap_notes(sheet_plan, values: dict, widths: dict, styles: dict, note_styles: tuple) -> tuple[dict, dict]:
+def wrap_notes(sheet_plan, values: dict, widths: dict, styles: dict, notes: set,
+               last_col: int | None = None) -> tuple[dict, dict]:
     """Each note (or banner) in a merged, wrapped block: rightwards over empty cells up to
     about NOTE_WIDTH digits, downwards over empty rows as the text needs, rows made taller
     when those are not enough. Returns (merges, row heights)."""
     cells = sheet_plan.cells
-    taken = set(cells)
+    taken = _Taken(cells)
     merges, heights = {}, {}
     # a note stays within the columns the sheet uses (cells and charts), so it does not
     # widen the printed page, unless that leaves it narrower than 40 digits
     grid = Grid(widths, {})
-    right = max((c for _r, c in cells), default=1)
+    right = last_col if last_col is not None else max((c for _r, c in cells), default=1)
     for chart in sheet_plan.charts:
         right = max(right, grid.cols_spanned(chart.anchor[1], chart.size[0]))
-    notes = sorted(cell for cell, entry in cells.items() if any(s in note_styles for s in entry.style))
-    for row, col in notes:
+    for row, col in sorted(notes):
         text = cells[(row, col)].content
         bold = is_bold(cells[(row, col)].style, styles)
         units = text_units(str(text), bold)
@@ -329,8 +371,18 @@ def wrap_notes(sheet_plan, values: dict, widths: dict, styles: dict, note_styles
             for r in range(row, last_row + 1):
                 heights[r] = max(heights.get(r, DEFAULT_ROW_POINTS), points)
         merges[(row, col)] = Merge(row, col, last_row, last_col)
-        taken.update((r, c) for r in range(row, last_row + 1) for c in range(col, last_col + 1))
+        taken.merged.update((r, c) for r in range(row, last_row + 1) for c in range(col, last_col + 1))
     return merges, heights
+
+
+class _Taken:
+    """Cells with content, and cells merged into a note."""
+
+    def __init__(self, cells: dict):
+        self.cells, self.merged = cells, set()
+
+    def __contains__(self, cell) -> bool:
+        return cell in self.cells or cell in self.merged
 
 
 def column_units(widths: dict, col: int) -> float:
@@ -342,9 +394,9 @@ def place_charts(sheet_plan, grid: Grid, merges: dict, repeat: int | None = None
     chart it would cover; charts planned side by side in one row sit next to each other
     (planned columns assume the old widths). A chart that would cover the row printed atop
     every page (`repeat`) starts below it: printers repeat what lies over that row too."""
-    occupied = set(sheet_plan.cells)
+    occupied = _Taken(sheet_plan.cells)
     for merge in merges.values():
-        occupied.update((r, c) for r in range(merge.first_row, merge.last_row + 1)
+        occupied.merged.update((r, c) for r in range(merge.first_row, merge.last_row + 1)
                         for c in range(merge.first_col, merge.last_col + 1))
     placed = []
     previous = None                     # (planned anchor, last column) of the chart before
@@ -363,7 +415,7 @@ def place_charts(sheet_plan, grid: Grid, merges: dict, repeat: int | None = None
             col = max(blocking) + 1
         placed.append((row, col))
         previous = (chart.anchor, last_col)
-        occupied.update((r, c) for r in range(row, last_row + 1) for c in range(col, last_col + 1))
+        occupied.merged.update((r, c) for r in range(row, last_row + 1) for c in range(col, last_col + 1))
     return placed
 
 
@@ -382,12 +434,11 @@ FILL = 0.95                   # leave room for a renderer's rounding
 PRINT_WIDTH_FACTOR = 9.4 / 7
 
 
-def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict) -> tuple:
+def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict, repeat: int | None,
+                 last_row: int, last_col: int) -> tuple:
     """(print area, scale, page-start rows, repeated header row): one page wide; pages
     broken between rows so no chart is cut; the table's header row repeated."""
     cells = sheet_plan.cells
-    last_row = max((r for r, _c in cells), default=1)
-    last_col = max((c for _r, c in cells), default=1)
     spans = []
     for (row, col), chart in zip(charts, sheet_plan.charts):
         chart_last_row = grid.rows_spanned(row, chart.size[1])
@@ -403,7 +454,6 @@ def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict) -> tuple:
     one_page = int(100 * PAGE_HEIGHT_PX * FILL / height)
     if one_page >= 0.85 * scale:       # a little too long for one page: shrink it onto one
         scale = max(10, min(scale, one_page))
-    repeat = header_row(sheet_plan)
     page_px = PAGE_HEIGHT_PX * FILL * 100 / scale
     breaks, start = [], 1
     repeat_px = grid.row_px(repeat) if repeat else 0
@@ -424,27 +474,30 @@ def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict) -> tuple:
     return (1, 1, last_row, last_col), scale, breaks, repeat
 
 
-def header_row(sheet_plan) -> int | None:
-    """The row with the most header cells: the main table's header, repeated on each page."""
-    counts = {}
-    for (row, _col), entry in sheet_plan.cells.items():
-        if "header" in entry.style:
-            counts[row] = counts.get(row, 0) + 1
-    if not counts:
+def header_row(sheet_plan, headers: dict | None = None) -> int | None:
+    """The row with the most header cells (3 or more): the main table's header, repeated
+    on each page."""
+    if headers is None:
+        headers = {}
+        for (row, _col), entry in sheet_plan.cells.items():
+            if "header" in entry.style:
+                headers[row] = headers.get(row, 0) + 1
+    if not headers:
         return None
-    most = max(counts.values())
-    return min(row for row, n in counts.items() if n == most) if most >= 3 else None
+    most = max(headers.values())
+    return min(row for row, n in headers.items() if n == most) if most >= 3 else None
 
 
 def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("note", "banner")) -> Look:
-    groups = column_groups(sheet_plan, values)
-    formats = group_formats(groups)
-    notes = {cell for cell, entry in sheet_plan.cells.items() if any(s in note_styles for s in entry.style)}
-    widths = column_widths(sheet_plan, values, groups, formats, styles, notes)
-    merges, heights = wrap_notes(sheet_plan, values, widths, styles, note_styles)
+    found = survey(sheet_plan, values, note_styles)
+    formats = group_formats(found)
+    widths = column_widths(sheet_plan, values, found, formats, styles)
+    merges, heights = wrap_notes(sheet_plan, values, widths, styles, found.notes, found.last_col)
+    repeat = header_row(sheet_plan, found.headers)
     grid = Grid(widths, heights)
-    charts = place_charts(sheet_plan, grid, merges, header_row(sheet_plan))
-    area, scale, breaks, repeat = print_layout(sheet_plan, grid, charts, merges)
+    charts = place_charts(sheet_plan, grid, merges, repeat)
+    area, scale, breaks, repeat = print_layout(sheet_plan, grid, charts, merges, repeat, found.last_row,
+                                               found.last_col)
     return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat)
 
 
