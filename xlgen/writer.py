@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import html
 import io
+import math
 import os
 import re
 import secrets
@@ -25,7 +26,8 @@ from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 
 from xlgen.engine.book import ExcelError
 from xlgen.errors import XlgenError
-from xlgen.formula import Expr, formula
+from xlgen.formula import Expr, Range, formula
+from xlgen.look import charts_area, FOOTER_MARGIN, HEADER_MARGIN, MARGINS, is_number, sheet_look
 from xlgen.sheets.plan import WorkbookPlan
 
 FIXED_DATE = datetime.datetime(2024, 1, 1)
@@ -38,7 +40,6 @@ STYLES = {
     "number": {"num_format": "#,##0.0000"},
     "weight": {"num_format": "0.000000"},
     "count": {"num_format": "0", "align": "center"},
-    "note": {"italic": True, "font_color": "#7F7F7F"},
     "epoch_start": {"top": 2, "top_color": "#2F5597"},
     "pass": {"bold": True, "font_color": "#006100", "bg_color": "#C6EFCE"},
     "blowup": {"font_color": "#9C0006", "bg_color": "#FFC7CE"},
@@ -53,25 +54,33 @@ STYLES = {
     "wrap": {"text_wrap": True, "valign": "top"},
     "link": {"font_color": "#0563C1", "underline": 1, "valign": "top"},
     "value": {"bold": True, "num_format": "General", "align": "left", "valign": "top"},
+    # wrapped in merged cells by xlgen.look
+    "note": {"italic": True, "font_color": "#404040", "text_wrap": True, "valign": "top"},
+    "banner": {"bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE", "border": 1, "text_wrap": True,
+               "valign": "top"},
 }
 
 
 class Formats:
-    """One XlsxWriter format per combination of style names, made on first use."""
+    """One XlsxWriter format per combination of style names (and fitted number format),
+    made on first use."""
 
     def __init__(self, workbook):
         self.workbook = workbook
         self.cache = {}
 
-    def get(self, style: tuple):
-        if not style:
+    def get(self, style: tuple, num_format: str | None = None):
+        if not style and num_format is None:
             return None
-        if style not in self.cache:
+        key = (style, num_format)
+        if key not in self.cache:
             properties = {}
             for name in style:
                 properties.update(STYLES[name])
-            self.cache[style] = self.workbook.add_format(properties)
-        return self.cache[style]
+            if num_format is not None:
+                properties["num_format"] = num_format
+            self.cache[key] = self.workbook.add_format(properties)
+        return self.cache[key]
 
 
 class PreparedWorksheet(Worksheet):
@@ -126,9 +135,11 @@ def cached_value(value):
 
 
 def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bool = False,
-                   progress=None) -> None:
+                   progress=None, charts_only: bool = False) -> None:
     """Write `plan` to `path`: formula text from `book` (plan.to_book(), the text the
-    engine computed), `values[(sheet, row, col)]` the engine's results."""
+    engine computed), `values[(sheet, row, col)]` the engine's results. `charts_only`
+    prints each sheet's charts alone on one page (a blank page for a sheet without),
+    for pictures of them (scripts/screenshots)."""
     path = Path(path)
     if path.exists() and not force:
         raise XlgenError(f"{path} exists; use --force to replace it")
@@ -145,7 +156,7 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         if keep_mode is not None:
             os.chmod(temporary, keep_mode)
-        _write(plan, book, values, str(temporary), progress)
+        _write(plan, book, values, str(temporary), progress, charts_only)
         _comment_names(str(temporary), {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
@@ -155,19 +166,24 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         raise
 
 
-def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None) -> None:
+def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
+           charts_only: bool = False) -> None:
     workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
                                               "strings_to_urls": False})
     workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
                              "created": FIXED_DATE, "comments": "Built by xlgen; verify with `xlgen verify`."})
     formats = Formats(workbook)
+    plan_cells = _CellsBySheet(plan)
     for sheet_plan, sheet in zip(plan.sheets, book.sheets):
         worksheet = workbook.add_worksheet(sheet_plan.name, worksheet_class=PreparedWorksheet)
         if progress is not None:
             worksheet.written = _sheet_written(progress, len(workbook.worksheets()), len(plan.sheets))
+        look = sheet_look(sheet_plan, values, STYLES)
         formulas = sheet.formulas
-        for col, width in sorted(sheet_plan.widths.items()):
+        for col, width in sorted(look.widths.items()):
             worksheet.set_column(col - 1, col - 1, width)
+        for row, points in sorted(look.heights.items()):
+            worksheet.set_row(row - 1, points)
         if sheet_plan.freeze:
             worksheet.freeze_panes(*sheet_plan.freeze)
         for row, first_col, last_col in sheet_plan.merges:   # the first cell's content is written below
@@ -176,10 +192,15 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None)
                                   formats.get(entry.style) if entry else None)
         name = sheet_plan.name
         store_formula = worksheet._write_formula  # PreparedWorksheet's: no per-call wrappers
+        numeric_formats = look.formats
         for (row, col), entry in sorted(sheet_plan.cells.items()):
-            fmt = formats.get(entry.style)
+            fmt = formats.get(entry.style, numeric_formats.get((row, col)))
             content = entry.content
-            if isinstance(content, Expr):
+            if (row, col) in look.merges:
+                merge = look.merges[(row, col)]
+                worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
+                                      merge.last_col - 1, content, fmt)
+            elif isinstance(content, Expr):
                 value = values[(name, row, col)]
                 store_formula(row - 1, col - 1, formulas[(row, col)], fmt,
                               value if type(value) is float else cached_value(value))
@@ -202,12 +223,15 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None)
         for scale in sheet_plan.color_scales:
             worksheet.conditional_format(scale.area.text(), {
                 "type": "2_color_scale", "min_color": scale.low, "max_color": scale.high})
-        for chart_plan in sheet_plan.charts:
-            worksheet.insert_chart(chart_plan.anchor[0] - 1, chart_plan.anchor[1] - 1,
-                                   _chart(workbook, chart_plan),
-                                   {"x_scale": chart_plan.size[0] / 480, "y_scale": chart_plan.size[1] / 288})
+        # one colour per series name across a sheet's charts: "relu" is green in each
+        series_names = list(dict.fromkeys(series.name for chart in sheet_plan.charts for series in chart.series))
+        for chart_plan, (row, col) in zip(sheet_plan.charts, look.charts):
+            worksheet.insert_chart(row - 1, col - 1, _chart(workbook, chart_plan, plan_cells, values, series_names),
+                                   {"x_scale": chart_plan.size[0] / 480, "y_scale": chart_plan.size[1] / 288,
+                                    "object_position": 3})
         for name, target in sorted(sheet_plan.names.items()):
             workbook.define_name(f"{sheet_plan.name}!{name}", "=" + target.text())
+        _print_setup(worksheet, sheet_plan, look, plan.title, charts_only)
     for name, (expr, _comment) in sorted(plan.names.items()):
         workbook.define_name(name, formula(expr))
     workbook.close()
@@ -220,6 +244,17 @@ def _sheet_written(progress, number: int, count: int):
         if number == count:
             progress(0, None, "compressing")
     return written
+
+
+class _CellsBySheet:
+    """(sheet, row, col) -> the plan's entry, for charts that draw another sheet's cells."""
+
+    def __init__(self, plan):
+        self.sheets = {sheet.name: sheet.cells for sheet in plan.sheets}
+
+    def get(self, key):
+        sheet, row, col = key
+        return self.sheets.get(sheet, {}).get((row, col))
 
 
 def _comment_names(filename: str, comments: dict) -> None:
@@ -254,32 +289,151 @@ def _with_name_comments(xml: str, comments: dict) -> str:
     return xml
 
 
-def _chart(workbook, chart_plan):
-    if chart_plan.kind == "scatter":
+# Okabe and Ito's colour-blind-safe palette (no yellow: it vanishes on white), and a
+# marker per series, so every line reads on a projector and in grey print.
+SERIES_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#7F7F7F")
+SERIES_MARKERS = ("circle", "square", "diamond", "triangle", "x", "star", "plus", "circle")
+
+
+def _range_values(range_: "Range", plan_cells: dict, values: dict) -> list:
+    """The cached values a chart series draws (a one-row or one-column range)."""
+    sheet = range_.first.sheet
+    out = []
+    for row in range(range_.first.row, range_.last.row + 1):
+        for col in range(range_.first.col, range_.last.col + 1):
+            entry = plan_cells.get((sheet, row, col))
+            if entry is None:
+                continue
+            value = values.get((sheet, row, col)) if isinstance(entry.content, Expr) else entry.content
+            if is_number(value):
+                out.append(float(value))
+    return out
+
+
+def _axis(title: str, numbers: list, log_wanted: bool) -> dict:
+    """Axis options: a log scale only where the values span at least two decades and are
+    all positive, whole decades as its ends (so no point sits on the edge); numbers in a
+    format fitted to their size."""
+    axis = {"name": title, "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}}}
+    positive = [v for v in numbers if v > 0]
+    if log_wanted and positive and len(positive) == len(numbers) and max(positive) / min(positive) >= 100:
+        axis["log_base"] = 10
+        axis["min"] = 10.0 ** math.floor(math.log10(min(positive)))
+        axis["max"] = 10.0 ** math.ceil(math.log10(max(positive) * 1.5))
+        axis["num_format"] = "0.E+00" if max(positive) >= 1e5 or min(positive) < 1e-3 else "#,##0.###"
+        return axis
+    largest = max((abs(v) for v in numbers), default=0)
+    if largest >= 1e6:
+        axis["num_format"] = "0.0E+00"
+    elif numbers and all(float(v).is_integer() for v in numbers):
+        axis["num_format"] = "#,##0"
+    elif largest >= 100:
+        axis["num_format"] = "#,##0"
+    elif largest >= 1:
+        axis["num_format"] = "#,##0.0#"
+    else:
+        axis["num_format"] = "General"
+    return axis
+
+
+def _count(range_) -> int:
+    return (range_.last.row - range_.first.row + 1) * (range_.last.col - range_.first.col + 1)
+
+
+def _label_interval(points: int) -> int:
+    """Every how many categories a label: 1, 2, 5, 10, 20, 50... so that at most 12 show."""
+    interval = 1
+    while points / interval > 12:
+        interval *= 2.5 if str(interval).startswith("2") else 2
+        interval = int(interval)
+    return interval
+
+
+def _chart(workbook, chart_plan, plan_cells: dict, values: dict, series_names: list):
+    """An XlsxWriter chart for `chart_plan`. A line chart of many points over numeric
+    categories (steps, x) becomes a scatter chart with lines, so its x axis is a value axis
+    with round ticks instead of a smear of labels."""
+    names = [series.name for series in chart_plan.series]
+    if len(set(names)) < len(names):
+        raise XlgenError(f"chart {chart_plan.title!r}: two series share a name, so they would share a colour")
+    x_numbers = [_range_values(s.categories, plan_cells, values) if s.categories is not None else []
+                 for s in chart_plan.series]
+    counts = [_count(s.values) for s in chart_plan.series]
+    scatter = chart_plan.kind == "scatter" or (
+        max(counts) > 20 and all(len(x) == n for x, n in zip(x_numbers, counts)))
+    if scatter:
         chart = workbook.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
     else:
         chart = workbook.add_chart({"type": "line"})
-    for series in chart_plan.series:
-        options = {"name": series.name, "values": "=" + series.values.text()}
+    numbers = {False: [], True: []}
+    for position, series in enumerate(chart_plan.series):
+        index = series_names.index(series.name)
+        colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+        points = counts[position]
+        options = {"name": series.name, "values": "=" + series.values.text(),
+                   "marker": {"type": SERIES_MARKERS[index % len(SERIES_MARKERS)],
+                              "size": 7 if points <= 30 else 5 if points <= 60 else 3,
+                              "fill": {"color": colour}, "border": {"color": colour}},
+                   "line": {"color": colour, "width": series.width or (2.25 if points <= 30 else 1.5)}}
+        if series.dash:
+            options["line"]["dash_type"] = series.dash
+        if series.transparency:
+            options["line"]["transparency"] = series.transparency
+            options["marker"]["size"] = 2
         if series.categories is not None:
             options["categories"] = "=" + series.categories.text()
-        if chart_plan.kind == "scatter":
-            options["line"] = {"none": True}
-            options["marker"] = {"type": "circle", "size": 5}
         if series.secondary:
             options["y2_axis"] = True
+        numbers[series.secondary] += _range_values(series.values, plan_cells, values)
         chart.add_series(options)
-    chart.set_title({"name": chart_plan.title})
-    x_axis = {"name": chart_plan.x_title}
-    if chart_plan.log_x:
-        x_axis["log_base"] = 10
-    chart.set_x_axis(x_axis)
-    y_axis = {"name": chart_plan.y_title}
-    if chart_plan.log_y:
-        y_axis["log_base"] = 10
-    chart.set_y_axis(y_axis)
+    chart.set_title({"name": chart_plan.title, "name_font": {"size": 12, "bold": True}})
+    if scatter:
+        all_x = [x for xs in x_numbers for x in xs]
+        x_axis = _axis(chart_plan.x_title, all_x, chart_plan.log_x)
+        x_axis["label_position"] = "low"
+        if "log_base" not in x_axis and all_x:
+            x_axis.update({"min": min(all_x), "max": max(all_x)})
+        chart.set_x_axis(x_axis)
+    else:
+        # labels below the plot (not on a zero line through it), a dozen at most
+        x_axis = {"name": chart_plan.x_title, "label_position": "low"}
+        interval = _label_interval(max(counts))
+        if interval > 1:
+            x_axis.update({"interval_unit": interval, "interval_tick": interval})
+        chart.set_x_axis(x_axis)
+    chart.set_y_axis(_axis(chart_plan.y_title, numbers[False], chart_plan.log_y))
     if any(series.secondary for series in chart_plan.series):
-        chart.set_y2_axis({"name": chart_plan.y2_title})
+        chart.set_y2_axis(_axis(chart_plan.y2_title, numbers[True], False))
     if len(chart_plan.series) == 1:
         chart.set_legend({"none": True})
+    else:
+        chart.set_legend({"position": "bottom"})
     return chart
+
+
+def _header_text(text: str) -> str:
+    """Text for a page header: '&' doubled, within Excel's 255 characters."""
+    return text.replace("&", "&&")[:120]
+
+
+def _print_setup(worksheet, sheet_plan, look, workbook_title: str, charts_only: bool = False) -> None:
+    """Landscape, one page wide at a fixed scale (Excel ignores manual page breaks under
+    "fit to"), page breaks that cut no chart, the header row on every page, the sheet's
+    name and title above, page numbers below. `charts_only`: the charts on one page."""
+    worksheet.set_landscape()
+    worksheet.set_margins(**MARGINS)
+    if charts_only:
+        (first_row, first_col, last_row, last_col), scale = charts_area(sheet_plan, look)
+        worksheet.print_area(first_row - 1, first_col - 1, last_row - 1, last_col - 1)
+        worksheet.set_print_scale(scale)
+        return
+    first_row, first_col, last_row, last_col = look.print_area
+    worksheet.print_area(first_row - 1, first_col - 1, last_row - 1, last_col - 1)
+    worksheet.set_print_scale(look.scale)
+    if look.breaks:
+        worksheet.set_h_pagebreaks([row - 1 for row in look.breaks])
+    if look.repeat_row:
+        worksheet.repeat_rows(look.repeat_row - 1)
+    title = f"{sheet_plan.name}: {sheet_plan.title}" if sheet_plan.title else sheet_plan.name
+    worksheet.set_header("&L&B" + _header_text(title), {"margin": HEADER_MARGIN})
+    worksheet.set_footer("&L" + _header_text(workbook_title) + "&RPage &P of &N", {"margin": FOOTER_MARGIN})

@@ -74,4 +74,4 @@ def build(workbook, template, spec, data) -> None:
     base.write_rows(workbook, layout, data, step, lambda epoch: base.LR)
     base.epoch_table(layout, table)
     base.finish(layout, NOTE + ("fastai: with bias correction (debias) and eps." if options["style"] == "fastai"
-                                else "The course's Adam has no bias correction and no epsilon."), table)
+                                else "The course's Adam has no bias correction and no epsilon."), table, template, spec)

@@ -67,4 +67,4 @@ def build(workbook, template, spec, data) -> None:
         "Adam with annealing: after each epoch avg_grad2 = SQRT(last sqr_avg b)+SQRT(last sqr_avg a); "
         "gradrat = avg_grad2/prev_grad2. When gradrat passes the limit (E2 or G2) the next epoch's lr is divided "
         "(the course's macro divided by 4 above 2); prev_grad2 (N3 to start) follows avg_grad2 down. "
-        "Rows use their epoch's lr from the table."), table)
+        "Rows use their epoch's lr from the table."), table, template, spec)

@@ -85,6 +85,27 @@ def average_sqr_grad(workbook: WorkbookPlan, use_lambda: bool, grad, sqr_mom, da
     return average_sqr_grad_body(grad, sqr_mom, dampening, sqr_avg)
 
 
+def plain_twin(template, spec):
+    """The sheet of the same layout built with use_lambda = false, if the template has one."""
+    for other in template.sheets:
+        if other.layout == spec.layout and other is not spec and not other.options.get("use_lambda"):
+            return other
+    return None
+
+
+def banner(sheet, template, spec, at: tuple, link_at: tuple) -> None:
+    """A visible line at the top of a sheet that calls the LAMBDAs, saying which Excel it
+    needs, and below or beside it a link to its plain-formula twin (LibreOffice shows
+    Err:509 in LAMBDA cells)."""
+    sheet.put(*at, "Needs Excel 365 or Excel 2021+: this sheet calls LAMBDA functions.", "banner")
+    twin = plain_twin(template, spec)
+    if twin is not None:
+        sheet.put(*link_at, f"Excel 2019, LibreOffice: sheet {twin.name}", "link")
+        sheet.links[link_at] = twin.name
+    else:
+        sheet.put(*link_at, "Excel 2019 or LibreOffice: build it with use_lambda = false", "label")
+
+
 # --- the test sheet ---------------------------------------------------------------------
 
 # what the about sheet says of a sheet of this layout (formatted with its options)
@@ -123,9 +144,13 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
     sheet = workbook.add_sheet(spec.name)
     how = ("the named LAMBDAs AVERAGE_GRAD and AVERAGE_SQR_GRAD (Formulas > Name Manager)" if use_lambda else
            "plain formulas, the LAMBDAs' bodies written out (for Excel 2019 and LibreOffice)")
-    sheet.put(1, 1, f"fastai's tests of its optimiser pieces (nbs/12_optimizer.ipynb), computed with {how}. "
-                    "Each row: the test's inputs, the call, fastai's expected value, fastai's tolerance "
-                    "(test_eq / test_close) and PASS or FAIL.", "note")
+    note_at = (1, 1)
+    if use_lambda:
+        banner(sheet, template, spec, (1, 1), (2, 1))
+        note_at = (1, 6)
+    sheet.put(*note_at, f"fastai's tests of its optimiser pieces (nbs/12_optimizer.ipynb), computed with {how}. "
+                           "Each row: the test's inputs, the call, fastai's expected value, fastai's tolerance "
+                           "(test_eq / test_close) and PASS or FAIL.", "note")
     row = 3
 
     def block(title: str, headers: tuple) -> None:

@@ -16,7 +16,8 @@ TABLE_ROW = 3
 NOTE = ("rmse per epoch of each model sheet (linked: change an input there and this follows). Same data, same "
         "learning rate, every weight starting at 1. The collapse model, mathematically a line like the linear one, "
         "blows up; the ReLU sandwich never blows up but stalls far above the linear model once its ReLU is dead. "
-        "Log scale: an error (#NUM!) leaves a gap.")
+        "Log scale: an error (#NUM!) leaves a gap. The second chart leaves out the model that blows up, so the "
+        "others can be told apart on their own scale.")
 
 
 def sheet_list(key, value):
@@ -61,6 +62,13 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         series.append(Series(source.name, Range(Ref(TABLE_ROW + 1, i, spec.name, True, True), Ref(last, i, None, True, True)),
                              Range(Ref(TABLE_ROW + 1, 1, spec.name, True, True), Ref(last, 1, None, True, True))))
         sheet.widths[i] = 14
-    sheet.charts.append(Chart("line", "Error by epoch: three models (log scale)", series,
+    sheet.charts.append(Chart("line", "Error by epoch: every model (log scale)", series,
                               anchor=(TABLE_ROW, len(specs) + 3), x_title="epoch", y_title="rmse", log_y=True,
                               size=(640, 360)))
+    # the model that blows up squashes the others on a shared axis: they get a chart of their own
+    steady = [s for s, source in zip(series, specs) if source.options["model"] != "collapse"]
+    if steady and len(steady) < len(series):
+        sheet.charts.append(Chart("line", "Error by epoch: " + ", ".join(s.name for s in steady)
+                                  + " on their own scale", steady,
+                                  anchor=(TABLE_ROW + 19, len(specs) + 3), x_title="epoch", y_title="rmse",
+                                  size=(640, 360)))

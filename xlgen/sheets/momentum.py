@@ -54,4 +54,4 @@ def build(workbook, template, spec, data) -> None:
         "Momentum: each row updates the running average of the gradients (J, K) and moves b and a by "
         "that average times learn (D2). Row 3 holds the averages entering the first row; each epoch "
         "starts from the row above it. Change beta (J1), learn or the start values and watch rmse per epoch."),
-        table)
+        table, template, spec)

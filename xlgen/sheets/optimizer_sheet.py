@@ -242,9 +242,20 @@ def epoch_table(layout: Layout, col: int, extra_headers: tuple = ()) -> None:
     sheet.widths.update({col + 2 + i: 11 for i in range(len(extra_headers))})
 
 
-def finish(layout: Layout, note: str, table_col: int) -> None:
+def finish(layout: Layout, note: str, table_col: int, template=None, spec=None) -> None:
+    """The note above the epoch table; on a LAMBDA sheet a banner first: beside the inputs
+    where two columns of rows 1-2 are free, else above the note."""
     sheet = layout.sheet
-    sheet.put(1, table_col, note, "note")
+    note_col = table_col
+    if layout.options["use_lambda"] and template is not None:
+        free = [col for col in range(EXTRA_INPUT_COL, STATE_COL - 1)
+                if (1, col) not in sheet.cells and (2, col) not in sheet.cells]
+        if len(free) >= 2 and free[1] == free[0] + 1:
+            lambdas.banner(sheet, template, spec, (1, free[0]), (2, free[0]))
+        else:
+            lambdas.banner(sheet, template, spec, (1, table_col), (2, table_col))
+            note_col = table_col + 4
+    sheet.put(1, note_col, note, "note")
     sheet.widths.update({col: 10 for col in range(1, table_col - 1)})
     sheet.widths.update({X: 6, Y: 6})
     sheet.freeze = (HEADER_ROW, 0)

@@ -19,6 +19,9 @@ class Series:
     values: Range
     categories: Range | None = None
     secondary: bool = False   # plot against a second y axis on the right
+    dash: str | None = None   # a line style (XlsxWriter's dash_type), to tell apart lines that may meet
+    width: float | None = None   # line width in points (default: by the number of points)
+    transparency: int = 0        # percent: a wide line that others may run over, seen through
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Chart:
     size: tuple[int, int] = (560, 320)
     log_x: bool = False       # a logarithmic x axis (scatter charts: x is a value axis)
     y2_title: str = ""        # title of the secondary y axis, when a series uses it
+    # log axes are drawn only where the values span decades (xlgen.writer decides from the
+    # cached values); log_x/log_y say a log axis is wanted then
 
 
 @dataclass
@@ -71,6 +76,7 @@ class SheetPlan:
     comments: dict = field(default_factory=dict)     # (row, col) -> text of a cell note
     links: dict = field(default_factory=dict)        # (row, col) of a text cell -> sheet it links to
     merges: list = field(default_factory=list)       # (row, first col, last col): one cell across columns
+    title: str = ""                                  # what the sheet shows, in the printed page header
 
     def put(self, row: int, col: int, content, *style: str) -> None:
         self.cells[(row, col)] = Entry(content, style)

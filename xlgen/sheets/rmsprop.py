@@ -63,4 +63,4 @@ def build(workbook, template, spec, data) -> None:
         "times learn divided by the root of that average, so big gradients take small steps. "
         + ("fastai: the step uses this row's average plus eps." if fastai else
            "The course divides by the previous row's average (row 3 for the first row), with no epsilon.")),
-        table)
+        table, template, spec)

@@ -42,7 +42,11 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
     sheet.name_cell("x_step", 3, 2, options["x_step"])
     how = "AVERAGE_GRAD(sin(x), beta, TRUE, previous)" if options["use_lambda"] else \
         "previous*beta + (1-beta)*sin(x), the plain twin of AVERAGE_GRAD(sin(x), beta, TRUE, previous)"
-    sheet.put(1, 4, f"smoothed = {how}: an exponential moving average starting from 'start'. It lags behind "
+    note_row = 1
+    if options["use_lambda"]:
+        lambdas.banner(sheet, template, spec, (1, 4), (2, 4))
+        note_row = 3
+    sheet.put(note_row, 4, f"smoothed = {how}: an exponential moving average starting from 'start'. It lags behind "
                     "sin(x) and, from 0, starts too low; debiased = smoothed/(1-beta^n) corrects the start "
                     "(fastai's debias). Try beta 0.5 or 0.99.", "note")
     for col, header in enumerate(HEADERS, start=1):
@@ -57,15 +61,24 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         sheet.put(r, SMOOTHED, lambdas.average_grad(workbook, options["use_lambda"], Ref(r, SIN), beta, True, previous),
                   "number")
         sheet.put(r, DEBIASED, Ref(r, SMOOTHED) / (1 - beta ** Ref(r, N)), "number")
+    # LibreOffice cannot compute LAMBDA cells, so a LAMBDA sheet's chart draws its plain
+    # twin's columns (same layout, same cells) where the template has one
+    drawn, beta_shown, title_tail = spec, options["beta"], ""
+    twin = lambdas.plain_twin(template, spec) if options["use_lambda"] else None
+    if twin is not None and twin.options["points"] == options["points"]:
+        drawn, beta_shown = twin, twin.options["beta"]
+        title_tail = f" (from sheet {twin.name}, which any spreadsheet computes)"
     last = FIRST_ROW + options["points"] - 1
 
     def column(col):
-        return Range(Ref(FIRST_ROW, col, spec.name, True, True), Ref(last, col, None, True, True))
+        return Range(Ref(FIRST_ROW, col, drawn.name, True, True), Ref(last, col, None, True, True))
 
     sheet.charts.append(Chart(
-        "line", f"sin(x) smoothed with beta {options['beta']:g}",
-        [Series("sin(x)", column(SIN), column(X)), Series("smoothed", column(SMOOTHED), column(X)),
-         Series("debiased", column(DEBIASED), column(X))],
+        "line", f"sin(x) smoothed with beta {beta_shown:g}{title_tail}",
+        # debiased meets smoothed once 1-beta^n is near 1: a wide see-through line under a dashed one
+        [Series("sin(x)", column(SIN), column(X)),
+         Series("smoothed", column(SMOOTHED), column(X), width=5, transparency=55),
+         Series("debiased", column(DEBIASED), column(X), dash="dash", width=1.5)],
         anchor=(3, 7), x_title="x", y_title="value", size=(720, 360)))
     sheet.widths.update({N: 6, X: 8, SIN: 10, SMOOTHED: 10, DEBIASED: 10})
     sheet.freeze = (HEADER_ROW, 0)

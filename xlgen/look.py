@@ -1,0 +1,517 @@
+"""How a sheet looks when opened or printed: number formats, column widths, notes,
+where charts sit, the print set-up.
+
+Everything here is decided from the plan and the engine's values at write time (the
+cached values a reader sees first), so it applies to every sheet of every layout,
+including sheets written by other builders. Nothing here changes a cell's content:
+formulas, constants and their positions are the builders'.
+
+Widths are measured in Excel's unit (the width of a digit). LibreOffice draws Calibri
+with a wider fallback font (DejaVu Sans) and sizes its columns by that font's digits, so
+text is measured with DejaVu Sans's advances, the wider of the two: a width that fits
+there fits in Excel.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+from xlgen.engine.book import ExcelError
+from xlgen.formula import Expr
+
+NUMERIC_STYLES = ("number", "weight", "general")
+SCIENTIFIC = "0.000E+00"
+INTEGER = "General"          # integers show as integers, and a later fraction still shows
+GENERAL = "General"
+
+# DejaVu Sans advance widths (units of 1/2048 em), ASCII 32..126; a digit is 1303.
+_ADVANCES = (
+    651, 821, 942, 1716, 1303, 1946, 1597, 563, 799, 799, 1024, 1716, 651, 739, 651, 690,
+    1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 690, 690, 1716, 1716, 1716, 1087,
+    2048, 1401, 1405, 1430, 1577, 1294, 1178, 1587, 1540, 604, 604, 1343, 1141, 1767, 1532, 1612,
+    1235, 1612, 1423, 1300, 1251, 1499, 1401, 2025, 1403, 1251, 1403, 799, 690, 799, 1716, 1024,
+    1024, 1255, 1300, 1126, 1300, 1260, 721, 1300, 1298, 569, 569, 1186, 569, 1995, 1298, 1253,
+    1300, 1300, 842, 1067, 803, 1298, 1212, 1675, 1212, 1212, 1075, 1303, 690, 1303, 1716)
+_DIGIT = 1303
+BOLD = 1.1
+PADDING = 1.5                 # units beside the text: the cell's margins
+MIN_WIDTH, MAX_WIDTH = 4.0, 60.0
+DEFAULT_WIDTH = 8.43          # Excel's, for columns nothing sets
+DEFAULT_ROW_POINTS = 15.0
+NOTE_WIDTH = 110.0            # units a note is wrapped to (about 110 digits)
+
+
+def text_units(text: str, bold: bool = False) -> float:
+    """Width of `text` in digit widths, in DejaVu Sans (wider than Calibri)."""
+    total = 0
+    for char in text:
+        code = ord(char)
+        total += _ADVANCES[code - 32] if 32 <= code < 127 else 1.2 * _DIGIT
+    return total / _DIGIT * (BOLD if bold else 1.0)
+
+
+# --- number formats -----------------------------------------------------------------------
+
+def is_number(value) -> bool:
+    kind = type(value)
+    return (kind is float or kind is int) and value - value == 0
+
+
+def fitted_format(values: list, weight: bool = False) -> str:
+    """One number format for a column's numbers, fitted to their magnitudes: integers as
+    integers (General), scientific when any passes 1e9 or most are below 1e-4, otherwise
+    fixed decimals enough for the largest to keep 5 significant digits (7 for weights,
+    which change in the 5th) and for the small ones to keep 2."""
+    numbers = finite_numbers(values)
+    magnitudes = sorted(abs(v) for v in numbers if v != 0)
+    if not magnitudes:
+        return INTEGER
+    largest = magnitudes[-1]
+    if largest >= 1e9:
+        return SCIENTIFIC
+    if all(v.is_integer() for v in numbers):
+        return INTEGER
+    typical = magnitudes[len(magnitudes) // 2]
+    small = magnitudes[len(magnitudes) // 10]
+    if typical < 1e-4:
+        return SCIENTIFIC
+    significant = 7 if weight else 5
+    lead = math.floor(math.log10(largest))
+    decimals = max(significant - 1 - lead, 1 - math.floor(math.log10(max(small, 1e-4))), 0)
+    if decimals > 8 or lead + 1 + decimals > 14:
+        return SCIENTIFIC
+    decimals = decimals_needed(numbers, decimals)
+    return "#,##0" + ("." + "0" * decimals if decimals else "")
+
+
+def decimals_needed(numbers: list, most: int) -> int:
+    """The fewest decimals (up to `most`) that show every number exactly: 0.9 as 0.9, not
+    0.90000; a computed column needs them all."""
+    needed = 0
+    for value in numbers:
+        while needed < most and abs(round(value, needed) - value) > 1e-9 * max(1.0, abs(value)):
+            needed += 1
+        if needed == most:
+            break
+    return needed
+
+
+def display(value, num_format: str) -> str:
+    """The text a cell shows for `value` in `num_format` (the formats this module writes)."""
+    if isinstance(value, ExcelError):
+        return value.code
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    value = float(value)
+    if not math.isfinite(value):
+        return "#NUM!"
+    if num_format in ("General", "", None):
+        return general(value)
+    if num_format == "0":
+        return f"{value:.0f}"
+    if "E+" in num_format:
+        decimals = len(num_format.split(".")[1].split("E")[0]) if "." in num_format else 0
+        return f"{value:.{decimals}E}"
+    if num_format.startswith("#,##0") or num_format.startswith("0"):
+        decimals = len(num_format.split(".")[1]) if "." in num_format else 0
+        comma = "," if num_format.startswith("#,##") else ""
+        return f"{value:{comma}.{decimals}f}"
+    return general(value)
+
+
+def general(value: float) -> str:
+    """Excel's General: up to 11 characters, scientific for very large or small numbers."""
+    if value == 0:
+        return "0"
+    if 1e-9 <= abs(value) < 1e11:
+        for digits in range(10, 0, -1):
+            text = f"{value:.{digits}G}"
+            if "E" not in text and len(text) <= 11:
+                return text
+    mantissa, exponent = f"{value:.5E}".split("E")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}E{exponent[0]}{int(exponent[1:]):02d}"
+
+
+# --- a sheet's look -----------------------------------------------------------------------
+
+@dataclass
+class Merge:
+    """A note or banner wrapped in merged cells."""
+    first_row: int
+    first_col: int
+    last_row: int
+    last_col: int
+
+
+@dataclass
+class Look:
+    """What the writer needs beyond the plan: per-cell number formats, widths, merges,
+    row heights, chart positions (row, col, x offset, y offset) and print settings."""
+    formats: dict = field(default_factory=dict)          # (row, col) of a numeric cell -> num_format
+    widths: dict = field(default_factory=dict)           # col -> width
+    merges: dict = field(default_factory=dict)           # (row, col) of a note -> Merge
+    heights: dict = field(default_factory=dict)          # row -> points
+    charts: list = field(default_factory=list)           # (row, col) anchors, in plan order
+    print_area: tuple = (1, 1, 1, 1)
+    scale: int = 100
+    breaks: list = field(default_factory=list)           # rows a page starts at (1-based)
+    repeat_row: int | None = None
+
+
+def cell_value(sheet_plan, values: dict, row: int, col: int):
+    content = sheet_plan.cells[(row, col)].content
+    if isinstance(content, Expr):
+        return values.get((sheet_plan.name, row, col))
+    return content
+
+
+def numeric_kind(style: tuple) -> str | None:
+    for name in style:
+        if name in NUMERIC_STYLES:
+            return name
+    return None
+
+
+def finite_numbers(values) -> list:
+    """The finite numbers among `values` (booleans, text, errors and None left out)."""
+    out = []
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if value - value == 0:          # not inf, not nan
+                out.append(value)
+        elif kind is int:
+            out.append(float(value))
+    return out
+
+
+@dataclass
+class Survey:
+    """One pass over a sheet's cells: what each is, for the steps after."""
+    groups: dict          # (col, numeric style, header row) -> {(row, col): value}
+    others: list          # (row, col, entry) of cells in no numeric style
+    notes: set            # cells in a note style
+    headers: dict         # row -> header cells in it
+    last_row: int = 1
+    last_col: int = 1
+    numbers: dict = field(default_factory=dict)   # group -> its finite numbers
+
+
+def survey(sheet_plan, values: dict, note_styles: tuple) -> Survey:
+    """Group a column's cells in one numeric style under one header (an epoch table and
+    the rows below it, in the same column, get formats of their own)."""
+    kinds = {}
+    header_rows = {}
+    for style in {entry.style for entry in sheet_plan.cells.values()}:
+        kinds[style] = (numeric_kind(style), "header" in style, any(name in note_styles for name in style))
+    for (row, col), entry in sheet_plan.cells.items():
+        if kinds[entry.style][1]:
+            header_rows.setdefault(col, []).append(row)
+    for rows in header_rows.values():
+        rows.sort()
+    groups, others, notes, headers = {}, [], set(), {}
+    name = sheet_plan.name
+    for (row, col), entry in sheet_plan.cells.items():
+        kind, is_header, is_note = kinds[entry.style]
+        if kind is None:
+            others.append((row, col, entry))
+            if is_note:
+                notes.add((row, col))
+            if is_header:
+                headers[row] = headers.get(row, 0) + 1
+            continue
+        above = header_rows.get(col)
+        header = above[bisect.bisect_right(above, row) - 1] if above and above[0] <= row else 0
+        content = entry.content
+        value = values.get((name, row, col)) if isinstance(content, Expr) else content
+        groups.setdefault((col, kind, header), {})[(row, col)] = value
+    rows_cols = sheet_plan.cells.keys()
+    return Survey(groups, others, notes, headers, max((r for r, _c in rows_cols), default=1),
+                  max((c for _r, c in rows_cols), default=1))
+
+
+def group_formats(found: Survey) -> dict:
+    """(row, col) -> number format: each group's fitted format, fitted to its numbers below
+    1e9; a number past 1e9 (a blow-up) in scientific in its own cell."""
+    formats = {}
+    for key, cells in found.groups.items():
+        kind = key[1]
+        numbers = found.numbers[key] = finite_numbers(cells.values())
+        chosen = fitted_format([v for v in numbers if abs(v) < 1e9], weight=kind == "weight")
+        formats.update(dict.fromkeys(cells, chosen))
+        if numbers and max(numbers) >= 1e9 or numbers and min(numbers) <= -1e9:
+            for cell, value in cells.items():
+                if type(value) in (int, float) and abs(value) >= 1e9:
+                    formats[cell] = SCIENTIFIC
+    return formats
+
+
+def style_format(style: tuple, styles: dict) -> str:
+    fmt = GENERAL
+    for name in style:
+        fmt = styles.get(name, {}).get("num_format", fmt)
+    return fmt
+
+
+def is_bold(style: tuple, styles: dict) -> bool:
+    return any(styles.get(name, {}).get("bold") for name in style)
+
+
+def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles: dict) -> dict:
+    """col -> width that shows every cell's formatted value whole. Numbers never spill:
+    their column fits the longest (the largest and the most negative, in the column's
+    fitted format; errors by their code). Text spills into an empty neighbour, so only
+    text with a filled right neighbour counts; headers always do. Notes (wrapped in
+    merged cells) do not count."""
+    need = {}
+
+    def fit(col, units):
+        need[col] = max(need.get(col, MIN_WIDTH), min(units + PADDING, MAX_WIDTH))
+
+    for key, column in found.groups.items():
+        col = key[0]
+        numbers = found.numbers[key]
+        for value in set(column.values()) if len(numbers) < len(column) else ():
+            if not (type(value) in (int, float) and value - value == 0) and value is not None:
+                fit(col, text_units(display(value, GENERAL)))
+        if not numbers:
+            continue
+        ordinary = [v for v in numbers if abs(v) < 1e9]     # those in the group's format
+        extremes = {max(numbers), min(numbers), *((max(ordinary), min(ordinary)) if ordinary else ())}
+        for cell, value in column.items():     # a blow-up cell's own format, else the group's
+            if value in extremes or formats[cell] == SCIENTIFIC and type(value) in (int, float):
+                fit(col, text_units(display(value, formats[cell])))
+    cells = sheet_plan.cells
+    for row, col, entry in found.others:
+        if (row, col) in found.notes:
+            continue
+        value = cell_value(sheet_plan, values, row, col)
+        if isinstance(value, str) and "header" not in entry.style and (row, col + 1) not in cells:
+            continue
+        fit(col, text_units(display(value, style_format(entry.style, styles)), is_bold(entry.style, styles)))
+    return {col: round(width, 2) for col, width in need.items()}
+
+
+def column_pixels(width: float) -> int:
+    """Excel's (and XlsxWriter's) pixel width of a column `width` digits wide (Calibri 11)."""
+    if width < 1:
+        return int(width * 12 + 0.5)
+    return int(width * 7 + 0.5) + 5
+
+
+class Grid:
+    """Pixel geometry of a sheet from its widths and row heights."""
+
+    def __init__(self, widths: dict, heights: dict):
+        self.widths, self.heights = widths, heights
+
+    def col_px(self, col: int) -> int:
+        return column_pixels(self.widths.get(col, DEFAULT_WIDTH))
+
+    def row_px(self, row: int) -> int:
+        return int(self.heights.get(row, DEFAULT_ROW_POINTS) * 4 / 3 + 0.5)
+
+    def cols_spanned(self, col: int, pixels: int) -> int:
+        """The last column an object `pixels` wide starting at `col` reaches."""
+        while pixels > self.col_px(col):
+            pixels -= self.col_px(col)
+            col += 1
+        return col
+
+    def rows_spanned(self, row: int, pixels: int) -> int:
+        while pixels > self.row_px(row):
+            pixels -= self.row_px(row)
+            row += 1
+        return row
+
+
+def wrap_notes(sheet_plan, values: dict, widths: dict, styles: dict, notes: set,
+               last_col: int | None = None) -> tuple[dict, dict]:
+    """Each note (or banner) in a merged, wrapped block: rightwards over empty cells up to
+    about NOTE_WIDTH digits, downwards over empty rows as the text needs, rows made taller
+    when those are not enough. Returns (merges, row heights)."""
+    cells = sheet_plan.cells
+    taken = _Taken(cells)
+    merges, heights = {}, {}
+    # a note stays within the columns the sheet uses (cells and charts), so it does not
+    # widen the printed page, unless that leaves it narrower than 40 digits
+    grid = Grid(widths, {})
+    right = last_col if last_col is not None else max((c for _r, c in cells), default=1)
+    for chart in sheet_plan.charts:
+        right = max(right, grid.cols_spanned(chart.anchor[1], chart.size[0]))
+    for row, col in sorted(notes):
+        text = cells[(row, col)].content
+        bold = is_bold(cells[(row, col)].style, styles)
+        units = text_units(str(text), bold)
+        last_col, span = col, column_units(widths, col)
+        target = min(NOTE_WIDTH, units + PADDING)
+        while (span < target and (row, last_col + 1) not in taken and last_col - col < 40
+               and (last_col + 1 <= right or span < 40)):
+            last_col += 1
+            span += column_units(widths, last_col)
+        if span < target * 0.6 and span < 40:      # too narrow a gap: widen the note's columns
+            extra = (min(target, 40) - span) / (last_col - col + 1)
+            for c in range(col, last_col + 1):
+                widths[c] = widths.get(c, DEFAULT_WIDTH) + extra
+            span = min(target, 40)
+        lines = max(1, math.ceil(units / max(span - PADDING, 1) * 1.08))
+        last_row = row
+        while last_row - row + 1 < lines and all((last_row + 1, c) not in taken for c in range(col, last_col + 1)):
+            last_row += 1
+        rows = last_row - row + 1
+        if rows < lines:
+            points = math.ceil(lines * DEFAULT_ROW_POINTS / rows)
+            for r in range(row, last_row + 1):
+                heights[r] = max(heights.get(r, DEFAULT_ROW_POINTS), points)
+        merges[(row, col)] = Merge(row, col, last_row, last_col)
+        taken.merged.update((r, c) for r in range(row, last_row + 1) for c in range(col, last_col + 1))
+    return merges, heights
+
+
+class _Taken:
+    """Cells with content, and cells merged into a note."""
+
+    def __init__(self, cells: dict):
+        self.cells, self.merged = cells, set()
+
+    def __contains__(self, cell) -> bool:
+        return cell in self.cells or cell in self.merged
+
+
+def column_units(widths: dict, col: int) -> float:
+    return widths.get(col, DEFAULT_WIDTH)
+
+
+def place_charts(sheet_plan, grid: Grid, merges: dict, repeat: int | None = None) -> list:
+    """(row, col) for each chart: its planned anchor, moved right past any cell, note or
+    chart it would cover; charts planned side by side in one row sit next to each other
+    (planned columns assume the old widths). A chart that would cover the row printed atop
+    every page (`repeat`) starts below it: printers repeat what lies over that row too."""
+    occupied = _Taken(sheet_plan.cells)
+    for merge in merges.values():
+        occupied.merged.update((r, c) for r in range(merge.first_row, merge.last_row + 1)
+                        for c in range(merge.first_col, merge.last_col + 1))
+    placed = []
+    previous = None                     # (planned anchor, last column) of the chart before
+    for chart in sheet_plan.charts:
+        row, col = chart.anchor
+        if previous and previous[0][0] == row and previous[0][1] < col:
+            col = previous[1] + 1
+        if repeat and row <= repeat <= grid.rows_spanned(row, chart.size[1]):
+            row = repeat + 1
+        for _attempt in range(200):
+            last_col = grid.cols_spanned(col, chart.size[0])
+            last_row = grid.rows_spanned(row, chart.size[1])
+            blocking = [c for r in range(row, last_row + 1) for c in range(col, last_col + 1) if (r, c) in occupied]
+            if not blocking:
+                break
+            col = max(blocking) + 1
+        placed.append((row, col))
+        previous = (chart.anchor, last_col)
+        occupied.merged.update((r, c) for r in range(row, last_row + 1) for c in range(col, last_col + 1))
+    return placed
+
+
+# --- printing -----------------------------------------------------------------------------
+
+# The printable area of a landscape page, the smaller of A4 and Letter each way, inside
+# the margins below; in pixels at 96 per inch (Excel's 100%).
+MARGINS = {"left": 0.4, "right": 0.4, "top": 0.65, "bottom": 0.6}
+HEADER_MARGIN, FOOTER_MARGIN = 0.25, 0.25
+PAGE_WIDTH_PX = (11.0 - MARGINS["left"] - MARGINS["right"]) * 96
+PAGE_HEIGHT_PX = (8.27 - MARGINS["top"] - MARGINS["bottom"]) * 96
+FILL = 0.95                   # leave room for a renderer's rounding
+# LibreOffice sizes a column by its font's digit: with DejaVu Sans for Calibri that is
+# 9.33 px, not Excel's 7, and the charts anchored to those cells grow with them. Pages are
+# fitted to the wider of the two, so neither spills onto a second page across.
+PRINT_WIDTH_FACTOR = 9.4 / 7
+
+
+def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict, repeat: int | None,
+                 last_row: int, last_col: int) -> tuple:
+    """(print area, scale, page-start rows, repeated header row): one page wide; pages
+    broken between rows so no chart is cut; the table's header row repeated."""
+    cells = sheet_plan.cells
+    spans = []
+    for (row, col), chart in zip(charts, sheet_plan.charts):
+        chart_last_row = grid.rows_spanned(row, chart.size[1])
+        last_row = max(last_row, chart_last_row + 1)
+        last_col = max(last_col, grid.cols_spanned(col, chart.size[0]))
+        spans.append((row, chart_last_row))
+    for merge in merges.values():
+        last_col = max(last_col, merge.last_col)
+        spans.append((merge.first_row, merge.last_row))
+    width = sum(grid.col_px(c) for c in range(1, last_col + 1)) * PRINT_WIDTH_FACTOR
+    scale = max(10, min(100, int(100 * PAGE_WIDTH_PX * FILL / width)))
+    height = sum(grid.row_px(r) for r in range(1, last_row + 1))
+    one_page = int(100 * PAGE_HEIGHT_PX * FILL / height)
+    if one_page >= 0.85 * scale:       # a little too long for one page: shrink it onto one
+        scale = max(10, min(scale, one_page))
+    page_px = PAGE_HEIGHT_PX * FILL * 100 / scale
+    breaks, start = [], 1
+    repeat_px = grid.row_px(repeat) if repeat else 0
+    while True:
+        room = page_px - (repeat_px if breaks and repeat and repeat < start else 0)
+        row, used = start, 0
+        while row <= last_row and used + grid.row_px(row) <= room:
+            used += grid.row_px(row)
+            row += 1
+        if row > last_row:
+            break
+        # `row` would start the next page: not inside a chart or note
+        for first, last in sorted(spans):
+            if first < row <= last and first > start:
+                row = first
+        breaks.append(row)
+        start = row
+    return (1, 1, last_row, last_col), scale, breaks, repeat
+
+
+def header_row(sheet_plan, headers: dict | None = None) -> int | None:
+    """The row with the most header cells (3 or more): the main table's header, repeated
+    on each page."""
+    if headers is None:
+        headers = {}
+        for (row, _col), entry in sheet_plan.cells.items():
+            if "header" in entry.style:
+                headers[row] = headers.get(row, 0) + 1
+    if not headers:
+        return None
+    most = max(headers.values())
+    return min(row for row, n in headers.items() if n == most) if most >= 3 else None
+
+
+def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("note", "banner")) -> Look:
+    found = survey(sheet_plan, values, note_styles)
+    formats = group_formats(found)
+    widths = column_widths(sheet_plan, values, found, formats, styles)
+    merges, heights = wrap_notes(sheet_plan, values, widths, styles, found.notes, found.last_col)
+    repeat = header_row(sheet_plan, found.headers)
+    grid = Grid(widths, heights)
+    charts = place_charts(sheet_plan, grid, merges, repeat)
+    area, scale, breaks, repeat = print_layout(sheet_plan, grid, charts, merges, repeat, found.last_row,
+                                               found.last_col)
+    return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat)
+
+
+def charts_area(sheet_plan, look: Look) -> tuple:
+    """The cells under a sheet's charts and the scale that prints them on one page (a
+    single cell for a sheet without charts)."""
+    if not sheet_plan.charts:
+        return (1, 1, 1, 1), 100
+    grid = Grid(look.widths, look.heights)
+    first_row = min(row for row, _col in look.charts)
+    first_col = min(col for _row, col in look.charts)
+    last_row = max(grid.rows_spanned(row, chart.size[1]) for (row, _col), chart in zip(look.charts, sheet_plan.charts))
+    last_col = max(grid.cols_spanned(col, chart.size[0]) for (_row, col), chart in zip(look.charts, sheet_plan.charts))
+    width = sum(grid.col_px(c) for c in range(first_col, last_col + 1)) * PRINT_WIDTH_FACTOR
+    height = sum(grid.row_px(r) for r in range(first_row, last_row + 1))
+    scale = max(10, min(100, int(100 * FILL * min(PAGE_WIDTH_PX / width, PAGE_HEIGHT_PX / height))))
+    return (first_row, first_col, last_row, last_col), scale
