@@ -127,7 +127,8 @@ def test_every_series_of_a_chart_has_its_own_colour(path):
             charts += 1
             assert all(len(c) == 1 for c in colours), f"{path.name} {name}: a series without one explicit colour"
             assert len({c.pop() for c in colours}) == len(colours), f"{path.name} {name}: two series share a colour"
-    assert charts or path.name == "graddesc.xlsx"
+    # graddesc's charts have one series each; convolution shows heat maps, no chart
+    assert charts or path.name in ("graddesc.xlsx", "convolution.xlsx")
 
 
 def test_lambda_sheets_link_to_their_plain_twin():

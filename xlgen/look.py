@@ -292,6 +292,11 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
     for row, col, entry in found.others:
         if (row, col) in found.notes:
             continue
+        if any(styles.get(name, {}).get("text_wrap") for name in entry.style):
+            # wrapped text fits its column, not the other way round: the builder's width
+            if col in sheet_plan.widths:
+                need[col] = max(need.get(col, MIN_WIDTH), sheet_plan.widths[col])
+            continue
         value = cell_value(sheet_plan, values, row, col)
         if isinstance(value, str) and "header" not in entry.style and (row, col + 1) not in cells:
             continue
@@ -448,6 +453,8 @@ def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict, repeat: int
     for merge in merges.values():
         last_col = max(last_col, merge.last_col)
         spans.append((merge.first_row, merge.last_row))
+    for _row, _first_col, merged_last_col in sheet_plan.merges:   # the builder's own (one row each)
+        last_col = max(last_col, merged_last_col)
     width = sum(grid.col_px(c) for c in range(1, last_col + 1)) * PRINT_WIDTH_FACTOR
     scale = max(10, min(100, int(100 * PAGE_WIDTH_PX * FILL / width)))
     height = sum(grid.row_px(r) for r in range(1, last_row + 1))
@@ -488,17 +495,33 @@ def header_row(sheet_plan, headers: dict | None = None) -> int | None:
     return min(row for row, n in headers.items() if n == most) if most >= 3 else None
 
 
-def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("note", "banner")) -> Look:
+def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("note", "banner", "prose")) -> Look:
     found = survey(sheet_plan, values, note_styles)
     formats = group_formats(found)
     widths = column_widths(sheet_plan, values, found, formats, styles)
     merges, heights = wrap_notes(sheet_plan, values, widths, styles, found.notes, found.last_col)
+    wrapped_heights(sheet_plan, values, widths, styles, found.notes, heights)
     repeat = header_row(sheet_plan, found.headers)
     grid = Grid(widths, heights)
     charts = place_charts(sheet_plan, grid, merges, repeat)
     area, scale, breaks, repeat = print_layout(sheet_plan, grid, charts, merges, repeat, found.last_row,
                                                found.last_col)
     return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat)
+
+
+def wrapped_heights(sheet_plan, values: dict, widths: dict, styles: dict, notes: set, heights: dict) -> None:
+    """Rows tall enough for their wrapped (not note) cells, across a builder's merge where
+    the cell starts one: set here, so the page breaks planned are the ones printed (a
+    spreadsheet would grow such rows on its own, past the plan)."""
+    merged_to = {(row, first): last for row, first, last in sheet_plan.merges}
+    for (row, col), entry in sheet_plan.cells.items():
+        if (row, col) in notes or not any(styles.get(name, {}).get("text_wrap") for name in entry.style):
+            continue
+        span = sum(column_units(widths, c) for c in range(col, merged_to.get((row, col), col) + 1))
+        units = text_units(str(cell_value(sheet_plan, values, row, col)), is_bold(entry.style, styles))
+        lines = max(1, math.ceil(units / max(span - PADDING, 1) * 1.08))
+        if lines > 1:
+            heights[row] = max(heights.get(row, DEFAULT_ROW_POINTS), lines * DEFAULT_ROW_POINTS)
 
 
 def charts_area(sheet_plan, look: Look) -> tuple:

@@ -52,6 +52,8 @@ STYLES = {
     "title": {"bold": True, "font_size": 14},
     "section": {"bold": True, "font_size": 12, "font_color": "#2F5597"},
     "wrap": {"text_wrap": True, "valign": "top"},
+    # running text wrapped in a merged block across the sheet's columns by xlgen.look
+    "prose": {"text_wrap": True, "valign": "top"},
     "link": {"font_color": "#0563C1", "underline": 1, "valign": "top"},
     "value": {"bold": True, "num_format": "General", "align": "left", "valign": "top"},
     # wrapped in merged cells by xlgen.look

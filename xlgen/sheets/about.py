@@ -185,10 +185,10 @@ def build(workbook: WorkbookPlan, template, layouts: dict) -> SheetPlan:
     sheet.put(row, 1, "What this workbook teaches", "section")
     for line in (template.about or template.description).strip().splitlines():
         row += 1
-        sheet.put(row, 1, line.strip())
+        sheet.put(row, 1, line.strip(), "prose")
     row += 1
     sheet.put(row, 1, "Yellow cells are inputs, each with a name (Formulas > Name Manager): change one and "
-                      "every formula that depends on it follows.")
+                      "every formula that depends on it follows.", "prose")
 
     row += 2
     sheet.put(row, 1, "The sheets (click a name to go there)", "section")
@@ -223,8 +223,9 @@ def build(workbook: WorkbookPlan, template, layouts: dict) -> SheetPlan:
     row += 2
     sheet.put(row, 1, "How it was made", "section")
     from xlgen import __version__
-    sheet.put(row + 1, 1, f"Built by xlgen {__version__} with: {template.made_with or 'xlgen build ' + template.name}")
+    sheet.put(row + 1, 1, f"Built by xlgen {__version__} with: {template.made_with or 'xlgen build ' + template.name}",
+              "prose")
     sheet.put(row + 2, 1, "Check it: xlgen verify FILE recomputes every formula, this sheet's too, and compares "
-                          "each cell with an independent NumPy reference.")
+                          "each cell with an independent NumPy reference.", "prose")
     sheet.widths.update(WIDTHS)
     return sheet
