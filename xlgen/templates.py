@@ -98,7 +98,7 @@ class Template:
     name: str
     title: str
     description: str
-    data: dict
+    data: dict | None          # the x/y data sheet; None for templates whose sheets carry their own data
     sheets: list[SheetSpec]
 
 
@@ -162,6 +162,18 @@ def load_template(name: str, overrides: list[str] | tuple = ()) -> Template:
     return check_template(path.stem, raw)
 
 
+def check_data(data_raw) -> dict:
+    if not isinstance(data_raw, dict):
+        raise TemplateError("[data] must be a table (intercept, slope, x)")
+    for key in data_raw:
+        if key not in DATA_KEYS:
+            raise TemplateError(f"unknown key data.{key} (known: {', '.join(DATA_KEYS)})")
+    for key in DATA_KEYS:
+        if key not in data_raw:
+            raise TemplateError(f"data.{key} is missing")
+    return {key: check(f"data.{key}", data_raw[key]) for key, check in DATA_KEYS.items()}
+
+
 def check_template(name: str, raw: dict) -> Template:
     from xlgen.sheets import LAYOUTS  # the builders say which options their layouts take
 
@@ -171,16 +183,7 @@ def check_template(name: str, raw: dict) -> Template:
             raise TemplateError(f"unknown key {key!r} at the top of the template (known: {', '.join(sorted(known_top))})")
     defaults = {key: check(key, raw[key]) for key, check in TOP_KEYS.items() if key in raw}
 
-    data_raw = raw.get("data")
-    if not isinstance(data_raw, dict):
-        raise TemplateError("the template needs a [data] table (intercept, slope, x)")
-    for key in data_raw:
-        if key not in DATA_KEYS:
-            raise TemplateError(f"unknown key data.{key} (known: {', '.join(DATA_KEYS)})")
-    for key in DATA_KEYS:
-        if key not in data_raw:
-            raise TemplateError(f"data.{key} is missing")
-    data = {key: check(f"data.{key}", data_raw[key]) for key, check in DATA_KEYS.items()}
+    data = check_data(raw["data"]) if "data" in raw else None  # sheets with their own data need none
 
     sheets_raw = raw.get("sheets")
     if not isinstance(sheets_raw, dict) or not sheets_raw:
@@ -195,6 +198,8 @@ def check_template(name: str, raw: dict) -> Template:
         if layout_name not in LAYOUTS:
             raise TemplateError(f"sheets.{sheet_name}.layout must be one of {', '.join(sorted(LAYOUTS))}; got {layout_name!r}")
         layout = LAYOUTS[layout_name]
+        if data is None and getattr(layout, "USES_DATA", True):
+            raise TemplateError(f"sheets.{sheet_name}: layout {layout_name!r} reads the [data] table (intercept, slope, x), which the template lacks")
         allowed = {"layout"} | set(layout.OPTIONS)
         for key in table:
             if key not in allowed:
