@@ -69,3 +69,30 @@ def gradient_descent(ratings, rated, initial: dict, learning_rate: float, rows: 
             gradient["movie_bias"] = 2 * error.sum(axis=0) / count
         history.append({"params": params, "error": error, "rmse": rmse(error, count), "gradient": gradient})
     return history
+
+
+def _key(value):
+    """Excel's order for MATCH: numbers before text, text without regard to case."""
+    return (1, value.lower()) if isinstance(value, str) else (0, float(value))
+
+
+def match_ascending(value, keys: list) -> int | None:
+    """MATCH(value, keys) with Excel's default match type 1 on an ascending list: the
+    1-based position of the largest key <= value, None (#N/A) if none is. None also for
+    a list that is not ascending, where Excel's binary search gives no defined answer."""
+    ordered = [_key(k) for k in keys]
+    if any(a > b for a, b in zip(ordered, ordered[1:])):
+        return None
+    target = _key(value)
+    position = None
+    for index, key in enumerate(ordered, start=1):
+        if key[0] == target[0] and key <= target:
+            position = index
+    return position
+
+
+def embedding_rows(ids: list, table_ids: list, table: np.ndarray) -> tuple[list, np.ndarray]:
+    """The course's lookup: each id's position in the table (MATCH) and its embedding row."""
+    positions = [match_ascending(value, table_ids) for value in ids]
+    rows = np.array([table[p - 1] if p else np.full(table.shape[1], np.nan) for p in positions])
+    return positions, rows

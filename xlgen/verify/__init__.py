@@ -19,7 +19,7 @@ from xlgen.gcpause import paused_gc
 from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.verify import comparison, derivatives, model, runs
-from xlgen.verify import collab, titanic
+from xlgen.verify import collab, embeddings, titanic
 from xlgen.verify.core import Report, compare
 
 # data first: the sheets that link to the data points need them
@@ -27,7 +27,7 @@ CHECKERS = [data, basic]
 CHECKERS += [momentum, rmsprop, adam, adam_ann, average_grad, smoothing]
 # the forum's two-neuron sheets; model last: the others hold model blocks too
 CHECKERS += [derivatives, runs, comparison, model]
-CHECKERS += [titanic, collab]   # the course's Titanic and collab_filter sheets, and xlgen's
+CHECKERS += [titanic, collab, embeddings]   # the course's Titanic and collab_filter sheets, and xlgen's
 
 
 class Context:
