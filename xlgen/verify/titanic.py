@@ -10,9 +10,11 @@ the reference straight from the passengers, and the weights shown in the course'
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from xlgen.formula import cell_name
+from xlgen.formula import cell_name, column_number
 from xlgen.reference.titanic import FEATURES, RAW_COLUMNS, features, gradient_descent_linear, gram, net_forward
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.locate import find_header_row, input_cell, normal
@@ -100,12 +102,44 @@ def check(sheet, match, context) -> SheetCheck | None:
     total = total_loss_cell(sheet, header_row)
     if total is not None:
         cells.expect(*total, float(np.mean(outputs["Loss"])))
+    check_small_mmult(sheet, result)
     return result
+
+
+_MMULT = re.compile(r"^MMULT\((\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+),(\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+)\)$", re.I)
+
+
+def check_small_mmult(sheet, result):
+    """The course's mmult sheet shows MMULT on two small typed-in matrices beside the
+    model (AL4:AM6 = MMULT(AF4:AG6, AI4:AJ5)): the product's top-left cell, the one
+    the formula is stored in, is checked."""
+    for (r, c), text in sheet.formulas.items():
+        match = _MMULT.match(text)
+        if match is None or (r, c) in result.expected:
+            continue
+        corners = [parse_cell(ref) for ref in match.groups()]
+        left, right = (constant_block(sheet, *corners[0], *corners[1]), constant_block(sheet, *corners[2], *corners[3]))
+        if left is None or right is None or left.shape[1] != right.shape[0]:
+            continue
+        result.expect(r, c, float((left @ right)[0, 0]))
+
+
+def parse_cell(text):
+    letters = "".join(ch for ch in text if ch.isalpha())
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return int(digits), column_number(letters.upper())
+
+
+def constant_block(sheet, r1, c1, r2, c2):
+    values = [[sheet.constants.get((r, c)) for c in range(c1, c2 + 1)] for r in range(r1, r2 + 1)]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for row in values for v in row):
+        return None
+    return np.array(values, dtype=np.float64)
 
 
 def total_loss_cell(sheet, header_row):
     for (r, c), value in sheet.constants.items():
-        if r < header_row and normal(value) == "total loss:":
+        if normal(value) == "total loss:":
             for offset in (1, 2):
                 if (r, c + offset) in sheet.formulas:
                     return r, c + offset
