@@ -286,8 +286,8 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                               Ref(L.last_step, L.rmse_col, None, True, True)),
                 Range(Ref(L.first_step, L.step_col, spec.name, True, True),
                       Ref(L.last_step, L.step_col, None, True, True)))],
-        anchor=(L.factor_top - 1, L.last_movie_col + 3), x_title="step", y_title="rmse over rated cells",
+        anchor=(2, hidden_col + max(M, K + 1) + 2), x_title="step", y_title="rmse over rated cells",
         size=(520, 300)))
     sheet.widths.update({col: 10 for col in range(1, max(L.last_col, hidden_col + M) + 1)})
-    sheet.widths[L.step_col] = 6
+    sheet.widths[1] = 13   # the step column, under the "learning rate" label
 

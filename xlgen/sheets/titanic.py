@@ -103,8 +103,8 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
     sheet.put(1, LINEAR_COL, "Model", "label")
     sheet.put(HEADER_ROW, LINEAR_COL, "Linear", "header")
     sheet.put(HEADER_ROW, LOSS_COL, "Loss", "header")
-    sheet.put(2, LINEAR_COL - 1, "Total loss:", "label")
-    sheet.put(2, LINEAR_COL, call("AVERAGE", column(LOSS_COL)), "number")
+    sheet.put(2, LINEAR_COL, "Total loss:", "label")
+    sheet.put(2, LOSS_COL, call("AVERAGE", column(LOSS_COL)), "number")
 
     # --- the descent -----------------------------------------------------------------
     cols = step_columns()
@@ -177,8 +177,8 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                               Ref(last_step_row, cols["loss"], None, True, True)),
                 Range(Ref(first_step_row, cols["step"], spec.name, True, True),
                       Ref(last_step_row, cols["step"], None, True, True)))],
-        anchor=(GRAM_TOP - 1, TRAIN_COL + len(FEATURES) + 2), x_title="step", y_title="loss (MSE)",
-        size=(560, 300)))
+        anchor=(GRAM_TOP - 2, TRAIN_COL + len(FEATURES) + 2), x_title="step", y_title="loss (MSE)",
+        size=(600, 270)))   # above the step table's header row
     widths = {col: 9 for col in range(1, LOSS_COL + 1)}
     widths.update({4: 7, 2: 9, SEX: 7})
     widths.update({col: 10 for col in range(TRAIN_COL, last_g + 1)})
