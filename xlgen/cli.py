@@ -74,7 +74,9 @@ def list_templates():
     for name in available_templates():
         template = load_template(name)
         sheets = ", ".join(sheet.name for sheet in template.sheets)
-        click.echo(f"{name:16} {template.title}  [data, {sheets}]")
+        if template.data is not None:  # the x/y data sheet every such template starts with
+            sheets = f"data, {sheets}"
+        click.echo(f"{name:16} {template.title}  [{sheets}]")
 
 
 @main.command()
