@@ -99,3 +99,32 @@ def gram(X, y) -> dict:
     """X^T X, X^T y and y^T y: with them the linear model's loss and gradient at any
     weights need no pass over the passengers."""
     return {"xtx": X.T @ X, "xty": X.T @ y, "yty": float(y @ y), "n": float(len(y))}
+
+
+def minibatch_descent_net(X, y, initial1, initial2, learning_rate: float, batch: int, rows: int,
+                          steps: int | None = None) -> dict:
+    """Mini-batch gradient descent on the course's nnet: row k's weights take one step on
+    passengers (k mod n/batch)*batch .. +batch-1 (in file order) from row k-1's; each
+    row's batch values, batch loss and gradient are at its own weights and batch. Rows
+    past `steps` keep their weights."""
+    steps = rows - 1 if steps is None else steps
+    n = len(y)
+    w1, w2 = np.asarray(initial1, dtype=np.float64).copy(), np.asarray(initial2, dtype=np.float64).copy()
+    out = {key: [] for key in ("w1", "w2", "g1", "g2", "loss", "start", "lin1", "lin2", "error", "d1", "d2")}
+    for row in range(rows):
+        if row and row <= steps:
+            w1, w2 = w1 - learning_rate * out["g1"][-1], w2 - learning_rate * out["g2"][-1]
+        start = (row * batch) % n
+        xb, yb = X[start:start + batch], y[start:start + batch]
+        lin1, lin2 = xb @ w1, xb @ w2
+        error = np.where(lin1 < 0, 0.0, lin1) + np.where(lin2 < 0, 0.0, lin2) - yb
+        d1, d2 = np.where(lin1 > 0, error, 0.0), np.where(lin2 > 0, error, 0.0)
+        for key, value in (("w1", w1), ("w2", w2), ("g1", 2 * xb.T @ d1 / batch), ("g2", 2 * xb.T @ d2 / batch),
+                           ("loss", float(np.mean(error ** 2))), ("start", start), ("lin1", lin1), ("lin2", lin2),
+                           ("error", error), ("d1", d1), ("d2", d2)):
+            out[key].append(value)
+    return {key: np.array(value) for key, value in out.items()}
+
+
+def net_loss(X, y, weights1, weights2) -> float:
+    return float(np.mean((net_forward(X, weights1, weights2)["preds"] - y) ** 2))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from xlgen.sheets import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.sheets import compare, derivatives, init_sweep, lr_sweep, model
-from xlgen.sheets import collab, titanic
+from xlgen.sheets import collab, titanic, titanic_mmult, titanic_net
 from xlgen.sheets.plan import WorkbookPlan
 
 # layout name -> module with OPTIONS, OPTION_CHECKS, rows_needed(template, spec), build(...)
@@ -15,7 +15,8 @@ LAYOUTS = {"basic": basic, "model": model, "compare": compare, "lr_sweep": lr_sw
            "init_sweep": init_sweep, "derivatives": derivatives}
 LAYOUTS.update({"momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adam_ann": adam_ann,
                 "average_grad_tests": average_grad, "smoothing": smoothing})
-LAYOUTS.update({"titanic": titanic, "collab_filter": collab})
+LAYOUTS.update({"titanic": titanic, "titanic_net": titanic_net, "titanic_mmult": titanic_mmult,
+                "collab_filter": collab})
 
 
 def plan_workbook(template) -> WorkbookPlan:

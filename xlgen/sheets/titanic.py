@@ -58,20 +58,21 @@ def step_columns() -> dict:
     return {"step": step, "loss": loss, "weights": weights, "gradient": gradient}
 
 
-def build(workbook: WorkbookPlan, template, spec, data) -> None:
-    options = spec.options
+def passenger_column(col, sheet_name=None, count=None) -> Range:
+    last = FIRST_ROW + (count if count is not None else len(passengers())) - 1
+    return Range(Ref(FIRST_ROW, col, sheet_name, True, True), Ref(last, col, None, True, True))
+
+
+def put_passengers(sheet, model_shapes: dict, model_cells) -> int:
+    """The course's left half: raw passenger columns A:H, the Max row, the feature
+    formulas I:O and the Ones column P; `model_shapes` (col -> Expr with Here) and
+    `model_cells(row)` (col -> Expr) add each row's model columns. Returns the last row."""
     rows = passengers()
     last = FIRST_ROW + len(rows) - 1
-    sheet = workbook.add_sheet(spec.name)
-
-    def column(col, sheet_name=None):
-        return Range(Ref(FIRST_ROW, col, sheet_name, True, True), Ref(last, col, None, True, True))
-
-    # --- the course's layout -------------------------------------------------------
     sheet.put(1, 1, "Data", "label")
     sheet.put(1, 4, "Max:", "label")
-    sheet.put(1, AGE, call("MAX", column(AGE)), "number")
-    sheet.put(1, FARE, call("MAX", column(FARE)), "number")
+    sheet.put(1, AGE, call("MAX", passenger_column(AGE)), "number")
+    sheet.put(1, FARE, call("MAX", passenger_column(FARE)), "number")
     for col, header in enumerate(RAW_COLUMNS + FEATURES[2:], start=1):  # SibSp, Parch are both
         sheet.put(HEADER_ROW, col, header, "header")
     shapes = {
@@ -83,9 +84,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         FEATURE_COL["Embark_C"]: call("IF", Here(EMBARKED).eq(Text("C")), 1, 0),
         FEATURE_COL["Male"]: call("IF", Here(SEX).eq(Text("male")), 1, 0),
     }
-    params = Range(Ref(FIRST_ROW, PARAM_COL, fixed_row=True, fixed_col=True),
-                   Ref(FIRST_ROW, PARAM_COL + len(FEATURES) - 1, fixed_row=True, fixed_col=True))
-    shapes[LOSS_COL] = (Here(LINEAR_COL) - Here(SURVIVED)) ** 2
+    shapes.update(model_shapes)
     templates = {col: RowTemplate(expr) for col, expr in shapes.items()}
     for index, passenger in enumerate(rows):
         r = FIRST_ROW + index
@@ -94,8 +93,24 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         for col, shape in templates.items():
             sheet.put(r, col, shape.at(r), "number")
         sheet.put(r, FEATURE_COL["Ones"], 1)
-        sheet.put(r, LINEAR_COL, call("SUMPRODUCT", Range(Ref(r, SIBSP), Ref(r, FEATURE_COL["Ones"])), params),
-                  "number")
+        for col, expr in model_cells(r).items():
+            sheet.put(r, col, expr, "number")
+    return last
+
+
+def features_of(row: int) -> Range:
+    """A passenger's ten features, G:P of its row."""
+    return Range(Ref(row, SIBSP), Ref(row, FEATURE_COL["Ones"]))
+
+
+def build(workbook: WorkbookPlan, template, spec, data) -> None:
+    options = spec.options
+    sheet = workbook.add_sheet(spec.name)
+    column = passenger_column
+    params = Range(Ref(FIRST_ROW, PARAM_COL, fixed_row=True, fixed_col=True),
+                   Ref(FIRST_ROW, PARAM_COL + len(FEATURES) - 1, fixed_row=True, fixed_col=True))
+    put_passengers(sheet, {LOSS_COL: (Here(LINEAR_COL) - Here(SURVIVED)) ** 2},
+                   lambda r: {LINEAR_COL: call("SUMPRODUCT", features_of(r), params)})
     sheet.put(1, PARAM_COL, "Params", "label")
     sheet.put(2, PARAM_COL, "the last gradient-descent step's weights (the course: Solver's)", "note")
     for i, header in enumerate(PARAM_HEADERS):

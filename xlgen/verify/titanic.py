@@ -15,7 +15,8 @@ import re
 import numpy as np
 
 from xlgen.formula import cell_name, column_number
-from xlgen.reference.titanic import FEATURES, RAW_COLUMNS, features, gradient_descent_linear, gram, net_forward
+from xlgen.reference.titanic import (FEATURES, RAW_COLUMNS, features, gradient_descent_linear, gram,
+                                     minibatch_descent_net, net_forward)
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.locate import find_header_row, input_cell, normal
 
@@ -83,6 +84,8 @@ def check(sheet, match, context) -> SheetCheck | None:
                                  [v for r, v in zip(rows, data["columns"][name]) if (r, col[name]) in sheet.formulas])
     X, y = data["X"], data["y"]
     trained = check_steps(sheet, context, result, cells, X, y)
+    if trained is None:
+        trained = check_net_steps(sheet, context, result, cells, X, y, rows)
     weights = read_weights(sheet, context, result, header_row, 1 if model_headers == LINEAR_MODEL else 2, trained)
     if weights is None:
         return None
@@ -164,9 +167,17 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
         values = []
         for j, (r, c) in enumerate(cells):
             if (r, c) in sheet.formulas:
-                if trained is None:
+                link = linked_cell(sheet, r, c)
+                if trained is not None:
+                    value = trained[unit][j]
+                elif link is not None and link[0] != sheet.name:
+                    value = context.value(*link)   # another sheet's weight, checked where it is computed
+                    if not isinstance(value, (int, float)) or isinstance(value, bool):
+                        return None
+                    result.inputs.setdefault("weights from", {"cell": f"{link[0]}!{cell_name(link[1], link[2])}",
+                                                              "value": "linked cells"})
+                else:
                     return None  # weights computed by something this checker does not know
-                value = trained[j]
                 result.expect(r, c, value)
             else:
                 value = context.input(result, f"weight {unit + 1} {FEATURES[j]}" if units > 1 else
@@ -210,7 +221,72 @@ def check_steps(sheet, context, result, cells, X, y):
             cells.expect(r, weight_col + j, run["weights"][i][j])
             cells.expect(r, grad_col + j, run["gradient"][i][j])
     check_gram(sheet, cells, c0, step_header, X, y)
-    return run["weights"][-1]
+    return [run["weights"][-1]]
+
+
+_LINK = re.compile(r"^(?:'((?:[^']|'')+)'|([A-Za-z_][\w.]*))!\$?([A-Z]{1,3})\$?(\d+)$")
+
+
+def linked_cell(sheet, r, c):
+    """(sheet, row, col) when the formula is nothing but a reference to another sheet's cell."""
+    match = _LINK.match(sheet.formulas[(r, c)])
+    if match is None:
+        return None
+    name = (match.group(1) or "").replace("''", "'") or match.group(2)
+    return name, int(match.group(4)), column_number(match.group(3))
+
+
+NET_STEP_HEADERS = (("step", "batch from", "batch loss") + tuple(f"w1 {n}" for n in FEATURES)
+                    + tuple(f"w2 {n}" for n in FEATURES) + tuple(f"grad1 {n}" for n in FEATURES)
+                    + tuple(f"grad2 {n}" for n in FEATURES))
+BATCH_HEADERS = ("step", "passenger", "Lin1", "Lin2", "error", "dLin1", "dLin2")
+
+
+def check_net_steps(sheet, context, result, cells, X, y, data_rows):
+    """xlgen's mini-batch descent on the nnet, if the sheet has it: the final weights of
+    both units, or None. Batches are consecutive passengers in file order."""
+    header = find_header_row(sheet, NET_STEP_HEADERS)
+    batch_header = find_header_row(sheet, BATCH_HEADERS, max_row=10)
+    if header is None or batch_header is None:
+        return None
+    step_header, c0 = header
+    n = len(FEATURES)
+    col = {"step": c0, "from": c0 + 1, "loss": c0 + 2, "w1": c0 + 3, "w2": c0 + 3 + n,
+           "g1": c0 + 3 + 2 * n, "g2": c0 + 3 + 3 * n}
+    rows = []
+    r = step_header + 1
+    while (r, col["loss"]) in sheet.formulas:
+        rows.append(r)
+        r += 1
+    if not rows:
+        return None
+    numbers = [context.value(sheet.name, r, col["step"]) for r in rows]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in numbers) or \
+            numbers != [numbers[0] + i for i in range(len(rows))]:
+        return None
+    book = context.book
+    learning_rate = context.input(result, "learning_rate", input_cell(book, sheet, ("learning_rate",), "learning rate"))
+    steps = context.input(result, "steps", input_cell(book, sheet, ("steps",), "steps"))
+    batch = context.input(result, "batch", input_cell(book, sheet, ("batch",), "batch"))
+    if not batch.is_integer() or batch < 1 or len(y) % int(batch):
+        return None
+    batch = int(batch)
+    initial = [[context.input(result, f"initial w{u} {name}", (sheet.name, rows[0], col[f"w{u}"] + j))
+                for j, name in enumerate(FEATURES)] for u in (1, 2)]
+    applied = sum(1 for number in numbers[1:] if number <= steps)
+    run = minibatch_descent_net(X, y, initial[0], initial[1], learning_rate, batch, len(rows), steps=applied)
+    b_row, b_col = batch_header
+    for i, r in enumerate(rows):
+        cells.expect(r, col["loss"], float(run["loss"][i]))
+        for u in (1, 2):
+            for j in range(n):
+                cells.expect(r, col[f"w{u}"] + j, float(run[f"w{u}"][i][j]))
+                cells.expect(r, col[f"g{u}"] + j, float(run[f"g{u}"][i][j]))
+        top = b_row + 1 + i * batch
+        for k in range(batch):
+            for offset, key in enumerate(("lin1", "lin2", "error", "d1", "d2"), start=2):
+                cells.expect(top + k, b_col + offset, float(run[key][i][k]))
+    return [run["w1"][-1], run["w2"][-1]]
 
 
 def check_gram(sheet, cells, c0, step_header, X, y):
