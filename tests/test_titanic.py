@@ -45,6 +45,16 @@ def test_gradient_descent_ends_within_5_percent_of_solver(built_titanic):
     assert sheet["AD2"].value == pytest.approx(gd_loss, abs=1e-12)  # passenger by passenger, the same loss
 
 
+def test_the_nnet_trained_by_minibatch_descent_ends_within_5_percent_of_solver(built_titanic):
+    course = read_xlsx(COURSE_TITANIC).sheet("nnet")
+    assert course.formulas[(1, 34)] == "AVERAGE(AH4:AH715)"
+    solver = course.cached[(1, 34)]
+    book = openpyxl.load_workbook(built_titanic, data_only=True)
+    gd_loss = book["nnet"]["AH1"].value
+    assert gd_loss <= 1.05 * solver, (gd_loss, solver)
+    assert book["mmult"]["AA1"].value == pytest.approx(gd_loss, abs=1e-12)   # the same network with MMULT
+
+
 def test_named_inputs_and_formulas(built_titanic):
     book = openpyxl.load_workbook(built_titanic)
     names = {name: d.attr_text for name, d in book["linear"].defined_names.items()}
@@ -60,7 +70,8 @@ def test_verify_checks_every_formula(built_titanic):
     code, out, _ = run_cli("verify", built_titanic, "--json")
     report = json.loads(out)
     assert code == 0 and report["ok"]
-    assert report["cells_checked"] == report["formula_cells"] > 8000
+    assert report["cells_checked"] == report["formula_cells"] > 50000
+    assert set(report["sheets"]) == {"linear", "nnet", "mmult"}
     assert report["unchecked_formula_cells"] == [] and report["lint"] == []
 
 
@@ -78,6 +89,24 @@ def test_one_changed_formula_fails_at_its_cell(built_titanic, tmp_path, cell, ch
     code, out, _ = run_cli("verify", mutated, "--json")
     report = json.loads(out)
     assert code == 1 and report["first_divergence"] == f"linear!{cell}"
+
+
+@pytest.mark.parametrize("sheet, cell, change", [
+    ("nnet", "AE300", lambda f: f + "+0.01"),                # a ReLU
+    ("nnet", "BH20", lambda f: f.replace("2*", "3*")),         # a gradient of unit 1
+    ("nnet", "CG500", lambda f: f.replace(">0", ">=0.5")),     # an error passed back through ReLU1
+    ("nnet", "CD900", lambda f: f + "*1.5"),                   # a batch passenger's Lin1
+    ("mmult", "W200", lambda f: f.replace("$T$4", "$T$5")),    # MMULT with a shifted weight column
+    ("mmult", "S7", lambda f: f.replace("$U$4", "$U$5")),      # a weight linked to the wrong unit
+])
+def test_one_changed_formula_per_sheet_fails_at_its_cell(built_titanic, tmp_path, sheet, cell, change):
+    mutated = tmp_path / "mutated.xlsx"
+    formula = read_formula(built_titanic, sheet, cell)
+    assert change(formula) != formula
+    replace_formula(built_titanic, mutated, sheet, cell, change(formula))
+    code, out, _ = run_cli("verify", mutated, "--json")
+    report = json.loads(out)
+    assert code == 1 and report["first_divergence"] == f"{sheet}!{cell}"
 
 
 def test_inputs_changed_in_the_sheet_are_followed(built_titanic, tmp_path):

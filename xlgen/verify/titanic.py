@@ -171,11 +171,16 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
                 if trained is not None:
                     value = trained[unit][j]
                 elif link is not None and link[0] != sheet.name:
-                    value = context.value(*link)   # another sheet's weight, checked where it is computed
+                    # a weight from another sheet of the course's layout (checked there): the
+                    # one of the same unit and feature, whichever cell the formula names
+                    source = source_weight(context, link[0], unit, j)
+                    if source is None:
+                        return None
+                    value = context.value(*source)
                     if not isinstance(value, (int, float)) or isinstance(value, bool):
                         return None
-                    result.inputs.setdefault("weights from", {"cell": f"{link[0]}!{cell_name(link[1], link[2])}",
-                                                              "value": "linked cells"})
+                    result.inputs.setdefault("weights from", {"cell": f"{source[0]}!{cell_name(source[1], source[2])}",
+                                                              "value": "that sheet's weights"})
                 else:
                     return None  # weights computed by something this checker does not know
                 result.expect(r, c, value)
@@ -222,6 +227,19 @@ def check_steps(sheet, context, result, cells, X, y):
             cells.expect(r, grad_col + j, run["gradient"][i][j])
     check_gram(sheet, cells, c0, step_header, X, y)
     return [run["weights"][-1]]
+
+
+def source_weight(context, sheet_name, unit, j):
+    """(sheet, row, col) of weight j of `unit` in another sheet's SibSp..Const rows."""
+    try:
+        source = context.book.sheet(sheet_name)
+    except KeyError:
+        return None
+    header = find_header_row(source, HEADERS, max_row=10)
+    across = find_in_row(source, header[0], PARAM_HEADERS) if header else None
+    if across is None:
+        return None
+    return source.name, header[0] + 1 + unit, across[0] + j
 
 
 _LINK = re.compile(r"^(?:'((?:[^']|'')+)'|([A-Za-z_][\w.]*))!\$?([A-Z]{1,3})\$?(\d+)$")
