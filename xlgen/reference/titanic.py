@@ -11,6 +11,7 @@ each unit's weights get 2/n * X^T ((pred - y) * [its input > 0]).
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +22,18 @@ FEATURES = ("SibSp", "Parch", "Age_N", "log_Fare", "Pclass_1", "Pclass_2", "Emba
             "Male", "Ones")
 
 
+@functools.lru_cache(maxsize=4)
+def _read_passengers(path: Path) -> tuple:
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle if not line.startswith("#")]
+    return tuple(tuple(record[name] if name in ("Embarked", "Sex") else float(record[name]) for name in RAW_COLUMNS)
+                 for record in csv.DictReader(lines))
+
+
 def passengers(path: Path = DATA_FILE) -> list[tuple]:
     """The 712 passengers the course's sheets use, as (Survived, Embarked, Pclass, Sex, Age,
     Fare, SibSp, Parch) with numbers as floats."""
-    with open(path, encoding="utf-8") as handle:
-        lines = [line for line in handle if not line.startswith("#")]
-    rows = []
-    for record in csv.DictReader(lines):
-        rows.append(tuple(record[name] if name in ("Embarked", "Sex") else float(record[name])
-                          for name in RAW_COLUMNS))
-    return rows
+    return list(_read_passengers(Path(path)))
 
 
 def as_number(value) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from functools import reduce
 
 from xlgen.errors import TemplateError
-from xlgen.formula import Here, Name, Range, Ref, call
+from xlgen.formula import Here, Name, Range, Ref, RowTemplate, call
 from xlgen.reference.titanic import FEATURES, passengers
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 from xlgen.sheets.titanic import (FEATURE_COL, FIRST_ROW, HEADER_ROW, PARAM_COL, PARAM_HEADERS, SURVIVED,
@@ -143,18 +143,22 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                 sheet.put(r, g_col, 2 * call("SUMPRODUCT", passed_back, feature) / batch_ref, "weight")
         errors = Range(Ref(top, b_error), Ref(top + batch - 1, b_error))
         sheet.put(r, cols["loss"], call("SUMSQ", errors) / batch_ref, "number")
+        offset = start - top   # batch table row -> its passenger's data row
+        shapes = {}
+        for u, col in ((1, b_lin1), (2, b_lin2)):
+            weights = [Ref(r, cols[f"w{u}"] + j, fixed_row=True, fixed_col=True) for j in range(n)]
+            shapes[col] = total([Here(FEATURE_COL[name], offset) * w for name, w in zip(FEATURES, weights)])
+        shapes[b_error] = (call("IF", Here(b_lin1).lt(0), 0, Here(b_lin1))
+                           + call("IF", Here(b_lin2).lt(0), 0, Here(b_lin2)) - Here(SURVIVED, offset))
+        shapes[b_d1] = call("IF", Here(b_lin1).gt(0), Here(b_error), 0)
+        shapes[b_d2] = call("IF", Here(b_lin2).gt(0), Here(b_error), 0)
+        templates = {col: RowTemplate(expr) for col, expr in shapes.items()}
         for k in range(batch):
-            q, p = top + k, start + k
+            q = top + k
             sheet.put(q, b_step, step, "count")
-            sheet.put(q, b_passenger, p, "count")
-            for u, col in ((1, b_lin1), (2, b_lin2)):
-                weights = [Ref(r, cols[f"w{u}"] + j, fixed_row=True, fixed_col=True) for j in range(n)]
-                feature_cells = [Ref(p, FEATURE_COL[name]) for name in FEATURES]
-                sheet.put(q, col, total([x * w for x, w in zip(feature_cells, weights)]), "number")
-            sheet.put(q, b_error, call("IF", Ref(q, b_lin1).lt(0), 0, Ref(q, b_lin1))
-                      + call("IF", Ref(q, b_lin2).lt(0), 0, Ref(q, b_lin2)) - Ref(p, SURVIVED), "number")
-            sheet.put(q, b_d1, call("IF", Ref(q, b_lin1).gt(0), Ref(q, b_error), 0), "number")
-            sheet.put(q, b_d2, call("IF", Ref(q, b_lin2).gt(0), Ref(q, b_error), 0), "number")
+            sheet.put(q, b_passenger, start + k, "count")
+            for col, template_ in templates.items():
+                sheet.put(q, col, template_.at(q), "number")
     last_step = first_step + o["steps"]
     for u in range(2):
         for j in range(n):
