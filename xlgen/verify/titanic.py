@@ -114,8 +114,15 @@ _MMULT = re.compile(r"^MMULT\((\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+),(\$?[A-Z]+\$?\
 
 def check_small_mmult(sheet, result):
     """The course's mmult sheet shows MMULT on two small typed-in matrices beside the
-    model (AL4:AM6 = MMULT(AF4:AG6, AI4:AJ5)): the product's top-left cell, the one
-    the formula is stored in, is checked."""
+    model (AL4:AM6 = MMULT(AF4:AG6, AI4:AJ5)): each of its formula cells is checked
+    against its element of the product."""
+    anchors = {}
+    for (ar, ac), ref in sheet.array_refs.items():
+        first, _, last = ref.partition(":")
+        (r1, c1), (r2, c2) = parse_cell(first), parse_cell(last or first)
+        for r in range(r1, r2 + 1):
+            for c in range(c1, c2 + 1):
+                anchors[(r, c)] = (ar, ac)
     for (r, c), text in sheet.formulas.items():
         match = _MMULT.match(text)
         if match is None or (r, c) in result.expected:
@@ -124,7 +131,10 @@ def check_small_mmult(sheet, result):
         left, right = (constant_block(sheet, *corners[0], *corners[1]), constant_block(sheet, *corners[2], *corners[3]))
         if left is None or right is None or left.shape[1] != right.shape[0]:
             continue
-        result.expect(r, c, float((left @ right)[0, 0]))
+        ar, ac = anchors.get((r, c), (r, c))   # a cell of a spilled or array-entered product: its element
+        product = left @ right
+        if 0 <= r - ar < product.shape[0] and 0 <= c - ac < product.shape[1]:
+            result.expect(r, c, float(product[r - ar, c - ac]))
 
 
 def parse_cell(text):
@@ -164,7 +174,7 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
         positions = [[(header_row + 1 + j, first + 1 + unit) for j in range(len(FEATURES))] for unit in range(units)]
     weights = []
     for unit, cells in enumerate(positions):
-        values = []
+        values, typed = [], []
         for j, (r, c) in enumerate(cells):
             if (r, c) in sheet.formulas:
                 link = linked_cell(sheet, r, c)
@@ -185,9 +195,17 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
                     return None  # weights computed by something this checker does not know
                 result.expect(r, c, value)
             else:
-                value = context.input(result, f"weight {unit + 1} {FEATURES[j]}" if units > 1 else
-                                      f"weight {FEATURES[j]}", (sheet.name, r, c))
+                value = context.value(sheet.name, r, c)
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    from xlgen.errors import XlgenError
+                    raise XlgenError(f"{sheet.name}!{cell_name(r, c)} (weight {FEATURES[j]}) should hold a number, "
+                                     f"not {value!r}")
+                typed.append((r, c))
             values.append(value)
+        if typed:  # Solver's weights, in the course's file: one line in the report per unit
+            result.inputs[f"weights of unit {unit + 1}" if units > 1 else "weights"] = {
+                "cell": f"{sheet.name}!{cell_name(*typed[0])}:{cell_name(*typed[-1])}",
+                "value": f"{len(typed)} numbers"}
         weights.append(np.array(values, dtype=np.float64))
     return weights
 
