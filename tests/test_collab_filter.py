@@ -142,4 +142,4 @@ def test_a_template_without_data_refuses_a_layout_that_needs_it(tmp_path):
     template = tmp_path / "t.toml"
     template.write_text('[sheets.basic]\nlayout = "basic"\n')
     code, _, err = run_cli("build", template, "-o", tmp_path / "t.xlsx")
-    assert code == 2 and "reads the [data] table" in err
+    assert code == 2 and "[data] table" in err

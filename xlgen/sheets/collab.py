@@ -19,9 +19,8 @@ from functools import reduce
 
 from xlgen.formula import Expr, Here, Name, Range, Ref, RowTemplate, call
 from xlgen.reference.collab import synthetic_ratings
-from xlgen.sheets.optimizer_sheet import boolean, fraction, positive
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
-from xlgen.templates import positive_integer
+from xlgen.options import boolean, fraction, positive, positive_integer
 
 USES_DATA = False
 OPTIONS = {"seed": 2022, "users": 8, "movies": 8, "factors": 3, "noise": 0.3, "rated": 0.7,

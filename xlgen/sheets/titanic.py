@@ -19,7 +19,7 @@ from xlgen.errors import TemplateError
 from xlgen.formula import Here, Name, Range, Ref, RowTemplate, Text, call
 from xlgen.reference.titanic import FEATURES, RAW_COLUMNS, passengers
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
-from xlgen.templates import number_list, positive_integer
+from xlgen.options import number_list, positive_integer
 
 USES_DATA = False
 HEADER_ROW = 3

@@ -16,7 +16,7 @@ from xlgen.reference.titanic import FEATURES
 from xlgen.sheets.plan import WorkbookPlan
 from xlgen.sheets.titanic import FIRST_ROW, HEADER_ROW, PARAM_COL, PARAM_HEADERS, SURVIVED, features_of
 from xlgen.sheets.titanic import passenger_column, put_passengers
-from xlgen.templates import text
+from xlgen.options import text
 
 USES_DATA = False
 MODEL_COL = 22                                      # V: Lin1, Lin2, ReLU1, ReLU2, Preds, Loss

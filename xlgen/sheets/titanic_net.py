@@ -23,7 +23,7 @@ from xlgen.reference.titanic import FEATURES, passengers
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 from xlgen.sheets.titanic import (FEATURE_COL, FIRST_ROW, HEADER_ROW, PARAM_COL, PARAM_HEADERS, SURVIVED,
                                   features_of, passenger_column, put_passengers)
-from xlgen.templates import number_list, positive_integer
+from xlgen.options import number_list, positive_integer
 
 USES_DATA = False
 MODEL_COL = 29                                      # AC: Lin1, Lin2, ReLU1, ReLU2, Preds, Loss
