@@ -167,6 +167,8 @@ def check_template(name: str, raw: dict) -> Template:
         if layout_name not in LAYOUTS:
             raise TemplateError(f"sheets.{sheet_name}.layout must be one of {', '.join(sorted(LAYOUTS))}; got {layout_name!r}")
         layout = LAYOUTS[layout_name]
+        if data is None and getattr(layout, "USES_DATA", True):
+            raise TemplateError(f"sheets.{sheet_name}: layout {layout_name!r} reads the [data] table (intercept, slope, x), which the template lacks")
         allowed = {"layout"} | set(layout.OPTIONS)
         for key in table:
             if key not in allowed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from xlgen.sheets import about, adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.sheets import compare, derivatives, init_sweep, lr_sweep, model
 from xlgen.sheets import convolution, cross_entropy, softmax
+from xlgen.sheets import collab, titanic, titanic_mmult, titanic_net
 from xlgen.sheets.plan import WorkbookPlan
 
 # layout name -> module with OPTIONS, OPTION_CHECKS, rows_needed(template, spec), build(...)
@@ -16,6 +17,8 @@ LAYOUTS = {"basic": basic, "model": model, "compare": compare, "lr_sweep": lr_sw
 LAYOUTS.update({"momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adam_ann": adam_ann,
                 "average_grad_tests": average_grad, "smoothing": smoothing})
 LAYOUTS.update({"softmax": softmax, "cross_entropy": cross_entropy, "convolution": convolution})
+LAYOUTS.update({"titanic": titanic, "titanic_net": titanic_net, "titanic_mmult": titanic_mmult,
+                "collab_filter": collab})
 
 
 def plan_workbook(template, progress=None) -> WorkbookPlan:

@@ -115,8 +115,14 @@ _NONE = _Nothing()
 
 
 def labelled_value(sheet: SheetPlan, row_label: str | None, header: str):
-    """(row, col) of the formula under `header` in the row labelled `row_label`, or of the
-    first formula below `header` when `row_label` is None."""
+    """(row, col) of the formula under `header` in the row labelled `row_label`, of the
+    first formula below `header` when `row_label` is None, of the formula beside
+    `row_label` when `header` is None."""
+    if header is None:
+        for (row, col) in sorted(sheet.cells):
+            if _text(sheet, row, col) == row_label and _is_formula(sheet, row, col + 1):
+                return row, col + 1
+        return None
     found = _header(sheet, header)
     if found is None:
         return None
@@ -132,13 +138,16 @@ def labelled_value(sheet: SheetPlan, row_label: str | None, header: str):
 def numbers(sheet: SheetPlan, spec, layout) -> list[tuple[str, object]]:
     """(label, formula) of the numbers to look for on one sheet; labels are what the
     checker reads to know what each value must be. A layout may name its own in
-    ABOUT_NUMBERS: (row label, column header) pairs, or (None, header) for the first
-    formula within ten rows below a header."""
+    ABOUT_NUMBERS: (row label, column header) pairs, (None, header) for the first
+    formula within ten rows below a header, (label, None) for the formula beside a label."""
     out = []
     for row_label, header in getattr(layout, "ABOUT_NUMBERS", ()):
         cell = labelled_value(sheet, row_label, header)
         if cell is not None:
-            label = f"{row_label}, {header}" if row_label else f"{header} (below its header)"
+            if header is None:
+                label = f"{row_label.rstrip(':')} (beside its label)"
+            else:
+                label = f"{row_label}, {header}" if row_label else f"{header} (below its header)"
             out.append((label, Ref(*cell, sheet.name, True, True)))
     if spec.layout in ("basic", "momentum", "rmsprop", "adam", "adam_ann", "model"):
         rmse = rmse_cells(sheet)

@@ -21,6 +21,7 @@ from xlgen.progress import phase
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify import convolution, cross_entropy, softmax
+from xlgen.verify import collab, embeddings, titanic
 from xlgen.verify.core import Report, compare
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
@@ -30,6 +31,7 @@ CHECKERS += [momentum, rmsprop, adam, adam_ann, average_grad, smoothing]
 # the forum's two-neuron sheets; model last: the others hold model blocks too
 CHECKERS += [derivatives, runs, comparison, model]
 CHECKERS += [softmax, cross_entropy, convolution]  # softmax first: cross-entropy links to it
+CHECKERS += [titanic, collab, embeddings]   # the course's Titanic and collab_filter sheets, and xlgen's
 # the about sheet last: it sums up the others, as their checkers found them
 CHECKERS += [about]
 

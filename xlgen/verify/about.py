@@ -14,7 +14,8 @@ be, never from the formula:
   headers the reference says should read PASS (FAIL).
 - "ROW LABEL, HEADER": the cell under HEADER in the row labelled ROW LABEL, and
   "HEADER (below its header)": the first formula within ten rows under HEADER; expected is the
-  reference's value for that cell (a layout's ABOUT_NUMBERS).
+  reference's value for that cell (a layout's ABOUT_NUMBERS); "LABEL (beside its label)":
+  the formula right of the text LABEL (a trailing colon aside).
 
 The sheet's other cells are text. A number whose sheet is skipped (LibreOffice cannot
 compute a LAMBDA) is skipped with it, with the reason.
@@ -140,6 +141,11 @@ def expectation(context, label: str, source, source_check):
         found = _header_cell(source, match.group(1))
         below = [row for row in range(found[0] + 1, found[0] + 11) if (row, found[1]) in source.formulas] if found else []
         return _from_source(source_check, (below[0], found[1]) if below else None, label)
+    if (match := re.fullmatch(r"(.+) \(beside its label\)", label)):
+        wanted = normal(match.group(1))
+        beside = next(((row, col + 1) for (row, col), value in sorted(source.constants.items())
+                       if normal(value).rstrip(":") == wanted and (row, col + 1) in source.formulas), None)
+        return _from_source(source_check, beside, label)
     if (match := re.fullmatch(r"(.+?), (.+)", label)):
         return _from_source(source_check, labelled_cell(source, match.group(1), match.group(2)), label)
     return None
