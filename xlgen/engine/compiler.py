@@ -24,7 +24,7 @@ from formulas.functions import not_implemented
 from ..errors import UnsupportedFormula
 from . import runtime as rt
 from .parse import ParseError, UnsupportedSyntax, parse_tree
-from .refs import MAX_COL, MAX_ROW
+from .refs import MAX_COL, MAX_ROW, row_skeleton
 
 SHEET_SHIFT = 35
 ROW_SHIFT = 15
@@ -158,6 +158,8 @@ class Compiler:
         self.formula_keys = formula_keys
         self._consts: dict = {}
         self._counter = itertools.count()
+        self._skeletons: dict = {}  # row_skeleton -> its tree with rows 1, 2, ... (None: not yet, False: no)
+        self._factories: dict = {}  # shape source, references' numbers as names -> its factory
         self._name_trees: dict = {}
         self._names = {}
         for (scope, name), text in book.names.items():
@@ -181,7 +183,8 @@ class Compiler:
         return name
 
     def function_const(self, func) -> str:
-        key = ("fn", id(func))
+        # one LazyFunction per name, so shapes calling the same function share their code
+        key = ("lazy", func.name) if type(func) is LazyFunction else ("fn", id(func))
         name = self._consts.get(key)
         if name is None:
             name = self._consts[key] = f"_f{len(self._consts)}"
@@ -225,7 +228,7 @@ class Compiler:
         can check that its shape key saw the same references as the parser.
         """
         try:
-            tree = parse_tree(text)
+            tree = self._tree(text)
         except UnsupportedSyntax as exc:
             raise UnsupportedFormula(cell_label, exc.what) from None
         except ParseError:
@@ -236,6 +239,85 @@ class Compiler:
         except _Unsupported as exc:
             raise UnsupportedFormula(cell_label, exc.what) from None
         return shape, _count_refs(tree)
+
+
+    def _tree(self, text: str):
+        """parse_tree(text), parsing once per skeleton: formulas that differ only in their
+        references' rows (each epoch's rmse over its own 29 rows) reuse the first one's
+        tree with their rows put in. The reuse is proven per skeleton: a probe with the
+        rows 1, 2, 3... must parse to a tree holding exactly those rows in that order."""
+        skeleton, rows = row_skeleton(text)
+        if not rows or not all(1 <= row <= MAX_ROW for row in rows):
+            return parse_tree(text)
+        probe = self._skeletons.get(skeleton, _UNSEEN)
+        if probe is _UNSEEN:  # first sight: most skeletons have one shape, so no probe yet
+            self._skeletons[skeleton] = None
+            return parse_tree(text)
+        if probe is None:
+            numbered = list(range(1, len(rows) + 1))
+            pieces = skeleton.split("\x00")
+            probe_text = "".join(piece + str(n) for piece, n in zip(pieces, numbered)) + pieces[-1]
+            try:
+                probe = parse_tree(probe_text)
+            except ParseError:
+                probe = False
+            else:
+                found: list = []
+                _rows_of(probe, found)
+                if found != numbered:
+                    probe = False
+            self._skeletons[skeleton] = probe
+        if probe is False:
+            return parse_tree(text)
+        return _with_rows(probe, rows)
+
+
+_UNSEEN = object()
+
+
+def _rows_of(tree, out: list) -> None:
+    """The row numbers written in a tree's references, in the order _with_rows fills them."""
+    kind = tree[0]
+    if kind in ("cell", "spill"):
+        if tree[2][3] is not None:
+            out.append(tree[2][3])
+    elif kind == "range":
+        for part in tree[2:4]:
+            if part[3] is not None:
+                out.append(part[3])
+    elif kind in ("op", "call"):
+        for arg in tree[2]:
+            _rows_of(arg, out)
+    elif kind == "let":
+        for _, value in tree[1]:
+            _rows_of(value, out)
+        _rows_of(tree[2], out)
+    elif kind == "lambda":
+        _rows_of(tree[2], out)
+
+
+def _with_rows(tree, rows: list):
+    """A probe tree (rows 1, 2, 3...) with rows[i - 1] in place of row i."""
+    kind = tree[0]
+    if kind in ("cell", "spill"):
+        part = tree[2]
+        if part[3] is None:
+            return tree
+        return (kind, tree[1], (part[0], part[1], part[2], rows[part[3] - 1]))
+    if kind == "range":
+        p1, p2 = tree[2], tree[3]
+        if p1[3] is not None:
+            p1 = (p1[0], p1[1], p1[2], rows[p1[3] - 1])
+        if p2[3] is not None:
+            p2 = (p2[0], p2[1], p2[2], rows[p2[3] - 1])
+        return (kind, tree[1], p1, p2)
+    if kind in ("op", "call"):
+        return (kind, tree[1], tuple(_with_rows(arg, rows) for arg in tree[2]))
+    if kind == "let":
+        return (kind, tuple((var, _with_rows(value, rows)) for var, value in tree[1]), _with_rows(tree[2], rows))
+    if kind == "lambda":
+        return (kind, tree[1], _with_rows(tree[2], rows))
+    return tree
 
 
 def _count_refs(tree) -> int:
@@ -272,6 +354,7 @@ class _Emitter:
         self.dynamic = None
         self.waits = False  # reads a range known only at run time (OFFSET): deps grow then
         self.expanding: list = []  # defined names being expanded (recursion guard)
+        self.params: dict = {}  # integer from where a reference points -> its name in the code
 
     # --- plumbing --------------------------------------------------------------------
     def tmp(self) -> str:
@@ -294,8 +377,7 @@ class _Emitter:
         self.line("if type(res) is not float: res = _final(res)")
         self.line("V[k] = res")
         self.line("return True")
-        uid = next(self.c._counter)
-        head = [f"def run_{uid}(k):"]
+        head = ["def run(k):"]
         if self.needs_rc:
             head.append(f"    r = (k >> {ROW_SHIFT}) & {ROW_MASK}")
             head.append(f"    c = k & {COL_MASK}")
@@ -303,7 +385,7 @@ class _Emitter:
         checks = [f"({d}) in P" for d in singles] + [f"_rpending({d})" for d in dict.fromkeys(self.deps_ranges)]
         if checks:
             head.append(f"    if {' or '.join(checks)}: return False")
-        deps = [f"def deps_{uid}(k):"]
+        deps = ["def deps(k):"]
         if self.needs_rc:
             deps.append(f"    r = (k >> {ROW_SHIFT}) & {ROW_MASK}")
             deps.append(f"    c = k & {COL_MASK}")
@@ -313,19 +395,34 @@ class _Emitter:
             parts.append("_waited(k)")
         deps.append(f"    return {' + '.join(parts)}")
         source = "\n".join(head + self.lines + [""] + deps) + "\n"
-        exec(compile(source, f"<xlgen shape {uid}>", "exec"), self.c.ns)
-        run, deps = self.c.ns.pop(f"run_{uid}"), self.c.ns.pop(f"deps_{uid}")
+        # Where references point (offsets, absolute rows) are the factory's arguments, so
+        # shapes that differ only there (a per-epoch SUM over the next 29 rows) share code.
+        factory = self.c._factories.get(source)
+        if factory is None:
+            uid = next(self.c._counter)
+            body = "".join("    " + line + "\n" if line else "\n" for line in source.split("\n"))
+            code = f"def shape_{uid}({', '.join(self.params.values())}):\n{body}    return run, deps\n"
+            exec(compile(code, f"<xlgen shape {uid}>", "exec"), self.c.ns)
+            factory = self.c._factories[source] = self.c.ns.pop(f"shape_{uid}")
+        run, deps = factory(*self.params)
         run.deps = deps
         return Shape(run, deps, self.volatile, self.dynamic, source, bool(singles or self.deps_ranges))
+
+    def number(self, value: int) -> str:
+        """The name standing for an integer that depends on where a reference points."""
+        name = self.params.get(value)
+        if name is None:
+            name = self.params[value] = f"_p{len(self.params)}"
+        return name
 
     # --- references ----------------------------------------------------------------------
     def _axis(self, absolute, value, base, var):
         """Code for a row or column number: a constant, or var + offset."""
         if absolute:
-            return str(value)
+            return self.number(value)
         self.needs_rc = True
         d = value - base
-        return var if d == 0 else f"({var} + {d})" if d > 0 else f"({var} - {-d})"
+        return var if d == 0 else f"({var} + {self.number(d)})"
 
     def cell_key_code(self, target: int, part, scope: _Scope):
         """Code computing the key of a single cell; None if it can never be valid."""
@@ -336,15 +433,15 @@ class _Emitter:
             return f"_checked_key({target}, {r_code}, {c_code})"
         s_delta = (target - self.sheet) << SHEET_SHIFT
         if cabs and rabs:
-            return str(cell_key(target, row, col))
+            return self.number(cell_key(target, row, col))
         if not cabs and not rabs:
             off = s_delta + ((row - scope.base_row) << ROW_SHIFT) + (col - scope.base_col)
-            return "k" if off == 0 else f"k + {off}" if off > 0 else f"k - {-off}"
+            return "k" if off == 0 else f"k + {self.number(off)}"
         if cabs:  # $A5: keep sheet and row of k, set the column
             off = s_delta + ((row - scope.base_row) << ROW_SHIFT) + col
-            return f"(k & {~COL_MASK}) + {off}" if off >= 0 else f"(k & {~COL_MASK}) - {-off}"
+            return f"(k & {~COL_MASK}) + {self.number(off)}"
         off = (target << SHEET_SHIFT) + (row << ROW_SHIFT) + (col - scope.base_col)  # A$5
-        return f"(k & {COL_MASK}) + {off}" if off >= 0 else f"(k & {COL_MASK}) - {-off}"
+        return f"(k & {COL_MASK}) + {self.number(off)}"
 
     def range_code(self, target: int, p1, p2, scope: _Scope, track: bool = True) -> str:
         """'sheet, r1, c1, r2, c2' for the runtime range helpers; `track`: the cell reads it."""

@@ -156,6 +156,28 @@ def shape_key(text: str, row: int, col: int) -> tuple[str, int]:
     return "".join(out), nrefs
 
 
+def row_skeleton(text: str) -> tuple[str, list[int]]:
+    """The formula with the row numbers of its references taken out, and those rows in
+    text order. Formulas with equal skeletons parse to the same tree but for those rows."""
+    rows: list[int] = []
+
+    def blank(m: re.Match) -> str:
+        g = m.groups()
+        if g[3] is not None:
+            rows.append(int(g[5]))
+            if g[7] is None:
+                return f"{g[2]}{g[3]}{g[4]}\x00"
+            rows.append(int(g[9]))
+            return f"{g[2]}{g[3]}{g[4]}\x00:{g[6]}{g[7]}{g[8]}\x00"
+        if g[15] is not None:
+            rows.append(int(g[15]))
+            rows.append(int(g[17]))
+            return f"{g[14]}\x00:{g[16]}\x00"
+        return m.group(0)
+
+    return REF_RE.sub(blank, text), rows
+
+
 def _rel(dollar: str, value: int, base: int, axis: str) -> str:
     return f"{axis}{value}" if dollar else f"{axis}[{value - base}]"
 
