@@ -17,12 +17,14 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+import sys
 from dataclasses import dataclass, field
 
 from formulas.functions import not_implemented
 
 from ..errors import UnsupportedFormula
 from . import runtime as rt
+from .library_names import FORMULAS_VERSION, HEAVY_NAMES
 from .parse import ParseError, UnsupportedSyntax, parse_tree
 from .refs import MAX_COL, MAX_ROW, row_skeleton
 
@@ -130,6 +132,26 @@ def library_function(name: str):
             break
     _found[name] = found
     return found
+
+
+def may_be_library_function(name: str) -> bool:
+    """False only if formulas surely has no function `name` (a workbook LAMBDA's name,
+    say), found without importing its scipy-backed modules when their names are known."""
+    if name in _found:
+        return _found[name] is not None
+    import formulas
+    import formulas.functions as base
+    if formulas.__version__ != FORMULAS_VERSION or "formulas.functions.stat" in sys.modules:
+        return library_function(name) is not None
+    candidates = (name, "_XLFN." + name, "_XLFN._XLWS." + name, "_XLWS." + name)
+    if any(c in HEAVY_NAMES for c in candidates):
+        return library_function(name) is not None
+    for table in itertools.chain([base.FUNCTIONS], (
+            importlib.import_module(sub, "formulas.functions").FUNCTIONS for sub in _SUBMODULES[:-2])):
+        hit = next((table[c] for c in candidates if c in table), None)
+        if hit is not None and hit is not not_implemented:
+            return True
+    return False
 
 
 class LazyFunction:
@@ -708,10 +730,10 @@ class _Emitter:
         native = getattr(self, "fn_" + name.replace(".", "_"), None)
         if native is not None:
             return native(args, scope)
-        func = library_function(name)
-        if func is not None:
-            return self.library_call(name, func, args, scope)
         hit = self.c.lookup_name(name, self.c.book.sheets[self.sheet].name)
+        func = library_function(name) if hit is None or may_be_library_function(name) else None
+        if func is not None:  # a library function comes before a workbook name
+            return self.library_call(name, func, args, scope)
         if hit is not None:
             return self.lambda_call(name, hit, args, scope)
         raise _Unsupported(f"function {name}")
