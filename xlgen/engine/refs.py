@@ -272,12 +272,7 @@ class Template:
         fmt, offsets = layout
         pieces = fmt.replace("{{", "\x01").replace("}}", "\x02").split("{}")
         pieces = [p.replace("\x01", "{").replace("\x02", "}") for p in pieces]
-        names = {f"_{i}": piece for i, piece in enumerate(pieces)}
-        body = "{_0}"
-        for i, d in enumerate(offsets, 1):
-            row_expr = "r" if d == 0 else f"r + {d}" if d > 0 else f"r - {-d}"
-            body += "{%s}{_%d}" % (row_expr, i)
-        render = eval(f'lambda r: f"{body}"', names)  # noqa: S307 - our own source
+        render = _renderer_factory(len(offsets))(*pieces, *offsets)
         low = 1 - min(offsets, default=0)
         high = MAX_ROW - max(offsets, default=0)
         return render, max(low, 1), min(high, MAX_ROW)
@@ -288,3 +283,16 @@ class Template:
         if entry is None or not entry[1] <= row <= entry[2]:
             return None
         return entry[0](row)
+
+
+@lru_cache(maxsize=None)
+def _renderer_factory(n_offsets: int):
+    """make(piece0, ..., piece_n, offset1, ..., offset_n) -> render(row): an f-string
+    compiled once per number of row references, so shapes share it."""
+    pieces = [f"_{i}" for i in range(n_offsets + 1)]
+    offsets = [f"_d{i}" for i in range(1, n_offsets + 1)]
+    body = "{_0}" + "".join("{r + _d%d}{_%d}" % (i, i) for i in range(1, n_offsets + 1))
+    source = f'def make({", ".join(pieces + offsets)}):\n    return lambda r: f"{body}"\n'
+    namespace: dict = {}
+    exec(compile(source, "<xlgen renderer>", "exec"), namespace)  # noqa: S102 - our own source
+    return namespace["make"]
