@@ -352,8 +352,14 @@ class _Engine:
 
         def public(keys):
             return [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in keys]
-        cells = public(order)
+        # what only the calculation needed goes before the public copies are made (peak memory)
+        keys.clear()
+        runs.clear()
+        run_of.clear()
+        self.formula_keys.clear()
         results = [V[k] for k in order]
+        V.clear()
+        cells = public(order)
         for i, v in enumerate(results):
             if type(v) is rt.XlError:
                 results[i] = rt.to_public(v)
