@@ -19,6 +19,7 @@ import itertools
 import math
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from formulas.functions import not_implemented
 
@@ -179,7 +180,6 @@ class Compiler:
         self.ns = namespace
         self.formula_keys = formula_keys
         self._consts: dict = {}
-        self._counter = itertools.count()
         self._skeletons: dict = {}  # row_skeleton -> its tree with rows 1, 2, ... (None: not yet, False: no)
         self._factories: dict = {}  # shape source, references' numbers as names -> its factory
         self._name_trees: dict = {}
@@ -233,7 +233,7 @@ class Compiler:
             if self.structured is not None:
                 text = self.structured.rewrite(text, None)
             try:
-                self._name_trees[key] = parse_tree(text)
+                self._name_trees[key] = _parsed(text)
             except UnsupportedSyntax as exc:
                 raise _Unsupported(f"{exc.what} in defined name {name}") from None
             except ParseError:
@@ -270,17 +270,17 @@ class Compiler:
         rows 1, 2, 3... must parse to a tree holding exactly those rows in that order."""
         skeleton, rows = row_skeleton(text)
         if not rows or not all(1 <= row <= MAX_ROW for row in rows):
-            return parse_tree(text)
+            return _parsed(text)
         probe = self._skeletons.get(skeleton, _UNSEEN)
         if probe is _UNSEEN:  # first sight: most skeletons have one shape, so no probe yet
             self._skeletons[skeleton] = None
-            return parse_tree(text)
+            return _parsed(text)
         if probe is None:
             numbered = list(range(1, len(rows) + 1))
             pieces = skeleton.split("\x00")
             probe_text = "".join(piece + str(n) for piece, n in zip(pieces, numbered)) + pieces[-1]
             try:
-                probe = parse_tree(probe_text)
+                probe = _parsed(probe_text)
             except ParseError:
                 probe = False
             else:
@@ -290,7 +290,7 @@ class Compiler:
                     probe = False
             self._skeletons[skeleton] = probe
         if probe is False:
-            return parse_tree(text)
+            return _parsed(text)
         return _with_rows(probe, rows)
 
 
@@ -340,6 +340,22 @@ def _with_rows(tree, rows: list):
     if kind == "lambda":
         return (kind, tree[1], _with_rows(tree[2], rows))
     return tree
+
+
+@lru_cache(maxsize=4096)
+def _factory_code(source: str, params: tuple):
+    """The compiled module code defining shape_factory(params) -> (run, deps) for a shape's
+    source. Kept for the process: the same source means the same code in any engine's
+    namespace (a build's calculation and its verify read-back compile the same shapes)."""
+    body = "".join("    " + line + "\n" if line else "\n" for line in source.split("\n"))
+    code = f"def shape_factory({', '.join(params)}):\n{body}    return run, deps\n"
+    return compile(code, "<xlgen shape>", "exec")
+
+
+@lru_cache(maxsize=8192)
+def _parsed(text: str):
+    """parse_tree(text), kept for the process (trees are immutable tuples)."""
+    return parse_tree(text)
 
 
 def _count_refs(tree) -> int:
@@ -421,11 +437,8 @@ class _Emitter:
         # shapes that differ only there (a per-epoch SUM over the next 29 rows) share code.
         factory = self.c._factories.get(source)
         if factory is None:
-            uid = next(self.c._counter)
-            body = "".join("    " + line + "\n" if line else "\n" for line in source.split("\n"))
-            code = f"def shape_{uid}({', '.join(self.params.values())}):\n{body}    return run, deps\n"
-            exec(compile(code, f"<xlgen shape {uid}>", "exec"), self.c.ns)
-            factory = self.c._factories[source] = self.c.ns.pop(f"shape_{uid}")
+            exec(_factory_code(source, tuple(self.params.values())), self.c.ns)
+            factory = self.c._factories[source] = self.c.ns.pop("shape_factory")
         run, deps = factory(*self.params)
         run.deps = deps
         return Shape(run, deps, self.volatile, self.dynamic, source, bool(singles or self.deps_ranges))
