@@ -16,8 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
-
 from xlgen.engine.book import Book
 from xlgen.engine.compiler import VOLATILE
 
@@ -248,6 +246,9 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
         deterministic = {sheet.name.lower() for sheet in book.sheets}
     else:
         deterministic = {name.lower() for name in deterministic_sheets}
+
+    # imported here: verify lints in a forked child, so its parent never pays for XlsxWriter
+    from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 
     problems: list[LintProblem] = []
     used_by_deterministic: dict[int, _FormulaFacts] = {}  # distinct analyses, by id

@@ -17,14 +17,17 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from formulas.functions import not_implemented
 
 from ..errors import UnsupportedFormula
 from . import runtime as rt
+from .library_names import FORMULAS_VERSION, HEAVY_NAMES
 from .parse import ParseError, UnsupportedSyntax, parse_tree
-from .refs import MAX_COL, MAX_ROW
+from .refs import MAX_COL, MAX_ROW, row_skeleton
 
 SHEET_SHIFT = 35
 ROW_SHIFT = 15
@@ -132,6 +135,26 @@ def library_function(name: str):
     return found
 
 
+def may_be_library_function(name: str) -> bool:
+    """False only if formulas surely has no function `name` (a workbook LAMBDA's name,
+    say), found without importing its scipy-backed modules when their names are known."""
+    if name in _found:
+        return _found[name] is not None
+    import formulas
+    import formulas.functions as base
+    if formulas.__version__ != FORMULAS_VERSION or "formulas.functions.stat" in sys.modules:
+        return library_function(name) is not None
+    candidates = (name, "_XLFN." + name, "_XLFN._XLWS." + name, "_XLWS." + name)
+    if any(c in HEAVY_NAMES for c in candidates):
+        return library_function(name) is not None
+    for table in itertools.chain([base.FUNCTIONS], (
+            importlib.import_module(sub, "formulas.functions").FUNCTIONS for sub in _SUBMODULES[:-2])):
+        hit = next((table[c] for c in candidates if c in table), None)
+        if hit is not None and hit is not not_implemented:
+            return True
+    return False
+
+
 class LazyFunction:
     """A formulas function looked up (and its module imported) on first call."""
 
@@ -157,7 +180,8 @@ class Compiler:
         self.ns = namespace
         self.formula_keys = formula_keys
         self._consts: dict = {}
-        self._counter = itertools.count()
+        self._skeletons: dict = {}  # row_skeleton -> its tree with rows 1, 2, ... (None: not yet, False: no)
+        self._factories: dict = {}  # shape source, references' numbers as names -> its factory
         self._name_trees: dict = {}
         self._names = {}
         for (scope, name), text in book.names.items():
@@ -181,7 +205,8 @@ class Compiler:
         return name
 
     def function_const(self, func) -> str:
-        key = ("fn", id(func))
+        # one LazyFunction per name, so shapes calling the same function share their code
+        key = ("lazy", func.name) if type(func) is LazyFunction else ("fn", id(func))
         name = self._consts.get(key)
         if name is None:
             name = self._consts[key] = f"_f{len(self._consts)}"
@@ -208,7 +233,7 @@ class Compiler:
             if self.structured is not None:
                 text = self.structured.rewrite(text, None)
             try:
-                self._name_trees[key] = parse_tree(text)
+                self._name_trees[key] = _parsed(text)
             except UnsupportedSyntax as exc:
                 raise _Unsupported(f"{exc.what} in defined name {name}") from None
             except ParseError:
@@ -225,7 +250,7 @@ class Compiler:
         can check that its shape key saw the same references as the parser.
         """
         try:
-            tree = parse_tree(text)
+            tree = self._tree(text)
         except UnsupportedSyntax as exc:
             raise UnsupportedFormula(cell_label, exc.what) from None
         except ParseError:
@@ -236,6 +261,101 @@ class Compiler:
         except _Unsupported as exc:
             raise UnsupportedFormula(cell_label, exc.what) from None
         return shape, _count_refs(tree)
+
+
+    def _tree(self, text: str):
+        """parse_tree(text), parsing once per skeleton: formulas that differ only in their
+        references' rows (each epoch's rmse over its own 29 rows) reuse the first one's
+        tree with their rows put in. The reuse is proven per skeleton: a probe with the
+        rows 1, 2, 3... must parse to a tree holding exactly those rows in that order."""
+        skeleton, rows = row_skeleton(text)
+        if not rows or not all(1 <= row <= MAX_ROW for row in rows):
+            return _parsed(text)
+        probe = self._skeletons.get(skeleton, _UNSEEN)
+        if probe is _UNSEEN:  # first sight: most skeletons have one shape, so no probe yet
+            self._skeletons[skeleton] = None
+            return _parsed(text)
+        if probe is None:
+            numbered = list(range(1, len(rows) + 1))
+            pieces = skeleton.split("\x00")
+            probe_text = "".join(piece + str(n) for piece, n in zip(pieces, numbered)) + pieces[-1]
+            try:
+                probe = _parsed(probe_text)
+            except ParseError:
+                probe = False
+            else:
+                found: list = []
+                _rows_of(probe, found)
+                if found != numbered:
+                    probe = False
+            self._skeletons[skeleton] = probe
+        if probe is False:
+            return _parsed(text)
+        return _with_rows(probe, rows)
+
+
+_UNSEEN = object()
+
+
+def _rows_of(tree, out: list) -> None:
+    """The row numbers written in a tree's references, in the order _with_rows fills them."""
+    kind = tree[0]
+    if kind in ("cell", "spill"):
+        if tree[2][3] is not None:
+            out.append(tree[2][3])
+    elif kind == "range":
+        for part in tree[2:4]:
+            if part[3] is not None:
+                out.append(part[3])
+    elif kind in ("op", "call"):
+        for arg in tree[2]:
+            _rows_of(arg, out)
+    elif kind == "let":
+        for _, value in tree[1]:
+            _rows_of(value, out)
+        _rows_of(tree[2], out)
+    elif kind == "lambda":
+        _rows_of(tree[2], out)
+
+
+def _with_rows(tree, rows: list):
+    """A probe tree (rows 1, 2, 3...) with rows[i - 1] in place of row i."""
+    kind = tree[0]
+    if kind in ("cell", "spill"):
+        part = tree[2]
+        if part[3] is None:
+            return tree
+        return (kind, tree[1], (part[0], part[1], part[2], rows[part[3] - 1]))
+    if kind == "range":
+        p1, p2 = tree[2], tree[3]
+        if p1[3] is not None:
+            p1 = (p1[0], p1[1], p1[2], rows[p1[3] - 1])
+        if p2[3] is not None:
+            p2 = (p2[0], p2[1], p2[2], rows[p2[3] - 1])
+        return (kind, tree[1], p1, p2)
+    if kind in ("op", "call"):
+        return (kind, tree[1], tuple(_with_rows(arg, rows) for arg in tree[2]))
+    if kind == "let":
+        return (kind, tuple((var, _with_rows(value, rows)) for var, value in tree[1]), _with_rows(tree[2], rows))
+    if kind == "lambda":
+        return (kind, tree[1], _with_rows(tree[2], rows))
+    return tree
+
+
+@lru_cache(maxsize=4096)
+def _factory_code(source: str, params: tuple):
+    """The compiled module code defining shape_factory(params) -> (run, deps) for a shape's
+    source. Kept for the process: the same source means the same code in any engine's
+    namespace (a build's calculation and its verify read-back compile the same shapes)."""
+    body = "".join("    " + line + "\n" if line else "\n" for line in source.split("\n"))
+    code = f"def shape_factory({', '.join(params)}):\n{body}    return run, deps\n"
+    return compile(code, "<xlgen shape>", "exec")
+
+
+@lru_cache(maxsize=8192)
+def _parsed(text: str):
+    """parse_tree(text), kept for the process (trees are immutable tuples)."""
+    return parse_tree(text)
 
 
 def _count_refs(tree) -> int:
@@ -272,6 +392,7 @@ class _Emitter:
         self.dynamic = None
         self.waits = False  # reads a range known only at run time (OFFSET): deps grow then
         self.expanding: list = []  # defined names being expanded (recursion guard)
+        self.params: dict = {}  # integer from where a reference points -> its name in the code
 
     # --- plumbing --------------------------------------------------------------------
     def tmp(self) -> str:
@@ -294,8 +415,7 @@ class _Emitter:
         self.line("if type(res) is not float: res = _final(res)")
         self.line("V[k] = res")
         self.line("return True")
-        uid = next(self.c._counter)
-        head = [f"def run_{uid}(k):"]
+        head = ["def run(k):"]
         if self.needs_rc:
             head.append(f"    r = (k >> {ROW_SHIFT}) & {ROW_MASK}")
             head.append(f"    c = k & {COL_MASK}")
@@ -303,7 +423,7 @@ class _Emitter:
         checks = [f"({d}) in P" for d in singles] + [f"_rpending({d})" for d in dict.fromkeys(self.deps_ranges)]
         if checks:
             head.append(f"    if {' or '.join(checks)}: return False")
-        deps = [f"def deps_{uid}(k):"]
+        deps = ["def deps(k):"]
         if self.needs_rc:
             deps.append(f"    r = (k >> {ROW_SHIFT}) & {ROW_MASK}")
             deps.append(f"    c = k & {COL_MASK}")
@@ -313,19 +433,31 @@ class _Emitter:
             parts.append("_waited(k)")
         deps.append(f"    return {' + '.join(parts)}")
         source = "\n".join(head + self.lines + [""] + deps) + "\n"
-        exec(compile(source, f"<xlgen shape {uid}>", "exec"), self.c.ns)
-        run, deps = self.c.ns.pop(f"run_{uid}"), self.c.ns.pop(f"deps_{uid}")
+        # Where references point (offsets, absolute rows) are the factory's arguments, so
+        # shapes that differ only there (a per-epoch SUM over the next 29 rows) share code.
+        factory = self.c._factories.get(source)
+        if factory is None:
+            exec(_factory_code(source, tuple(self.params.values())), self.c.ns)
+            factory = self.c._factories[source] = self.c.ns.pop("shape_factory")
+        run, deps = factory(*self.params)
         run.deps = deps
         return Shape(run, deps, self.volatile, self.dynamic, source, bool(singles or self.deps_ranges))
+
+    def number(self, value: int) -> str:
+        """The name standing for an integer that depends on where a reference points."""
+        name = self.params.get(value)
+        if name is None:
+            name = self.params[value] = f"_p{len(self.params)}"
+        return name
 
     # --- references ----------------------------------------------------------------------
     def _axis(self, absolute, value, base, var):
         """Code for a row or column number: a constant, or var + offset."""
         if absolute:
-            return str(value)
+            return self.number(value)
         self.needs_rc = True
         d = value - base
-        return var if d == 0 else f"({var} + {d})" if d > 0 else f"({var} - {-d})"
+        return var if d == 0 else f"({var} + {self.number(d)})"
 
     def cell_key_code(self, target: int, part, scope: _Scope):
         """Code computing the key of a single cell; None if it can never be valid."""
@@ -336,15 +468,15 @@ class _Emitter:
             return f"_checked_key({target}, {r_code}, {c_code})"
         s_delta = (target - self.sheet) << SHEET_SHIFT
         if cabs and rabs:
-            return str(cell_key(target, row, col))
+            return self.number(cell_key(target, row, col))
         if not cabs and not rabs:
             off = s_delta + ((row - scope.base_row) << ROW_SHIFT) + (col - scope.base_col)
-            return "k" if off == 0 else f"k + {off}" if off > 0 else f"k - {-off}"
+            return "k" if off == 0 else f"k + {self.number(off)}"
         if cabs:  # $A5: keep sheet and row of k, set the column
             off = s_delta + ((row - scope.base_row) << ROW_SHIFT) + col
-            return f"(k & {~COL_MASK}) + {off}" if off >= 0 else f"(k & {~COL_MASK}) - {-off}"
+            return f"(k & {~COL_MASK}) + {self.number(off)}"
         off = (target << SHEET_SHIFT) + (row << ROW_SHIFT) + (col - scope.base_col)  # A$5
-        return f"(k & {COL_MASK}) + {off}" if off >= 0 else f"(k & {COL_MASK}) - {-off}"
+        return f"(k & {COL_MASK}) + {self.number(off)}"
 
     def range_code(self, target: int, p1, p2, scope: _Scope, track: bool = True) -> str:
         """'sheet, r1, c1, r2, c2' for the runtime range helpers; `track`: the cell reads it."""
@@ -611,10 +743,10 @@ class _Emitter:
         native = getattr(self, "fn_" + name.replace(".", "_"), None)
         if native is not None:
             return native(args, scope)
-        func = library_function(name)
-        if func is not None:
-            return self.library_call(name, func, args, scope)
         hit = self.c.lookup_name(name, self.c.book.sheets[self.sheet].name)
+        func = library_function(name) if hit is None or may_be_library_function(name) else None
+        if func is not None:  # a library function comes before a workbook name
+            return self.library_call(name, func, args, scope)
         if hit is not None:
             return self.lambda_call(name, hit, args, scope)
         raise _Unsupported(f"function {name}")

@@ -14,6 +14,7 @@ import datetime as _dt
 import gc
 import math
 import random
+from operator import itemgetter
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from .compiler import COL_MASK, ROW_MASK, ROW_SHIFT, SHEET_SHIFT, Compiler
 from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
 from .tables import StructuredRefs
 
+_second = itemgetter(1)
 MISSING = object()  # a formula cell without a saved value
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
@@ -302,9 +304,8 @@ class _Engine:
             base = s << SHEET_SHIFT
             for (r, c), value in sheet.constants.items():
                 V[base | (r << ROW_SHIFT) | c] = rt.to_internal(value)
-            rows = [r for r, _ in sheet.constants] + [r for r, _ in sheet.formulas]
-            cols = [c for _, c in sheet.constants] + [c for _, c in sheet.formulas]
-            max_row, max_col = max(rows, default=0), max(cols, default=0)
+            max_row = max(max(sheet.constants, default=(0, 0))[0], max(sheet.formulas, default=(0, 0))[0])
+            max_col = max(max(map(_second, sheet.constants), default=0), max(map(_second, sheet.formulas), default=0))
             for (r, c), ref in sheet.array_refs.items():
                 r1, c1, r2, c2 = range_bounds(ref)
                 if (r1, c1) != (r, c):
@@ -382,8 +383,14 @@ class _Engine:
 
         def public(keys):
             return [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in keys]
-        cells = public(order)
+        # what only the calculation needed goes before the public copies are made (peak memory)
+        keys.clear()
+        runs.clear()
+        run_of.clear()
+        self.formula_keys.clear()
         results = [V[k] for k in order]
+        V.clear()
+        cells = public(order)
         for i, v in enumerate(results):
             if type(v) is rt.XlError:
                 results[i] = rt.to_public(v)
@@ -452,7 +459,7 @@ class _Engine:
         arrays = sheet.array_refs
         cached = sheet.cached
         shapes: dict = {}
-        # column -> (render(row), lowest row, highest row, shape, is_array) of the last shape seen there
+        # column -> (render(row), lowest row, highest row, shape, is_array, plain, run) of the last shape seen there
         last_in_col: dict = {}
         overlap = not sheet.constants.keys().isdisjoint(formulas.keys())
         add_key, add_run = keys.append, runs.append
@@ -477,8 +484,12 @@ class _Engine:
                 continue
             hint = last_in_col.get(c)
             if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
-                    not arrays or hint[4] is ((r, c) in arrays)):
+                    hint[4] is ((r, c) in arrays if arrays else False)):
                 shape = hint[3]
+                if hint[5]:  # the common case: a plain shape, seen in this column just before
+                    add_key(k)
+                    add_run(hint[6])
+                    continue
             elif structured is not None and "[" in text:  # table references: as A1 first
                 shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,
                                         shapes, last_in_col, text, structured.row_bounds(text, r, c, sheet.name))
@@ -564,7 +575,9 @@ class _Engine:
         if renderer is None:
             last_in_col.pop(c, None)
         else:
-            last_in_col[c] = renderer + (shape, is_array)
+            # ...and whether its cells need nothing more than its run function
+            plain = not shape.volatile and shape.reads_cells and not is_array
+            last_in_col[c] = renderer + (shape, is_array, plain, shape.run)
         return shape
 
     def _walk(self, root, order):

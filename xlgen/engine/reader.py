@@ -499,15 +499,20 @@ def _scan(reader: _SheetReader, text: str) -> None:
     constants = reader.sheet.constants
     columns: dict = {}
     row, col = reader.row, reader.col
+    row_digits = None  # the row number's text of the last plain cell: a row's cells share one int
     for letters, digits, ctype, f_attrs, f_text, v_text, e_letters, e_digits, other, row_attrs \
             in _ITEM_RE.findall(text):
         if letters:
-            row = int(digits)
+            if digits != row_digits:
+                row = int(digits)
+                if row > MAX_ROW or row < 1:
+                    raise _Refused(f"a cell outside the sheet (r={letters}{digits})")
+                row_digits = digits
             col = columns.get(letters)
             if col is None:
                 col = columns[letters] = col_number(letters)
-            if row > MAX_ROW or col > MAX_COL or row < 1:
-                raise _Refused(f"a cell outside the sheet (r={letters}{digits})")
+                if col > MAX_COL:
+                    raise _Refused(f"a cell outside the sheet (r={letters}{digits})")
             if "&" in f_text or "&" in v_text:
                 f_text, v_text = html.unescape(f_text), html.unescape(v_text)
             if f_attrs or f_text:
@@ -518,9 +523,10 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 else:
                     text = f_text
                 if text and not ctype and v_text:  # the usual case: a formula with a number saved
-                    formulas[(row, col)] = text
+                    cell = (row, col)
+                    formulas[cell] = text
                     try:
-                        cached[(row, col)] = float(v_text)
+                        cached[cell] = float(v_text)
                     except ValueError:
                         raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
                 else:
@@ -538,6 +544,7 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 store(row, col, ctype, "", None)
         elif e_letters:
             row, col = int(e_digits), col_number(e_letters)
+            row_digits = None
         elif other:
             rm = _CELL_R_RE.search(_CELL_ATTRS_RE.match(other).group(1))
             if rm:
@@ -548,10 +555,12 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 other = _with_ref(other, row, col)
             reader.row, reader.col = row, col
             reader.fragment(other)
+            row_digits = None
         else:
             rm = _ROW_R_RE.search(row_attrs)
             row = int(rm.group(1)) if rm else row + 1
             col = 0
+            row_digits = None
     reader.row, reader.col = row, col
 
 

@@ -156,6 +156,28 @@ def shape_key(text: str, row: int, col: int) -> tuple[str, int]:
     return "".join(out), nrefs
 
 
+def row_skeleton(text: str) -> tuple[str, list[int]]:
+    """The formula with the row numbers of its references taken out, and those rows in
+    text order. Formulas with equal skeletons parse to the same tree but for those rows."""
+    rows: list[int] = []
+
+    def blank(m: re.Match) -> str:
+        g = m.groups()
+        if g[3] is not None:
+            rows.append(int(g[5]))
+            if g[7] is None:
+                return f"{g[2]}{g[3]}{g[4]}\x00"
+            rows.append(int(g[9]))
+            return f"{g[2]}{g[3]}{g[4]}\x00:{g[6]}{g[7]}{g[8]}\x00"
+        if g[15] is not None:
+            rows.append(int(g[15]))
+            rows.append(int(g[17]))
+            return f"{g[14]}\x00:{g[16]}\x00"
+        return m.group(0)
+
+    return REF_RE.sub(blank, text), rows
+
+
 def _rel(dollar: str, value: int, base: int, axis: str) -> str:
     return f"{axis}{value}" if dollar else f"{axis}[{value - base}]"
 
@@ -250,12 +272,7 @@ class Template:
         fmt, offsets = layout
         pieces = fmt.replace("{{", "\x01").replace("}}", "\x02").split("{}")
         pieces = [p.replace("\x01", "{").replace("\x02", "}") for p in pieces]
-        names = {f"_{i}": piece for i, piece in enumerate(pieces)}
-        body = "{_0}"
-        for i, d in enumerate(offsets, 1):
-            row_expr = "r" if d == 0 else f"r + {d}" if d > 0 else f"r - {-d}"
-            body += "{%s}{_%d}" % (row_expr, i)
-        render = eval(f'lambda r: f"{body}"', names)  # noqa: S307 - our own source
+        render = _renderer_factory(len(offsets))(*pieces, *offsets)
         low = 1 - min(offsets, default=0)
         high = MAX_ROW - max(offsets, default=0)
         return render, max(low, 1), min(high, MAX_ROW)
@@ -266,3 +283,16 @@ class Template:
         if entry is None or not entry[1] <= row <= entry[2]:
             return None
         return entry[0](row)
+
+
+@lru_cache(maxsize=None)
+def _renderer_factory(n_offsets: int):
+    """make(piece0, ..., piece_n, offset1, ..., offset_n) -> render(row): an f-string
+    compiled once per number of row references, so shapes share it."""
+    pieces = [f"_{i}" for i in range(n_offsets + 1)]
+    offsets = [f"_d{i}" for i in range(1, n_offsets + 1)]
+    body = "{_0}" + "".join("{r + _d%d}{_%d}" % (i, i) for i in range(1, n_offsets + 1))
+    source = f'def make({", ".join(pieces + offsets)}):\n    return lambda r: f"{body}"\n'
+    namespace: dict = {}
+    exec(compile(source, "<xlgen renderer>", "exec"), namespace)  # noqa: S102 - our own source
+    return namespace["make"]
