@@ -17,7 +17,7 @@ import numpy as np
 
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row
 from xlgen.verify.locate import input_cell, normal
-from xlgen.verify.stepwise import RowModel, Stepwise, expect, numeric
+from xlgen.verify.stepwise import LOCAL_ULPS, RowModel, Stepwise, expect, numeric
 
 HEAD = ("x", "y", "a", "b")
 WEIGHTS = {"linear": ("a", "b"), "collapse": ("a", "b", "c", "d"), "relu": ("a", "b", "c", "d")}
@@ -217,6 +217,11 @@ class CheckedBlock:
     @property
     def epochs(self) -> int:
         return len(self.match.rows) // self.rows_per_epoch
+
+    @property
+    def sum_ulps(self) -> int:
+        """The local bound of an epoch's rmse, in ulps: a sum of its rows rounds once per row."""
+        return self.rows_per_epoch + LOCAL_ULPS
 
     def epoch_range(self, epoch: int) -> range:
         return range((epoch - 1) * self.rows_per_epoch, epoch * self.rows_per_epoch)

@@ -8,27 +8,30 @@ because the engine rounded once differently from NumPy; comparing only single st
 would miss a sheet whose numbers drift slowly away from the truth.
 
 - Local: row i is recomputed by the reference's single-step function from the values
-  the workbook itself holds in row i-1 (its new weights, momentum, ...). Every cell of a
-  row must agree with that, to the usual tolerance; a wrong formula fails at its own
-  cell, whatever happened before it.
+  the workbook itself holds in row i-1 (its new weights, momentum, ...). Engine and
+  reference then do the same IEEE double operations on the same numbers, perhaps in
+  another order, so a cell may differ from its local expectation by at most LOCAL_ULPS
+  units in the last place of the size of the numbers it was computed from (its
+  "magnitude": a finite-difference derivative subtracts two nearly equal losses, so its
+  rounding is a few ulps of the losses, not of their difference), plus the change a
+  nudge of that many ulps in the previous row's state makes (a flag at a threshold).
+  More than that is a different formula, and fails at its own cell, whatever happened
+  before it.
 - Global: the reference also runs from the inputs alone. Where that run is stable, the
   workbook's row must agree with it too. How stable is measured, not assumed: the run is
   repeated with every state value nudged after every row by NOISE times the size of the
-  numbers it was computed from (rounding noise, a few hundred units in the last place,
-  as another engine could leave it), and the spread of those runs is added to the
-  tolerance. Where they split between finite and overflowed, or differ beyond LOST
-  (relative: chaos has eaten the digits, and the runs are no longer near copies of each
-  other whose differences grow in proportion to the nudge), the run says nothing and
-  only the local check applies.
+  numbers it was computed from (a few hundred ulps, far more than one engine's rounding
+  differs from another's), and the spread of those runs is the bound: it grows with the
+  run's sensitivity, so a long run whose rounding drifts (rmsprop over 3,000 rows) is
+  not failed by a fixed band, while one that drifts more than its own sensitivity
+  explains is. Where the nudged runs split between finite and overflowed, or differ
+  beyond LOST (relative: chaos has eaten the digits), the run says nothing and only the
+  local check applies.
 
-The local check's own tolerance is relative to the size of the numbers a value was
-computed from (a finite-difference derivative subtracts two nearly equal losses: its
-rounding noise scales with the losses, not with their difference), and is widened by
-the spread of the row recomputed from the workbook's previous row nudged by NOISE.
-
-When the local and global expectations of a cell agree, the cell is checked against the
-local one; when they do not (the workbook's previous rows have drifted from the run
-more than rounding explains), against the global one, so the cell is reported.
+When the local and global expectations of a cell agree (within both bounds), the cell is
+checked against the local one; when they do not (the workbook's previous rows have
+drifted from the run more than rounding explains), against the global one, so the cell
+is reported.
 
 Anything that is a sequence of rows carrying a state can use this: describe it as a
 `RowModel` and ask a `Stepwise` for expected values.
@@ -44,10 +47,16 @@ from typing import Callable
 import numpy as np
 
 from xlgen.engine.book import ExcelError
-from xlgen.verify.core import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE
+from xlgen.verify.core import ULP
 
 NOISE = 1e-13
 LOST = 1e-4
+# How many units in the last place of its operands' size a cell may differ from the
+# reference fed the same operands: engine and reference may order a row's few operations
+# differently (a*x+b against b+a*x, x^2 against x*x), each rounding by half an ulp.
+# Measured on every workbook xlgen builds, the largest is 2 (see README); 16 leaves room.
+LOCAL_ULPS = 16
+LOCAL_NOISE = LOCAL_ULPS * ULP
 # sign patterns for the nudges: all up, alternating, pairs; state values in declared order
 PATTERNS = ((1, 1, 1, 1), (1, -1, 1, -1), (-1, -1, 1, 1))
 
@@ -95,15 +104,15 @@ def numeric(value) -> float:
     return math.nan if isinstance(value, str) else value
 
 
-def nudge(state: dict, noisy: tuple, pattern: tuple, sizes: dict | None = None) -> dict:
-    """`state` with each noisy value moved by NOISE times its size (or `sizes[name]`, the
+def nudge(state: dict, noisy: tuple, pattern: tuple, sizes: dict | None = None, noise: float = NOISE) -> dict:
+    """`state` with each noisy value moved by `noise` times its size (or `sizes[name]`, the
     size of the numbers it was computed from, when larger), up or down by `pattern`."""
     out = dict(state)
     for k, name in enumerate(noisy):
         value = out[name]
         if isinstance(value, (float, np.floating)) and math.isfinite(value):
             size = max(abs(value), (sizes or {}).get(name, 0.0), 1e-6)
-            out[name] = value + pattern[k % len(pattern)] * NOISE * size
+            out[name] = value + pattern[k % len(pattern)] * noise * size
     return out
 
 
@@ -155,23 +164,24 @@ def spread(base, others: list) -> float | None:
 
 
 def close(local, reference, extra: float) -> bool:
-    """Does a local expectation agree with the whole run's, given the run's own spread?"""
+    """Does a local expectation agree with the whole run's, given `extra` (both bounds)?"""
     if not _is_number(local) or not _is_number(reference):
         return local == reference
     if not _finite(local) or not _finite(reference):
         return not _finite(local) and not _finite(reference)
     local, reference = float(local), float(reference)
-    return abs(local - reference) <= RELATIVE_TOLERANCE * max(abs(local), abs(reference)) + ABSOLUTE_TOLERANCE + extra
+    return abs(local - reference) <= LOCAL_ULPS * ULP * max(abs(local), abs(reference)) + extra
 
 
-def combine(local, local_scale: float, run_values: list) -> tuple[object, float]:
-    """(expected value, scale for verify.core.agrees) of one cell, from its local
+def combine(local, local_scale: float, local_bound: float, run_values: list) -> tuple[object, float, float]:
+    """(expected value, scale, bound; see verify.core.agrees) of one cell, from its local
     expectation and the whole run's values (the plain run first, then the nudged ones)."""
     reference, others = run_values[0], run_values[1:]
     run_spread = spread(reference, others)
-    if run_spread is None or close(local, reference, run_spread) or _lost(reference, others, run_spread):
-        return local, local_scale
-    return reference, 0.0
+    if run_spread is None or close(local, reference, local_bound + run_spread) or _lost(reference, others, run_spread):
+        return local, local_scale, local_bound
+    size = abs(float(reference)) if _finite(reference) else 0.0
+    return reference, 0.0, local_bound + run_spread + LOCAL_ULPS * ULP * size
 
 
 def _lost(reference, others: list, run_spread: float) -> bool:
@@ -182,13 +192,15 @@ def _lost(reference, others: list, run_spread: float) -> bool:
     return run_spread > LOST * size
 
 
-def local_scale(magnitude: float, local_spread: float | None) -> float:
-    """The scale (see verify.core.agrees) of a local expectation: the size of its operands,
-    or more where the row nudged by NOISE moved further; unbounded where the nudged row
-    overflowed and the plain one did not."""
+def local_bound(value, magnitude: float, local_spread: float | None, ulps: float = LOCAL_ULPS) -> float:
+    """The bound of a local expectation: `ulps` units in the last place of the size of its
+    operands (or its own, if larger), plus how far the row recomputed from a previous row
+    nudged by as many ulps moved; unbounded where that nudge overflowed the row or flipped
+    a value between number and text."""
     if local_spread is None:
         return math.inf
-    return max(magnitude, local_spread / RELATIVE_TOLERANCE)
+    size = abs(float(value)) if _finite(value) else 0.0
+    return ulps * ULP * max(size, magnitude) + local_spread
 
 
 class WorkbookRows(Mapping):
@@ -219,17 +231,19 @@ class Stepwise:
     runs: list = field(init=False)
     local: list = field(init=False)
     local_scale: list = field(init=False)
+    local_bound: list = field(init=False)
 
     def __post_init__(self):
         self.runs = [run(self.model, self.count)] + [run(self.model, self.count, p) for p in PATTERNS]
-        self.local, self.local_scale = [], []
+        self.local, self.local_scale, self.local_bound = [], [], []
         for index in range(self.count):
             state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
             values = self.model.row(state, index)
-            nudged = [self.model.row(nudge(state, self.model.noisy, p), index) for p in PATTERNS]
+            nudged = [self.model.row(nudge(state, self.model.noisy, p, noise=LOCAL_NOISE), index) for p in PATTERNS]
             magnitudes = self.model.magnitudes(state, values)
             self.local.append(values)
-            self.local_scale.append({key: local_scale(magnitudes.get(key, 0.0),
+            self.local_scale.append(magnitudes)
+            self.local_bound.append({key: local_bound(value, magnitudes.get(key, 0.0),
                                                       spread(value, [other[key] for other in nudged]))
                                      for key, value in values.items()})
 
@@ -240,23 +254,25 @@ class Stepwise:
         keys = list(self.runs[0][0]) if self.runs and self.runs[0] else []
         return [WorkbookRows(self.read, index, keys) for index in range(self.count)]
 
-    def cell(self, index: int, key: str) -> tuple[object, float]:
-        """Expected value and scale of row `index`'s cell `key`."""
-        return combine(self.local[index][key], self.local_scale[index][key],
+    def cell(self, index: int, key: str) -> tuple[object, float, float]:
+        """Expected value, scale and bound of row `index`'s cell `key`."""
+        return combine(self.local[index][key], self.local_scale[index].get(key, 0.0), self.local_bound[index][key],
                        [rows[index][key] for rows in self.runs])
 
-    def derived(self, summarise: Callable[[list], object]) -> tuple[object, float]:
+    def derived(self, summarise: Callable[[list], object], ulps: float = LOCAL_ULPS) -> tuple[object, float, float]:
         """A cell computed from many rows (an rmse, the weights at the end of an epoch):
-        `summarise` applied to the workbook's rows (local) and to each run (global)."""
-        return combine(summarise(self.workbook_rows()), 0.0, [summarise(rows) for rows in self.runs])
+        `summarise` applied to the workbook's rows (local, within `ulps` units in the last
+        place: a sum of n terms rounds n times) and to each run (global)."""
+        local = summarise(self.workbook_rows())
+        return combine(local, 0.0, local_bound(local, 0.0, 0.0, ulps), [summarise(rows) for rows in self.runs])
 
-    def link(self, local_value, reference: Callable[[list], object]) -> tuple[object, float]:
+    def link(self, local_value, reference: Callable[[list], object]) -> tuple[object, float, float]:
         """A cell that copies another (a chart table): locally it must equal the value it
         copies, `local_value`; globally `reference` applied to each run."""
-        return combine(number(local_value), 0.0, [reference(rows) for rows in self.runs])
+        return combine(number(local_value), 0.0, 0.0, [reference(rows) for rows in self.runs])
 
 
-def expect(result, row: int, col: int, expectation: tuple[object, float]) -> None:
+def expect(result, row: int, col: int, expectation: tuple[object, float, float]) -> None:
     """Record an expectation from `Stepwise.cell/derived/link` in a SheetCheck."""
-    value, scale = expectation
-    result.expect(row, col, value, scale)
+    value, scale, bound = expectation
+    result.expect(row, col, value, scale, bound)
