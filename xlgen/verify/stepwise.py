@@ -276,3 +276,145 @@ def expect(result, row: int, col: int, expectation: tuple[object, float, float])
     """Record an expectation from `Stepwise.cell/derived/link` in a SheetCheck."""
     value, scale, bound = expectation
     result.expect(row, col, value, scale, bound)
+
+
+# --- whole columns at once ------------------------------------------------------------
+# Sheets whose rows are plain arithmetic (the course's basic and optimiser sheets, the
+# smoothing demo) are checked the same way, column by column: the local check recomputes
+# every row at once from the workbook's previous rows (NumPy arrays), the global run
+# carries a second, nudged copy of the state beside the plain one.
+
+@dataclass
+class ColumnModel:
+    """A per-row model whose `row` works on arrays.
+
+    initial:   state name -> its value before the first row.
+    carry:     state name -> the key of the row value that holds it after the row.
+    row:       (state arrays, row indices) -> every value the row shows, by key, as arrays.
+    magnitude: (state arrays, values, row indices) -> key -> array of the size of the numbers each value
+               was computed from (keys not given: the value's own size).
+    noisy:     the state names nudged to measure the run's sensitivity.
+    step:      (state, row index) -> the state after the row, on plain floats (the part of
+               `row` the run needs row by row; by default `row` itself).
+    """
+    initial: dict
+    carry: dict
+    row: Callable[[dict, np.ndarray], dict]
+    magnitude: Callable[[dict, dict, np.ndarray], dict]
+    noisy: tuple = ()
+    step: Callable[[dict, int], dict] | None = None   # (state, row index) -> the next state, on floats
+
+
+def run_columns(model: ColumnModel, count: int) -> dict:
+    """key -> (count, 2) array: the run from `model.initial`, and beside it the same run
+    with every noisy state value nudged after every row by NOISE times its size (up and
+    down in turn, state by state). The states are carried row by row on plain floats (far
+    faster than tiny arrays); every row's values then come from them at once."""
+    names = list(model.carry)
+    step = model.step or (lambda state, index: {name: model.row(state, index)[model.carry[name]] for name in names})
+    entering = []
+    for nudged in (False, True):
+        state = {name: float(value) for name, value in model.initial.items()}
+        states = []
+        with np.errstate(all="ignore"):
+            for index in range(count):
+                states.append(state)
+                state = step(state, index)
+                if nudged:
+                    for k, name in enumerate(model.noisy):
+                        value = float(state[name])
+                        if math.isfinite(value):
+                            state[name] = value + (-1) ** k * NOISE * max(abs(value), 1e-6)
+        entering.append({name: np.array([row[name] for row in states], dtype=np.float64) for name in names})
+    with np.errstate(all="ignore"):
+        plain, nudged = (model.row(state, np.arange(count)) for state in entering)
+    return {key: np.column_stack([np.broadcast_to(plain[key], (count,)), np.broadcast_to(nudged[key], (count,))])
+            for key in plain}
+
+
+# The nudged run's distance from the plain one at a single row can be small by chance (a
+# step that overshoots flips the sign of a deviation, so it may pass through zero); the
+# spread of a row is the largest over the rows within WINDOW of it.
+WINDOW = 8
+
+
+def windowed_max(values: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    out = values.copy()
+    for shift in range(1, min(window, len(values) - 1) + 1):
+        np.maximum(out[shift:], values[:-shift], out=out[shift:])
+        np.maximum(out[:-shift], values[shift:], out=out[:-shift])
+    return out
+
+
+def combine_columns(local: np.ndarray, bound: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`combine` for whole columns: (expected values, bounds). `runs` is (n, 2): the plain
+    run and the nudged one."""
+    local = np.asarray(local, dtype=np.float64)
+    reference, nudged = runs[:, 0], runs[:, 1]
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(reference)
+        run_spread = windowed_max(np.where(finite & np.isfinite(nudged), np.abs(nudged - reference), 0.0))
+        unknown = finite != np.isfinite(nudged)
+        lost = run_spread > LOST * np.maximum(np.abs(reference), np.abs(nudged))
+        size = np.maximum(np.abs(local), np.abs(reference))
+        close = np.where(np.isfinite(local) & finite,
+                         np.abs(local - reference) <= bound + run_spread + LOCAL_ULPS * ULP * size,
+                         ~np.isfinite(local) & ~finite)
+        use_local = unknown | lost | close
+        expected = np.where(use_local, local, reference)
+        bounds = np.where(use_local, bound, bound + run_spread + LOCAL_ULPS * ULP * np.abs(reference))
+    return expected, np.where(np.isfinite(bounds), bounds, 0.0)
+
+
+class Columns:
+    """Expected values for `count` rows of a ColumnModel held in a workbook.
+
+    read(key): the workbook's (computed) values of the column `key`, as floats (NaN for
+    errors and text).
+    """
+
+    def __init__(self, model: ColumnModel, count: int, read: Callable[[str], np.ndarray]):
+        self.model, self.count, self.read = model, count, read
+        previous = {}
+        for name, key in model.carry.items():
+            held = np.asarray(read(key), dtype=np.float64)
+            previous[name] = np.concatenate([[model.initial[name]], held[:-1]])
+        for name, value in model.initial.items():
+            previous.setdefault(name, np.full(count, value, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            self.local = model.row(previous, np.arange(count))
+            magnitude = model.magnitude(previous, self.local, np.arange(count))
+            self.scale = {key: np.nan_to_num(np.abs(np.asarray(magnitude.get(key, 0.0), dtype=np.float64)),
+                                             nan=0.0, posinf=0.0) * np.ones(count)
+                          for key in self.local}
+            self.bound = {key: LOCAL_ULPS * ULP * np.maximum(np.nan_to_num(np.abs(value), nan=0.0, posinf=0.0),
+                                                             self.scale[key])
+                          for key, value in self.local.items()}
+        self.runs = run_columns(model, count)
+
+    def column(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(expected values, scales, bounds) of the column `key`, row by row."""
+        expected, bounds = combine_columns(self.local[key], self.bound[key], self.runs[key])
+        return expected, self.scale[key], bounds
+
+    def derived(self, local: np.ndarray, ulps, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cells computed from many rows (an epoch's rmse): `local` from the workbook's rows,
+        within `ulps` units in the last place of their size; `runs` (m, 2) from the runs."""
+        local = np.atleast_1d(np.asarray(local, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            bound = np.asarray(ulps, dtype=np.float64) * ULP * np.nan_to_num(np.abs(local), nan=0.0, posinf=0.0)
+        return combine_columns(local, bound, np.atleast_2d(runs))
+
+
+def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[str], np.ndarray]:
+    """read(key) for Columns: the values of a workbook column as floats."""
+    def read(key: str) -> np.ndarray:
+        c = col[key]
+        return np.array([_as_float(context.value(sheet_name, r, c)) for r in rows], dtype=np.float64)
+    return read
+
+
+def _as_float(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        return 0.0 if value is None else math.nan
+    return float(value)
