@@ -334,7 +334,8 @@ def run_columns(model: ColumnModel, count: int) -> dict:
 
 # The nudged run's distance from the plain one at a single row can be small by chance (a
 # step that overshoots flips the sign of a deviation, so it may pass through zero); the
-# spread of a row is the largest over the rows within WINDOW of it.
+# spread of a row is the largest over the rows within WINDOW of it, and at least the
+# largest relative spread of any row before it times its own size.
 WINDOW = 8
 
 
@@ -353,9 +354,16 @@ def combine_columns(local: np.ndarray, bound: np.ndarray, runs: np.ndarray) -> t
     reference, nudged = runs[:, 0], runs[:, 1]
     with np.errstate(all="ignore"):
         finite = np.isfinite(reference)
-        run_spread = windowed_max(np.where(finite & np.isfinite(nudged), np.abs(nudged - reference), 0.0))
+        both = finite & np.isfinite(nudged)
+        raw = np.where(both, np.abs(nudged - reference), 0.0)
+        # a run that has amplified a nudge to some relative spread keeps it: the largest
+        # relative spread so far, times the value, bounds a row too
+        relative = np.maximum.accumulate(np.where(both, raw / np.maximum(np.abs(reference), np.abs(nudged)), 0.0)
+                                         if len(raw) else raw)
+        relative = np.nan_to_num(relative, nan=0.0)
+        run_spread = np.maximum(windowed_max(raw), relative * np.abs(np.where(finite, reference, 0.0)))
         unknown = finite != np.isfinite(nudged)
-        lost = run_spread > LOST * np.maximum(np.abs(reference), np.abs(nudged))
+        lost = relative > LOST
         size = np.maximum(np.abs(local), np.abs(reference))
         close = np.where(np.isfinite(local) & finite,
                          np.abs(local - reference) <= bound + run_spread + LOCAL_ULPS * ULP * size,
@@ -370,12 +378,14 @@ class Columns:
     """Expected values for `count` rows of a ColumnModel held in a workbook.
 
     read(key): the workbook's (computed) values of the column `key`, as floats (NaN for
-    errors and text).
+    errors and text). local_inputs: name -> one value per row, given to the local check's
+    rows beside the state (adam_ann's rows use the rate the workbook's table holds).
     """
 
-    def __init__(self, model: ColumnModel, count: int, read: Callable[[str], np.ndarray]):
+    def __init__(self, model: ColumnModel, count: int, read: Callable[[str], np.ndarray],
+                 local_inputs: dict | None = None):
         self.model, self.count, self.read = model, count, read
-        previous = {}
+        previous = dict(local_inputs or {})
         for name, key in model.carry.items():
             held = np.asarray(read(key), dtype=np.float64)
             previous[name] = np.concatenate([[model.initial[name]], held[:-1]])
