@@ -122,7 +122,9 @@ class Score:
 
     @property
     def at_cell_share(self) -> float:
-        return self.counts["at cell"] / self.changing if self.changing else 1.0
+        """Named at the mutated cell (a refusal naming it counts), of those not value-preserving."""
+        named = self.counts["at cell"] + self.counts["refused"]
+        return named / self.changing if self.changing else 1.0
 
 
 def bounds_of(report: Report) -> dict:
@@ -187,8 +189,9 @@ def score_file(path: Path, count: int, seed: int, progress=None) -> Score:
                     if "not supported" in str(error) or "cannot be parsed" in str(error):
                         score.redrawn += 1
                         continue
-                    score.counts["refused" if name in str(error) else "missed"] += 1
-                    if name not in str(error):
+                    named = re.search(rf"{re.escape(name)}(?![0-9])", str(error)) is not None
+                    score.counts["refused" if named else "missed"] += 1
+                    if not named:
                         score.missed.append(f"{name} ={mutated}: refused without naming it ({error})")
                     done += 1
                     continue
@@ -232,11 +235,16 @@ def main(argv=None) -> int:
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="files scored at once (processes)")
     args = parser.parse_args(argv)
-    scores = []
-    for path in args.files or FILES:
-        score = score_file(path, args.count, args.seed)
-        scores.append(score)
+    paths = args.files or FILES
+    if args.jobs > 1 and len(paths) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.jobs) as pool:
+            scores = list(pool.map(score_file, paths, [args.count] * len(paths), [args.seed] * len(paths)))
+    else:
+        scores = [score_file(path, args.count, args.seed) for path in paths]
+    for path, score in zip(paths, scores):
         print(f"{path}: {score.counts} ({score.redrawn} unparsable drawn again, {score.seconds:.0f} s)", flush=True)
         for line in score.elsewhere + score.missed:
             print("   ", line)

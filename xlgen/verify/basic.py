@@ -150,7 +150,8 @@ def row_model(xs, ys, a0: float, b0: float, learning_rate: float, derivative: st
         return {"a": state["a"] - used["a"] * learning_rate, "b": state["b"] - used["b"] * learning_rate}
 
     return ColumnModel({"a": np.float64(a0), "b": np.float64(b0)}, {"a": "new a", "b": "new b"}, row, magnitude,
-                       noisy=("a", "b"), step=step)
+                       noisy=("a", "b"), step=step,
+                       key=("basic", tuple(x_list), tuple(y_list), float(a0), float(b0), learning_rate, derivative))
 
 
 def squared_size(square, residual_size):

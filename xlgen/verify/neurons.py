@@ -196,7 +196,9 @@ def row_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> RowModel:
         return out
 
     noisy = tuple(w for w in weights) + tuple(f"mom {w}" for w in weights if inputs.momentum is not None)
-    return RowModel(initial, carry, row, noisy, magnitude)
+    key = (block.model, inputs.learning_rate, inputs.derivative, inputs.threshold, inputs.momentum,
+           tuple(sorted(inputs.initial.items())), tuple(np.asarray(xs).tolist()), tuple(np.asarray(ys).tolist()))
+    return RowModel(initial, carry, row, noisy, magnitude, key)
 
 
 def _size(value) -> float:

@@ -321,8 +321,12 @@ def row_model(found: Sheet, optimizer, state: dict, lrs, mom: float = None, sqr_
             out[f"new {weight}"] = np.maximum(np.abs(row_state[weight]), np.where(moved > 0, moved * np.maximum(worst, 1), 0))
         return out
 
+    callbacks = tuple((getattr(f, "func", f).__name__, tuple(sorted(getattr(f, "keywords", {}).items())))
+                      for f in optimizer.callbacks)
+    key = ("optimizer", callbacks, tuple(sorted(optimizer.hypers.items())), tuple(sorted(initial.items())),
+           tuple(lrs.tolist()), mom, sqr_mom, debiased, float(step0), counted, tuple(x_list), tuple(y_list))
     return ColumnModel(initial, carry, row, magnitude, noisy=tuple(name for name in carry if name != "step"),
-                       step=next_state)
+                       step=next_state, key=key)
 
 
 def betas(found: Sheet) -> dict:

@@ -80,6 +80,7 @@ class RowModel:
     row: Callable[[dict, int], dict]
     noisy: tuple = ()
     magnitude: Callable[[dict, dict], dict] | None = None
+    key: tuple | None = None   # everything `row` depends on, when known: equal keys give equal runs
 
     def magnitudes(self, state: dict, values: dict) -> dict:
         if self.magnitude is None:
@@ -203,6 +204,22 @@ def local_bound(value, magnitude: float, local_spread: float | None, ulps: float
     return ulps * ULP * max(size, magnitude) + local_spread
 
 
+_RUNS: dict = {}   # RowModel.key, count -> runs: a book verified again (mutation_score) reuses them
+
+
+def runs_from_inputs(model: RowModel, count: int) -> list:
+    """The plain run and the nudged ones; they depend on the inputs alone."""
+    key = None if model.key is None else (model.key, count)
+    if key is not None and key in _RUNS:
+        return _RUNS[key]
+    runs = [run(model, count)] + [run(model, count, p) for p in PATTERNS]
+    if key is not None:
+        if len(_RUNS) >= 32:
+            _RUNS.pop(next(iter(_RUNS)))
+        _RUNS[key] = runs
+    return runs
+
+
 class WorkbookRows(Mapping):
     """Row i of the workbook as a mapping key -> value (read on demand)."""
 
@@ -234,7 +251,7 @@ class Stepwise:
     local_bound: list = field(init=False)
 
     def __post_init__(self):
-        self.runs = [run(self.model, self.count)] + [run(self.model, self.count, p) for p in PATTERNS]
+        self.runs = runs_from_inputs(self.model, self.count)
         self.local, self.local_scale, self.local_bound = [], [], []
         for index in range(self.count):
             state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
@@ -303,6 +320,7 @@ class ColumnModel:
     magnitude: Callable[[dict, dict, np.ndarray], dict]
     noisy: tuple = ()
     step: Callable[[dict, int], dict] | None = None   # (state, row index) -> the next state, on floats
+    key: tuple | None = None   # everything `row` depends on, when known: equal keys give equal runs
 
 
 def run_columns(model: ColumnModel, count: int) -> dict:
@@ -310,6 +328,18 @@ def run_columns(model: ColumnModel, count: int) -> dict:
     with every noisy state value nudged after every row by NOISE times its size (up and
     down in turn, state by state). The states are carried row by row on plain floats (far
     faster than tiny arrays); every row's values then come from them at once."""
+    key = None if model.key is None else ("columns", model.key, count)
+    if key is not None and key in _RUNS:
+        return _RUNS[key]
+    runs = _run_columns(model, count)
+    if key is not None:
+        if len(_RUNS) >= 32:
+            _RUNS.pop(next(iter(_RUNS)))
+        _RUNS[key] = runs
+    return runs
+
+
+def _run_columns(model: ColumnModel, count: int) -> dict:
     names = list(model.carry)
     step = model.step or (lambda state, index: {name: model.row(state, index)[model.carry[name]] for name in names})
     entering = []
