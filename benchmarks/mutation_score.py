@@ -159,7 +159,7 @@ def verify_book(path: Path, book) -> tuple[Report, dict]:
     return report, calculation.values
 
 
-def score_file(path: Path, count: int, seed: int, progress=None) -> Score:
+def score_file(path: Path, count: int, seed: int) -> Score:
     rng = random.Random(f"{seed}:{path.name}")
     score = Score(path.name)
     start = time.perf_counter()
@@ -212,8 +212,8 @@ def score_file(path: Path, count: int, seed: int, progress=None) -> Score:
             else:
                 score.counts["missed"] += 1
                 score.missed.append(f"{name} ={mutated} ({kind}): verify passed though {moved} moved")
-            if progress:
-                progress(done)
+            if done % 50 == 0:
+                print(f"{path.name}: {done} mutations, {score.counts}", file=sys.stderr, flush=True)
     score.seconds = time.perf_counter() - start
     return score
 
@@ -230,6 +230,12 @@ def table(scores: list[Score]) -> str:
     return "\n".join(lines)
 
 
+def show(path: Path, score: Score) -> None:
+    print(f"{path}: {score.counts} ({score.redrawn} unparsable drawn again, {score.seconds:.0f} s)", flush=True)
+    for line in score.elsewhere + score.missed:
+        print("   ", line, flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
@@ -241,13 +247,16 @@ def main(argv=None) -> int:
     if args.jobs > 1 and len(paths) > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(args.jobs) as pool:
-            scores = list(pool.map(score_file, paths, [args.count] * len(paths), [args.seed] * len(paths)))
+            futures = [pool.submit(score_file, path, args.count, args.seed) for path in paths]
+            scores = []
+            for path, future in zip(paths, futures):
+                scores.append(future.result())
+                show(path, scores[-1])
     else:
-        scores = [score_file(path, args.count, args.seed) for path in paths]
-    for path, score in zip(paths, scores):
-        print(f"{path}: {score.counts} ({score.redrawn} unparsable drawn again, {score.seconds:.0f} s)", flush=True)
-        for line in score.elsewhere + score.missed:
-            print("   ", line)
+        scores = []
+        for path in paths:
+            scores.append(score_file(path, args.count, args.seed))
+            show(path, scores[-1])
     print()
     print(table(scores))
     bad = [s.file for s in scores if s.counts["missed"] or s.at_cell_share < 0.99]
