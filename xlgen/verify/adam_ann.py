@@ -5,15 +5,17 @@ its saved state: avg_grad2 (N33) `=SQRT(L33)+SQRT(M33)` of the saved squared ave
 gradrat (N34) `=avg_grad2/prev_grad2` with prev_grad2 saved in N3, the gradient sizes
 F33, G33 `=SQRT(SUMSQ(F4:F32))/COUNT(F4:F32)` and the reciprocals K34 `=1/K3`,
 L34 `=1/L3`. xlgen's sheet writes the macro's rule as a table (epoch | rmse | lr |
-avg_grad2 | prev_grad2 | gradrat): the reference replays it (run_annealed) with the
+avg_grad2 | prev_grad2 | gradrat): locally each entry is the rule applied to the
+workbook's own previous entry and last row, and each epoch's rows step with the rate
+the workbook's table holds; globally the reference replays it (run_annealed) with the
 limit and divisor read from the named inputs (2 and 4 without them).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 import math
+
+import numpy as np
 
 from xlgen.reference.optimizer_runs import run_annealed
 from xlgen.reference.optimizers import annealed_lr, gradient_size, lowest_so_far
@@ -58,14 +60,14 @@ def check(sheet, match, context):
             # locally each epoch's rows step with the workbook's own rate for that epoch
             local_lr = np.repeat(np.array(table_value[2], dtype=np.float64), found.rows_per_epoch)
             columns = checked_rows(found, optimizer, state, debiased, annealing.lr, local_lr)
-            expect_annealing(found, columns, annealing, table_value, places, c, lr, prev_grad2, limit, divisor)
+            expect_annealing(found, columns, table_value, places, c, lr, prev_grad2, limit, divisor)
     base.expect_rows(found, columns)
     base.expect_rmse(found, columns)
     course_summary(sheet, found, state, prev_grad2, columns)
     return result
 
 
-def expect_annealing(found, columns, annealing, table_value: dict, places: dict, c: int, lr: float,
+def expect_annealing(found, columns, table_value: dict, places: dict, c: int, lr: float,
                      prev_grad2: float, limit: float, divisor: float) -> None:
     """The table (lr | avg_grad2 | prev_grad2 | gradrat per epoch): locally the macro's rule
     applied to the workbook's own previous epoch and last row; globally the reference's."""
