@@ -30,6 +30,11 @@ ABSOLUTE_TOLERANCE = 1e-11
 # cell an absolute bound of a few of these times the size of its operands instead.
 ULP = 2.0 ** -52
 
+# LibreOffice hands its values back with 15 significant digits (xlgen.engine.libreoffice):
+# every number a row reads is off by up to half a unit in the 15th digit, 5e-15 of its
+# size, and a row combines a few; bounds in ulps widen by this much of the operands' size.
+FIFTEEN_DIGITS = 5e-14
+
 NUMBER = (int, float, np.floating, np.integer)
 
 
@@ -211,12 +216,14 @@ def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool
 
 
 def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
-            ignore_sheets: set = frozenset(), volatile: set = frozenset(), check_stale: bool = True) -> None:
+            ignore_sheets: set = frozenset(), volatile: set = frozenset(), check_stale: bool = True,
+            fifteen_digits: bool = False) -> None:
     """Fill the report's mismatches (calculation order), unchecked cells and stale caches.
 
     `any_error`: an error where the reference has one agrees whatever its code (LibreOffice
     says #VALUE! where Excel says #NUM!); `ignore_sheets` were skipped on purpose;
-    `check_stale` compares the saved values with the recomputed ones."""
+    `check_stale` compares the saved values with the recomputed ones; `fifteen_digits`: the
+    values were read back rounded to 15 significant digits (LibreOffice)."""
     checked = set()
     found = []
     for check in report.checks:
@@ -228,6 +235,9 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         expected = [check.expected[cell] for cell in cells]
         scale = np.array([check.scale.get(cell, 0.0) for cell in cells], dtype=np.float64)
         bound = np.array([check.bound.get(cell, math.nan) for cell in cells], dtype=np.float64) if check.bound else None
+        if bound is not None and fifteen_digits:
+            sizes = np.abs(np.array([value if isinstance(value, float) else 0.0 for value in expected]))
+            bound = bound + FIFTEEN_DIGITS * np.nan_to_num(np.maximum(sizes, scale), nan=0.0, posinf=0.0)
         for index in disagreeing(expected, actual, scale, any_error, report, bound):
             row, col = cells[index]
             found.append((keys[index], Mismatch(f"{check.sheet}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),

@@ -306,19 +306,21 @@ def row_model(found: Sheet, optimizer, state: dict, lrs, mom: float = None, sqr_
         for key, beta in (("debias1", mom), ("debias2", sqr_mom)):
             if debiased and beta is not None:
                 out[key] = np.maximum(np.abs(values[key]), 1.0)
-                corrections.append(out[key] / np.abs(values[key]))
+                corrections.append(ratio(out[key], np.abs(values[key])))
         for weight in GRAD_WEIGHTS:
             gradient = np.abs(values[f"de/d{weight}"])
-            ratios = [sizes[weight] / gradient, *corrections]
+            ratios = [ratio(sizes[weight], gradient), *corrections]
             for key in stats:
                 beta = abs(mom if key == "grad_avg" else sqr_mom)
                 previous = np.abs(row_state[f"{key} {weight}"]) * beta
                 added = (1 - beta) * (sizes[weight] if key == "grad_avg" else 2 * gradient * sizes[weight])
                 size = out[f"{key} {weight}"] = np.maximum(previous, added)
-                ratios.append(size / np.maximum(np.abs(values[f"{key} {weight}"]), np.abs(row_state[f"{key} {weight}"])))
+                ratios.append(ratio(size, np.maximum(np.abs(values[f"{key} {weight}"]),
+                                                     np.abs(row_state[f"{key} {weight}"]))))
             moved = np.abs(values[f"new {weight}"] - row_state[weight])
-            worst = np.max(np.nan_to_num(np.stack(ratios), nan=np.inf), axis=0)
-            out[f"new {weight}"] = np.maximum(np.abs(row_state[weight]), np.where(moved > 0, moved * np.maximum(worst, 1), 0))
+            worst = np.max(np.stack(ratios), axis=0)
+            out[f"new {weight}"] = np.maximum(np.abs(row_state[weight]),
+                                              np.where(moved > 0, moved * np.maximum(worst, 1), 0))
         return out
 
     callbacks = tuple((getattr(f, "func", f).__name__, tuple(sorted(getattr(f, "keywords", {}).items())))
@@ -333,6 +335,14 @@ def betas(found: Sheet) -> dict:
     """The betas row_model needs for the sheet's averages (mom, sqr_mom), by keyword."""
     names = {"grad_avg": "mom", "sqr_avg": "sqr_mom"}
     return {names[stat.key]: found.inputs[stat.key + " beta"] for stat in found.stats}
+
+
+def ratio(size, value):
+    """size/|value|: how much larger than the value its rounding may be, relatively; 0
+    where both are 0 (an exact zero); at most 2^52 (a value that cancelled to exactly 0)."""
+    with np.errstate(all="ignore"):
+        return np.minimum(np.where(value > 0, size / np.where(value > 0, value, 1.0), np.where(size > 0, np.inf, 0.0)),
+                          2.0 ** 52)
 
 
 def expect_rows(found: Sheet, columns: Columns) -> None:
