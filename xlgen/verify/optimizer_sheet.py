@@ -231,7 +231,7 @@ def expect_damp(context, found: Sheet, stat: Stat, dampening: bool) -> float:
 
 
 def row_model(found: Sheet, optimizer, state: dict, lrs, mom: float = None, sqr_mom: float = None,
-              debiased: bool = True, step0: float = 0.0) -> ColumnModel:
+              debiased: bool = False, step0: float = 0.0) -> ColumnModel:
     """The sheet's rows as a ColumnModel: the state is the weights, the optimiser's
     averages (and its step count, where the sheet shows one); a row predicts with the
     reference's linear model, takes its analytic gradient and lets the optimiser step at

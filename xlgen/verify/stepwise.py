@@ -81,6 +81,11 @@ class RowModel:
     noisy: tuple = ()
     magnitude: Callable[[dict, dict], dict] | None = None
     key: tuple | None = None   # everything `row` depends on, when known: equal keys give equal runs
+    # (state, values, workbook value of a key in the same row) -> (values, magnitudes)
+    # recomputed from the workbook's own operands in the row (the losses a finite
+    # difference subtracts, the derivative a step uses): the local check then bounds a
+    # step by its own operands, not by the cancellation noise of what it was computed from
+    refine: Callable | None = None
 
     def magnitudes(self, state: dict, values: dict) -> dict:
         if self.magnitude is None:
@@ -162,6 +167,16 @@ def spread(base, others: list) -> float | None:
     if not all(_is_number(other) for other in others):
         return None
     return spread(float(base), [float(other) for other in others])
+
+
+def local_spread(value, others: list) -> float | None:
+    """`spread` of the row recomputed from nudged previous rows. Where a nudge overflowed
+    the row and the plain one did not, the engine, doing the same operations on the
+    workbook's own (un-nudged) values, does not overflow either: the finite ones count."""
+    found = spread(value, others)
+    if found is None and _finite(value):
+        return spread(value, [other for other in others if _finite(other)])
+    return found
 
 
 def close(local, reference, extra: float) -> bool:
@@ -256,13 +271,30 @@ class Stepwise:
         for index in range(self.count):
             state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
             values = self.model.row(state, index)
-            nudged = [self.model.row(nudge(state, self.model.noisy, p, noise=LOCAL_NOISE), index) for p in PATTERNS]
+            nudged_states = [nudge(state, self.model.noisy, p, noise=LOCAL_NOISE) for p in PATTERNS]
+            nudged = [self.model.row(other, index) for other in nudged_states]
             magnitudes = self.model.magnitudes(state, values)
+            if self.model.refine is not None:
+                given = self.given(index)
+                updates, sizes = self.model.refine(state, values, given)
+                values = {**values, **updates}
+                magnitudes = {**magnitudes, **sizes}
+                nudged = [{**other, **self.model.refine(other_state, other, given)[0]}
+                          for other_state, other in zip(nudged_states, nudged)]
             self.local.append(values)
             self.local_scale.append(magnitudes)
             self.local_bound.append({key: local_bound(value, magnitudes.get(key, 0.0),
-                                                      spread(value, [other[key] for other in nudged]))
+                                                      local_spread(value, [other[key] for other in nudged]))
                                      for key, value in values.items()})
+
+    def given(self, index: int) -> Callable[[str], float | None]:
+        """The workbook's value of a key in row `index`; None where the block has no such column."""
+        def value(key: str):
+            try:
+                return numeric(self.read(index, key))
+            except KeyError:
+                return None
+        return value
 
     def workbook_state(self, index: int) -> dict:
         return {name: numeric(self.read(index, key)) for name, key in self.model.carry.items()}
