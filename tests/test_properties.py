@@ -42,6 +42,20 @@ specs = st.fixed_dictionaries({
 })
 
 
+@st.composite
+def long_specs(draw):
+    """Runs of up to 20,000 rows: 2-200 data points, 1-2,000 epochs."""
+    spec = draw(specs.map(dict))
+    spec["x"] = draw(st.lists(st.one_of(st.integers(-20, 20), number(-20, 20, 3)), min_size=2, max_size=200))
+    spec["epochs"] = draw(st.integers(1, min(2000, 20_000 // len(spec["x"]))))
+    return spec
+
+
+# few examples: each builds and verifies up to 20,000 rows (about 280,000 cells) twice
+LONG_SETTINGS = settings(derandomize=True, max_examples=5, deadline=None, database=None,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
 def template_text(spec: dict) -> str:
     x = ", ".join(repr(value) for value in spec["x"])
     return f"""\
@@ -80,6 +94,18 @@ def visible_cells(path: Path) -> list[tuple[str, int, int, float]]:
 @PROPERTY_SETTINGS
 @given(spec=specs, data=st.data())
 def test_any_valid_spec_verifies_and_any_changed_formula_is_named(spec, data):
+    verifies_and_names_a_change(spec, data)
+
+
+@LONG_SETTINGS
+@given(spec=long_specs(), data=st.data())
+def test_long_runs_verify_and_a_changed_formula_is_named(spec, data):
+    """Long runs drift from the reference by rounding; they must still verify, and a
+    change must still be named at its cell."""
+    verifies_and_names_a_change(spec, data)
+
+
+def verifies_and_names_a_change(spec: dict, data) -> None:
     from xlgen.formula import cell_name
     with tempfile.TemporaryDirectory(prefix="xlgen-property-") as folder:
         folder = Path(folder)

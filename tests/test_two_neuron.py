@@ -285,8 +285,8 @@ def _failures(stepwise, sheet_values):
     bad = []
     for i, row in enumerate(sheet_values):
         for key in ("x", "next"):
-            expected, scale = stepwise.cell(i, key)
-            if not agrees(expected, row[key], scale):
+            expected, scale, bound = stepwise.cell(i, key)
+            if not agrees(expected, row[key], scale, bound=bound):
                 bad.append((i, key))
     return bad
 

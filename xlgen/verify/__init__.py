@@ -119,7 +119,8 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
     phase(progress, "comparing")
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
-            ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine)
+            ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine,
+            fifteen_digits=second_engine)
     if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
         report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
     report.notes.extend(book.notes)

@@ -5,18 +5,23 @@ its saved state: avg_grad2 (N33) `=SQRT(L33)+SQRT(M33)` of the saved squared ave
 gradrat (N34) `=avg_grad2/prev_grad2` with prev_grad2 saved in N3, the gradient sizes
 F33, G33 `=SQRT(SUMSQ(F4:F32))/COUNT(F4:F32)` and the reciprocals K34 `=1/K3`,
 L34 `=1/L3`. xlgen's sheet writes the macro's rule as a table (epoch | rmse | lr |
-avg_grad2 | prev_grad2 | gradrat): the reference replays it (run_annealed) with the
+avg_grad2 | prev_grad2 | gradrat): locally each entry is the rule applied to the
+workbook's own previous entry and last row, and each epoch's rows step with the rate
+the workbook's table holds; globally the reference replays it (run_annealed) with the
 limit and divisor read from the named inputs (2 and 4 without them).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from xlgen.reference.optimizer_runs import run, run_annealed
-from xlgen.reference.optimizers import gradient_size
+from xlgen.reference.optimizer_runs import run_annealed
+from xlgen.reference.optimizers import annealed_lr, gradient_size, lowest_so_far
 from xlgen.verify import optimizer_sheet as base
-from xlgen.verify.adam import open_adam
+from xlgen.verify.adam import checked_rows, open_adam
+from xlgen.verify.stepwise import LOCAL_ULPS, numeric
 from xlgen.verify.locate import find_header_row, name_target
 
 LAYOUT = "adam_ann"
@@ -35,41 +40,86 @@ def check(sheet, match, context):
     prev_grad2 = context.input(result, "prev_grad2", prev_cell)
     table = find_header_row(sheet, TABLE)
     epochs = base.epochs_in(found)
-    if table is not None:
+    if table is None:
+        columns = checked_rows(found, optimizer, state, debiased, [lr] * epochs)
+    else:
         limit = base.number_input(context, found, "gradrat_limit", ("gradrat_limit",), None) \
             if name_target(book, sheet.name, "gradrat_limit") else 2.0
         divisor = base.number_input(context, found, "lr_divisor", ("lr_divisor",), None) \
             if name_target(book, sheet.name, "lr_divisor") else 4.0
-        trace, annealing = run_annealed(found.xs, found.ys, optimizer, found.inputs, state, epochs, lr,
-                                        prev_grad2, limit, divisor)
+        _, annealing = run_annealed(found.xs, found.ys, optimizer, found.inputs, state, epochs, lr,
+                                    prev_grad2, limit, divisor)
         row, c = table
-        for r, epoch in base.epoch_rows(sheet, row, c):
-            if 1 <= epoch <= epochs:
-                for offset, values in enumerate((annealing.lr, annealing.avg_grad2, annealing.prev_grad2,
-                                                 annealing.gradrat), start=2):
-                    if (r, c + offset) in sheet.formulas:
-                        result.expect(r, c + offset, values[epoch - 1])
-    else:
-        trace = run(found.xs, found.ys, optimizer, found.inputs, state, epochs, lr)
-    base.expect_rows(found, trace, found.inputs["grad_avg beta"], found.inputs["sqr_avg beta"], debiased)
-    base.expect_rmse(found, trace)
-    course_summary(sheet, found, state, prev_grad2, trace)
+        places = {epoch: r for r, epoch in base.epoch_rows(sheet, row, c) if 1 <= epoch <= epochs}
+        if sorted(places) != list(range(1, epochs + 1)):
+            result.notes.append("the annealing table does not list every epoch; the reference's rates are used")
+            columns = checked_rows(found, optimizer, state, debiased, annealing.lr)
+        else:
+            table_value = {offset: [numeric(context.value(sheet.name, places[e], c + offset))
+                                    for e in range(1, epochs + 1)] for offset in range(2, 6)}
+            # locally each epoch's rows step with the workbook's own rate for that epoch
+            local_lr = np.repeat(np.array(table_value[2], dtype=np.float64), found.rows_per_epoch)
+            columns = checked_rows(found, optimizer, state, debiased, annealing.lr, local_lr)
+            expect_annealing(found, columns, table_value, places, c, lr, prev_grad2, limit, divisor)
+    base.expect_rows(found, columns)
+    base.expect_rmse(found, columns)
+    course_summary(sheet, found, state, prev_grad2, columns)
     return result
 
 
-def course_summary(sheet, found, state: dict, prev_grad2: float, trace) -> None:
+def expect_annealing(found, columns, table_value: dict, places: dict, c: int, lr: float,
+                     prev_grad2: float, limit: float, divisor: float) -> None:
+    """The table (lr | avg_grad2 | prev_grad2 | gradrat per epoch): locally the macro's rule
+    applied to the workbook's own previous epoch and last row; globally the reference's."""
+    per_epoch, epochs = found.rows_per_epoch, len(places)
+    ends = np.arange(1, epochs + 1) * per_epoch - 1
+    previous = {offset: [math.nan] + values[:-1] for offset, values in table_value.items()}
+    with np.errstate(all="ignore"):
+        local = {
+            2: [lr if e == 0 else annealed_lr(previous[2][e], previous[5][e], limit, divisor) for e in range(epochs)],
+            3: np.sqrt(columns.read("sqr_avg b")[ends]) + np.sqrt(columns.read("sqr_avg a")[ends]),
+            4: [prev_grad2 if e == 0 else lowest_so_far(previous[4][e], previous[3][e]) for e in range(epochs)],
+            5: np.array(table_value[3]) / np.array(table_value[4]),
+        }
+        sizes = np.sqrt(columns.runs["sqr_avg b"][ends]) + np.sqrt(columns.runs["sqr_avg a"][ends])
+        # the rule replayed on each run's sizes (the plain one is the reference's annealing)
+        rates, prevs, ratios = (np.empty((epochs, 2)) for _ in range(3))
+        for copy in range(2):
+            rate, prev = lr, prev_grad2
+            for e in range(epochs):
+                rates[e, copy], prevs[e, copy] = rate, prev
+                ratios[e, copy] = sizes[e, copy] / prev
+                rate = annealed_lr(rate, ratios[e, copy], limit, divisor)
+                prev = lowest_so_far(prev, sizes[e, copy])
+        runs = {2: rates, 3: sizes, 4: prevs, 5: ratios}
+    for offset in range(2, 6):
+        expected, bounds = columns.derived(np.asarray(local[offset], dtype=np.float64), LOCAL_ULPS, runs[offset])
+        for e in range(epochs):
+            if (places[e + 1], c + offset) in found.sheet.formulas:
+                found.result.expect(places[e + 1], c + offset, float(expected[e]), bound=float(bounds[e]))
+
+
+def course_summary(sheet, found, state: dict, prev_grad2: float, columns) -> None:
     """The course's cells under the rows, where they are formulas."""
     result, col, below = found.result, found.col, found.last + 1
+    count = len(found.rows)
     with np.errstate(all="ignore"):
         size = np.float64(gradient_size(state["sqr_avg"]))
+        norms = {}
+        for weight in ("b", "a"):
+            local, runs = columns.read(f"de/d{weight}"), columns.runs[f"de/d{weight}"]
+            norms[weight] = columns.derived(np.sqrt(np.sum(local * local)) / count, count + LOCAL_ULPS,
+                                            np.sqrt(np.sum(runs * runs, axis=0)) / count)
         expected = {
-            (below, col["de/db"]): np.sqrt(np.sum(trace.gradient["b"] ** 2)) / len(found.rows),
-            (below, col["de/da"]): np.sqrt(np.sum(trace.gradient["a"] ** 2)) / len(found.rows),
             (below, found.c0 + 13): size,                                  # N33 avg_grad2
             (below + 1, found.c0 + 13): size / np.float64(prev_grad2),     # N34 gradrat
             (below + 1, found.c0 + 10): 1 / state["grad_avg"][1],          # K34 =1/K3
             (below + 1, found.c0 + 11): 1 / state["sqr_avg"][0],           # L34 =1/L3
         }
+    for weight in ("b", "a"):
+        if (below, col[f"de/d{weight}"]) in sheet.formulas:
+            value, bound = norms[weight]
+            result.expect(below, col[f"de/d{weight}"], float(value[0]), bound=float(bound[0]))
     for (r, c), value in expected.items():
         if (r, c) in sheet.formulas:
             result.expect(r, c, value)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from xlgen.formula import cell_name
-from xlgen.reference.sgd import per_row_sgd
+from xlgen.reference.models import Linear, bumped_losses, finite_gradient, loss
 from xlgen.verify.core import SheetCheck
+from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
 from xlgen.verify.locate import find_header_row, input_cell, normal
 
 LAYOUT = "basic"
@@ -84,51 +85,113 @@ def check(sheet, match, context) -> SheetCheck | None:
         rows_per_epoch, epochs = len(rows), 1
         xs, ys = xs[:len(rows)], ys[:len(rows)]
 
-    trace = per_row_sgd(xs[:rows_per_epoch], ys[:rows_per_epoch], model="linear",
-                        initial={"a": a0, "b": b0}, learning_rate=learning_rate,
-                        epochs=epochs, derivative=derivative, finite_step=FINITE_STEP)
-    columns = {
-        "intercept": trace.before["b"], "slope": trace.before["a"], "y_pred": trace.prediction,
-        "err^2": trace.loss, "errb1": trace.bumped_loss["b"], "erra1": trace.bumped_loss["a"],
-        "est de/db": trace.finite["b"], "est de/da": trace.finite["a"],
-        "de/db": trace.analytic["b"], "de/da": trace.analytic["a"],
-        "new a": trace.after["a"], "new b": trace.after["b"],
-    }
-    # finite-difference estimates subtract two nearly equal losses: rounding noise
-    # scales with the losses, not with their difference
-    noisy = {"est de/db": trace.bumped_loss["b"] / FINITE_STEP, "est de/da": trace.bumped_loss["a"] / FINITE_STEP}
-    for header, values in columns.items():
-        c = col[header]
+    model = row_model(xs[:rows_per_epoch], ys[:rows_per_epoch], a0, b0, learning_rate, derivative)
+    first = {header: c for header, c in col.items() if header not in ("x", "y")}
+    columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
+    for header, c in first.items():
         indices = [i for i, r in enumerate(rows) if (r, c) in sheet.formulas]
+        expected, scales, bounds = columns.column(header)
         if len(indices) != len(rows):  # a pasted value among the formulas is not checked
-            values = values[indices]
-        cells = [(rows[i], c) for i in indices]
-        scales = np.abs(noisy[header][indices]) if header in noisy else None
-        result.expect_many(cells, values, scales)
+            expected, scales, bounds = expected[indices], scales[indices], bounds[indices]
+        result.expect_many([(rows[i], c) for i in indices], expected, scales, bounds)
 
-    check_rmse_table(sheet, result, trace.rmse)
-    check_summary_row(sheet, result, rows[-1] + 1, col, trace)
+    check_rmse_table(sheet, result, columns, rows_per_epoch)
+    check_summary_row(sheet, result, rows[-1] + 1, col, columns)
     return result
 
 
-def check_rmse_table(sheet, result: SheetCheck, rmse) -> None:
+def row_model(xs, ys, a0: float, b0: float, learning_rate: float, derivative: str) -> ColumnModel:
+    """The sheet's rows as a ColumnModel: the state is the weights; a row is one SGD step
+    of the reference's linear model on one data point (the course's columns)."""
+    x_list, y_list = [float(x) for x in xs], [float(y) for y in ys]   # plain floats: fast row by row
+
+    def row(state: dict, index) -> dict:
+        if isinstance(index, np.ndarray):
+            x, y = xs[index % len(xs)], ys[index % len(xs)]
+        else:
+            x, y = x_list[index % len(xs)], y_list[index % len(xs)]
+        w = {"a": state["a"], "b": state["b"]}
+        base = loss(Linear, w, x, y)
+        bumped = bumped_losses(Linear, w, x, y, FINITE_STEP)
+        finite = finite_gradient(base, bumped, FINITE_STEP)
+        analytic = Linear.gradient(w, x, y)
+        used = finite if derivative == "finite" else analytic
+        return {"intercept": w["b"], "slope": w["a"], "y_pred": Linear.predict(w, x), "err^2": base,
+                "errb1": bumped["b"], "erra1": bumped["a"], "est de/db": finite["b"], "est de/da": finite["a"],
+                "de/db": analytic["b"], "de/da": analytic["a"],
+                "new a": w["a"] - used["a"] * learning_rate, "new b": w["b"] - used["b"] * learning_rate}
+
+    def magnitude(state: dict, values: dict, index: np.ndarray) -> dict:
+        """The size of the numbers behind each value: y - y_pred cancels, and the
+        finite-difference estimates subtract two nearly equal losses."""
+        x, y = np.abs(xs[index % len(xs)]), np.abs(ys[index % len(xs)])
+        a, b = np.abs(state["a"]), np.abs(state["b"])
+        out = {"y_pred": np.maximum(a * x, b)}
+        residual = np.maximum(out["y_pred"], y)
+        out["err^2"] = squared_size(values["err^2"], residual)
+        out["errb1"] = squared_size(values["errb1"], np.maximum(np.abs(state["b"] + FINITE_STEP), residual))
+        out["erra1"] = squared_size(values["erra1"], np.maximum(np.abs(state["a"] + FINITE_STEP) * x, residual))
+        out["est de/db"] = np.maximum(out["errb1"], out["err^2"]) / FINITE_STEP
+        out["est de/da"] = np.maximum(out["erra1"], out["err^2"]) / FINITE_STEP
+        out["de/db"] = 2 * residual
+        out["de/da"] = 2 * residual * x
+        for weight in ("a", "b"):
+            used = out[f"est de/d{weight}"] if derivative == "finite" else out[f"de/d{weight}"]
+            out[f"new {weight}"] = np.maximum(np.abs(state[weight]), abs(learning_rate) * used)
+        return out
+
+    def step(state: dict, index: int) -> dict:
+        x, y = x_list[index % len(xs)], y_list[index % len(xs)]
+        if derivative == "finite":
+            base = loss(Linear, state, x, y)
+            used = finite_gradient(base, bumped_losses(Linear, state, x, y, FINITE_STEP), FINITE_STEP)
+        else:
+            used = Linear.gradient(state, x, y)
+        return {"a": state["a"] - used["a"] * learning_rate, "b": state["b"] - used["b"] * learning_rate}
+
+    return ColumnModel({"a": np.float64(a0), "b": np.float64(b0)}, {"a": "new a", "b": "new b"}, row, magnitude,
+                       noisy=("a", "b"), step=step,
+                       key=("basic", tuple(x_list), tuple(y_list), float(a0), float(b0), learning_rate, derivative))
+
+
+def squared_size(square, residual_size):
+    """Size of the numbers behind (u - v)^2 where u, v are of size `residual_size`."""
+    return np.maximum(np.abs(square), 2 * np.sqrt(np.abs(square)) * residual_size)
+
+
+def epoch_rmse(columns: Columns, rows_per_epoch: int):
+    """(expected, bounds) of each epoch's rmse: the workbook's own squared errors summed
+    (locally) and the runs' (globally)."""
+    epochs = columns.count // rows_per_epoch
+    with np.errstate(all="ignore"):
+        local = np.sqrt(columns.read("err^2")[:epochs * rows_per_epoch].reshape(epochs, rows_per_epoch).sum(axis=1))
+        runs = np.sqrt(columns.runs["err^2"][:epochs * rows_per_epoch].reshape(epochs, rows_per_epoch, 2).sum(axis=1))
+    return columns.derived(local, rows_per_epoch + LOCAL_ULPS, runs)
+
+
+def check_rmse_table(sheet, result: SheetCheck, columns: Columns, rows_per_epoch: int) -> None:
     """xlgen's table: 'epoch' and 'rmse' headers, epoch numbers below, rmse formulas beside."""
     found = find_header_row(sheet, ("epoch", "rmse"))
     if found is None:
         return
+    expected, bounds = epoch_rmse(columns, rows_per_epoch)
     row, c = found
     while (row + 1, c) in sheet.constants and (row + 1, c + 1) in sheet.formulas:
         row += 1
         epoch = sheet.constants[(row, c)]
-        if isinstance(epoch, float) and epoch.is_integer() and 1 <= epoch <= len(rmse):
-            result.expect(row, c + 1, rmse[int(epoch) - 1])
+        if isinstance(epoch, float) and epoch.is_integer() and 1 <= epoch <= len(expected):
+            result.expect(row, c + 1, expected[int(epoch) - 1], bound=bounds[int(epoch) - 1])
 
 
-def check_summary_row(sheet, result: SheetCheck, row: int, col: dict, trace) -> None:
+def check_summary_row(sheet, result: SheetCheck, row: int, col: dict, columns: Columns) -> None:
     """The course's row under the data: rmse under err^2, gradient norms under de/db, de/da."""
-    sums = {"err^2": np.sqrt(np.sum(trace.loss)),
-            "de/db": np.sqrt(np.sum(trace.analytic["b"] ** 2)),
-            "de/da": np.sqrt(np.sum(trace.analytic["a"] ** 2))}
-    for header, expected in sums.items():
-        if (row, col[header]) in sheet.formulas:
-            result.expect(row, col[header], expected)
+    ulps = columns.count + LOCAL_ULPS
+    for header, squared in (("err^2", False), ("de/db", True), ("de/da", True)):
+        if (row, col[header]) not in sheet.formulas:
+            continue
+        with np.errstate(all="ignore"):
+            local, runs = columns.read(header), columns.runs[header]
+            if squared:
+                local, runs = local * local, runs * runs
+            expected, bounds = columns.derived(np.sqrt(np.sum(local)), ulps, np.sqrt(np.sum(runs, axis=0)))
+        result.expect(row, col[header], float(expected[0]), bound=float(bounds[0]))

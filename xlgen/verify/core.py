@@ -26,6 +26,14 @@ RELATIVE_TOLERANCE = 1e-9
 # Below this magnitude two numbers agree whatever their ratio: differences of nearly
 # equal numbers (y - y_pred near convergence) leave rounding noise of about 1e-13.
 ABSOLUTE_TOLERANCE = 1e-11
+# One unit in the last place of 1.0: sequential sheets (xlgen.verify.stepwise) give each
+# cell an absolute bound of a few of these times the size of its operands instead.
+ULP = 2.0 ** -52
+
+# LibreOffice hands its values back with 15 significant digits (xlgen.engine.libreoffice):
+# every number a row reads is off by up to half a unit in the 15th digit, 5e-15 of its
+# size, and a row combines a few; bounds in ulps widen by this much of the operands' size.
+FIFTEEN_DIGITS = 5e-14
 
 NUMBER = (int, float, np.floating, np.integer)
 
@@ -38,9 +46,11 @@ def as_expected(value):
     return value
 
 
-def agrees(expected, actual, scale: float = 0.0, any_error: bool = False) -> bool:
+def agrees(expected, actual, scale: float = 0.0, any_error: bool = False, bound: float = math.nan) -> bool:
     """`scale` is the size of the numbers the cell was computed from, when a checker
-    knows that cancellation can leave rounding noise larger than the result itself."""
+    knows that cancellation can leave rounding noise larger than the result itself;
+    `bound`, when given, is the largest difference rounding explains (absolute), and
+    replaces the relative rule."""
     expected = as_expected(expected)
     if isinstance(expected, ExcelError):
         return isinstance(actual, ExcelError) and (any_error or expected.code == actual.code)
@@ -52,6 +62,8 @@ def agrees(expected, actual, scale: float = 0.0, any_error: bool = False) -> boo
         actual = float(actual)
         if not math.isfinite(actual):
             return False
+        if not math.isnan(bound):
+            return abs(actual - expected) <= bound
         return abs(actual - expected) <= RELATIVE_TOLERANCE * max(abs(actual), abs(expected), scale) + ABSOLUTE_TOLERANCE
     return expected == actual
 
@@ -63,23 +75,29 @@ class SheetCheck:
     layout: str
     expected: dict = field(default_factory=dict)   # (row, col) -> expected value
     scale: dict = field(default_factory=dict)      # (row, col) -> magnitude of its operands
+    bound: dict = field(default_factory=dict)      # (row, col) -> largest difference rounding explains
     inputs: dict = field(default_factory=dict)     # input name -> "sheet!A1 = value", for the report
     volatile: list = field(default_factory=list)   # cells taken as inputs because they are volatile
     notes: list = field(default_factory=list)
     skipped: dict = field(default_factory=dict)    # (row, col) -> why it is not checked here
 
-    def expect(self, row: int, col: int, value, scale: float = 0.0) -> None:
+    def expect(self, row: int, col: int, value, scale: float = 0.0, bound: float | None = None) -> None:
         self.expected[(row, col)] = value
         if scale:
             self.scale[(row, col)] = scale
+        if bound is not None:
+            self.bound[(row, col)] = float(bound)
 
-    def expect_many(self, cells: list, values, scales=None) -> None:
-        """A column's worth at once: `values` (and `scales`) line up with `cells`."""
+    def expect_many(self, cells: list, values, scales=None, bounds=None) -> None:
+        """A column's worth at once: `values` (and `scales`, `bounds`) line up with `cells`."""
         values = values.tolist() if hasattr(values, "tolist") else values
         self.expected.update(zip(cells, values))
         if scales is not None:
             scales = scales.tolist() if hasattr(scales, "tolist") else scales
             self.scale.update((cell, size) for cell, size in zip(cells, scales) if size)
+        if bounds is not None:
+            bounds = bounds.tolist() if hasattr(bounds, "tolist") else bounds
+            self.bound.update(zip(cells, bounds))
 
 
 @dataclass
@@ -114,6 +132,7 @@ class Report:
     notes: list = field(default_factory=list)
     lint: list = field(default_factory=list)           # "cell: problem" from xlgen.lint
     largest_difference: float = 0.0                    # relative, over the cells that agree
+    largest_bound_used: float = 0.0                    # difference / bound, over bounded cells that agree
 
     @property
     def cells_checked(self) -> int:
@@ -168,6 +187,7 @@ class Report:
             "lint": self.lint,
             "tolerance": {"relative": RELATIVE_TOLERANCE, "absolute": ABSOLUTE_TOLERANCE},
             "largest_relative_difference": self.largest_difference,
+            "largest_fraction_of_bound": self.largest_bound_used,
             "notes": self.notes,
         }
 
@@ -198,8 +218,9 @@ def as_floats(items: list) -> tuple[np.ndarray, np.ndarray]:
     return array, numeric
 
 
-def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool, report: Report) -> list[int]:
-    """Indices where `actual` does not agree with `expected`.
+def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool, report: Report,
+                bound: np.ndarray | None = None) -> list[int]:
+    """Indices where `actual` does not agree with `expected`; `bound` (NaN: none) as in `agrees`.
 
     Plain numbers are judged all at once; everything else (errors, text, booleans, and
     numbers that fail the quick test) goes through `agrees`, so the rules stay in one place.
@@ -209,25 +230,33 @@ def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool
     with np.errstate(invalid="ignore", over="ignore"):
         size = np.maximum(np.abs(a), np.abs(e))
         difference = np.abs(a - e)
-        accepted = (e_numeric & a_numeric & np.isfinite(e) & np.isfinite(a)
-                    & (difference <= RELATIVE_TOLERANCE * np.maximum(size, scale) + ABSOLUTE_TOLERANCE))
+        relative_rule = RELATIVE_TOLERANCE * np.maximum(size, scale) + ABSOLUTE_TOLERANCE
+        bounded = np.zeros(len(expected), dtype=bool) if bound is None else ~np.isnan(bound)
+        limit = relative_rule if bound is None else np.where(bounded, bound, relative_rule)
+        accepted = e_numeric & a_numeric & np.isfinite(e) & np.isfinite(a) & (difference <= limit)
+        used = accepted & bounded & (difference > 0)
+        if used.any():
+            report.largest_bound_used = max(report.largest_bound_used, float((difference[used] / bound[used]).max()))
         # relative to the size the tolerance uses, over the cells where the relative rule
         # (not the absolute floor) decides
-        judged = accepted & (np.maximum(size, scale) > ABSOLUTE_TOLERANCE / RELATIVE_TOLERANCE)
+        judged = accepted & ~bounded & (np.maximum(size, scale) > ABSOLUTE_TOLERANCE / RELATIVE_TOLERANCE)
         if judged.any():
             relative = difference[judged] / np.maximum(size, scale)[judged]
             report.largest_difference = max(report.largest_difference, float(relative.max()))
     return [int(i) for i in np.flatnonzero(~accepted)
-            if not agrees(expected[i], actual[i], float(scale[i]), any_error)]
+            if not agrees(expected[i], actual[i], float(scale[i]), any_error,
+                          math.nan if bound is None else float(bound[i]))]
 
 
 def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
-            ignore_sheets: set = frozenset(), volatile: set = frozenset(), check_stale: bool = True) -> None:
+            ignore_sheets: set = frozenset(), volatile: set = frozenset(), check_stale: bool = True,
+            fifteen_digits: bool = False) -> None:
     """Fill the report's mismatches (calculation order), unchecked cells and stale caches.
 
     `any_error`: an error where the reference has one agrees whatever its code (LibreOffice
     says #VALUE! where Excel says #NUM!); `ignore_sheets` were skipped on purpose;
-    `check_stale` compares the saved values with the recomputed ones."""
+    `check_stale` compares the saved values with the recomputed ones; `fifteen_digits`: the
+    values were read back rounded to 15 significant digits (LibreOffice)."""
     checked = set()
     found = []
     for check in report.checks:
@@ -238,7 +267,11 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         actual = [values[key] if key in values else sheet.constants.get(cell) for key, cell in zip(keys, cells)]
         expected = [check.expected[cell] for cell in cells]
         scale = np.array([check.scale.get(cell, 0.0) for cell in cells], dtype=np.float64)
-        for index in disagreeing(expected, actual, scale, any_error, report):
+        bound = np.array([check.bound.get(cell, math.nan) for cell in cells], dtype=np.float64) if check.bound else None
+        if bound is not None and fifteen_digits:
+            sizes = np.abs(np.array([value if isinstance(value, float) else 0.0 for value in expected]))
+            bound = bound + FIFTEEN_DIGITS * np.nan_to_num(np.maximum(sizes, scale), nan=0.0, posinf=0.0)
+        for index in disagreeing(expected, actual, scale, any_error, report, bound):
             row, col = cells[index]
             found.append((keys[index], Mismatch(f"{check.sheet}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),
                                                 as_expected(expected[index]), actual[index])))

@@ -78,7 +78,7 @@ def check_epoch_table(sheet, result, checked: neurons.CheckedBlock) -> None:
             if (row, col) not in sheet.formulas:
                 continue
             if header == "rmse":
-                expect(result, row, col, stepwise.derived(checked.rmse(epoch)))
+                expect(result, row, col, stepwise.derived(checked.rmse(epoch), checked.sum_ulps))
             elif header in checked.match.weights():
                 expect(result, row, col, stepwise.derived(checked.at_end(epoch, f"new {header}")))
             elif header == "dead rows" and checked.match.model == "relu":

@@ -7,7 +7,6 @@ momentum_step. Inputs and state come from the sheet (see optimizer_sheet).
 
 from __future__ import annotations
 
-from xlgen.reference.optimizer_runs import run
 from xlgen.reference.optimizers import SGD
 from xlgen.verify import optimizer_sheet as base
 
@@ -26,8 +25,9 @@ def check(sheet, match, context):
     base.expect_damp(context, found, stat, dampening)
     state = {"grad_avg": base.read_state(context, found, stat)}
     lr, mom = found.inputs["lr"], found.inputs["grad_avg beta"]
-    trace = run(found.xs, found.ys, SGD(lr, mom=mom, dampening=dampening), found.inputs, state,
-                base.epochs_in(found), lr)
-    base.expect_rows(found, trace)
-    base.expect_rmse(found, trace)
+    optimizer = SGD(lr, mom=mom, dampening=dampening)
+    columns = base.checked_rows(found, base.row_model(found, optimizer, state, [lr] * base.epochs_in(found),
+                                                      **base.betas(found)))
+    base.expect_rows(found, columns)
+    base.expect_rmse(found, columns)
     return found.result

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row
 from xlgen.verify.locate import input_cell, normal
-from xlgen.verify.stepwise import RowModel, Stepwise, expect, numeric
+from xlgen.verify.stepwise import LOCAL_ULPS, RowModel, Stepwise, expect, numeric
 
 HEAD = ("x", "y", "a", "b")
 WEIGHTS = {"linear": ("a", "b"), "collapse": ("a", "b", "c", "d"), "relu": ("a", "b", "c", "d")}
@@ -195,8 +196,36 @@ def row_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> RowModel:
             out[f"new {w}"] = max(size[w], abs(inputs.learning_rate) * used)
         return out
 
+    def refine(state: dict, values: dict, given) -> tuple[dict, dict]:
+        """The finite differences from the workbook's own losses in the row, the momentum
+        and the step from the workbook's own derivative (and momentum) in the row."""
+        updates, sizes = {}, {}
+        with np.errstate(all="ignore"):
+            base = given("err^2")
+            for w in weights:
+                bumped = given(f"err{w}1")
+                if base is not None and bumped is not None:
+                    updates[f"est de/d{w}"] = finite_gradient(base, {w: bumped}, FINITE_STEP)[w]
+                    sizes[f"est de/d{w}"] = max(_size(bumped), _size(base)) / FINITE_STEP
+                used = given(f"est de/d{w}") if inputs.derivative == "finite" else given(f"de/d{w}")
+                if used is None:
+                    continue
+                if inputs.momentum is not None:
+                    beta = np.float64(inputs.momentum)
+                    previous = np.float64(state[f"mom {w}"])
+                    updates[f"mom {w}"] = previous * beta + (1 - beta) * used
+                    sizes[f"mom {w}"] = max(_size(previous * beta), _size((1 - beta) * used))
+                    used = given(f"mom {w}")
+                    if used is None:
+                        continue
+                updates[f"new {w}"] = np.float64(state[w]) - used * inputs.learning_rate
+                sizes[f"new {w}"] = max(_size(state[w]), _size(used * inputs.learning_rate))
+        return updates, sizes
+
     noisy = tuple(w for w in weights) + tuple(f"mom {w}" for w in weights if inputs.momentum is not None)
-    return RowModel(initial, carry, row, noisy, magnitude)
+    key = (block.model, inputs.learning_rate, inputs.derivative, inputs.threshold, inputs.momentum,
+           tuple(sorted(inputs.initial.items())), tuple(np.asarray(xs).tolist()), tuple(np.asarray(ys).tolist()))
+    return RowModel(initial, carry, row, noisy, magnitude, key, refine)
 
 
 def _size(value) -> float:
@@ -217,6 +246,11 @@ class CheckedBlock:
     @property
     def epochs(self) -> int:
         return len(self.match.rows) // self.rows_per_epoch
+
+    @property
+    def sum_ulps(self) -> int:
+        """The local bound of an epoch's rmse, in ulps: a sum of its rows rounds once per row."""
+        return self.rows_per_epoch + LOCAL_ULPS
 
     def epoch_range(self, epoch: int) -> range:
         return range((epoch - 1) * self.rows_per_epoch, epoch * self.rows_per_epoch)

@@ -23,8 +23,10 @@ import numpy as np
 
 from xlgen.errors import XlgenError
 from xlgen.formula import cell_name
+from xlgen.reference.models import Linear, loss
 from xlgen.reference.optimizers import debias
 from xlgen.verify.core import SheetCheck
+from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
 from xlgen.verify.locate import find_header_row, input_cell, labelled_cell, name_target, normal
 
 HEADERS = ("x", "y", "b", "a", "pred", "de/db", "de/da", "new b", "new a")
@@ -91,6 +93,7 @@ class Sheet:
     xs: np.ndarray = None
     ys: np.ndarray = None
     rows_per_epoch: int = 0
+    result_context: object = None   # the verification's Context, to read the workbook's values
 
     @property
     def last(self) -> int:
@@ -108,6 +111,7 @@ def open_sheet(sheet, match, context, layout: str, stats: list) -> Sheet | None:
     if not rows:
         return None
     found = Sheet(sheet, result, header_row, c0, rows, stats, sheet_names(context.book, sheet))
+    found.result_context = context
     found.col = {header: c0 + offset for header, offset in COLUMNS.items()}
     for (r, c), value in sheet.constants.items():   # extra columns: headers in row 3, step's label in row 2
         if c >= c0 + STATE_OFFSET and normal(value) in ("err^2", "debias1", "debias2") and r == header_row:
@@ -226,44 +230,174 @@ def expect_damp(context, found: Sheet, stat: Stat, dampening: bool) -> float:
     return damp
 
 
-def expect_rows(found: Sheet, trace, mom: float = None, sqr_mom: float = None, debiased: bool = True) -> None:
-    """Every formula cell of the rows, from the reference's trace."""
+def row_model(found: Sheet, optimizer, state: dict, lrs, mom: float = None, sqr_mom: float = None,
+              debiased: bool = False, step0: float = 0.0) -> ColumnModel:
+    """The sheet's rows as a ColumnModel: the state is the weights, the optimiser's
+    averages (and its step count, where the sheet shows one); a row predicts with the
+    reference's linear model, takes its analytic gradient and lets the optimiser step at
+    its epoch's learning rate (`lrs`, one per epoch)."""
+    xs, ys, per_epoch = found.xs, found.ys, found.rows_per_epoch
+    x_list, y_list = [float(x) for x in xs], [float(y) for y in ys]
+    lrs = np.asarray(lrs, dtype=np.float64)
+    stats = [stat.key for stat in found.stats]
+    counted = "step" in found.col
+    initial = {"b": found.inputs["b"], "a": found.inputs["a"]}
+    carry = {"b": "new b", "a": "new a"}
+    for key in stats:
+        for i, weight in enumerate(GRAD_WEIGHTS):
+            initial[f"{key} {weight}"] = float(state[key][i])
+            carry[f"{key} {weight}"] = f"{key} {weight}"
+    if counted:
+        initial["step"], carry["step"] = float(step0), "step"
+
+    def step(row_state: dict, index):
+        """One row: (values shown, optimiser state after it) for scalars or arrays."""
+        if isinstance(index, np.ndarray):
+            x, y = xs[index % per_epoch], ys[index % per_epoch]
+        else:
+            x, y = x_list[index % per_epoch], y_list[index % per_epoch]
+        w = {"b": row_state["b"], "a": row_state["a"]}
+        gradient = Linear.gradient(w, x, y)
+        p = np.stack([w["b"], w["a"]], axis=-1)
+        g = np.stack([gradient["b"], gradient["a"]], axis=-1)
+        averages = {key: np.stack([row_state[f"{key} b"], row_state[f"{key} a"]], axis=-1) for key in stats}
+        steps = row_state["step"] if counted else step0 + index
+        averages["step"] = np.asarray(steps, dtype=np.float64)[..., None]
+        lr = row_state["lr"] if "lr" in row_state else lrs[np.minimum(index // per_epoch, len(lrs) - 1)]
+        new_p, after = optimizer.step(p, g, averages, lr=np.asarray(lr)[..., None])
+        return w, x, y, gradient, new_p, after
+
+    def row(row_state: dict, index) -> dict:
+        w, x, y, gradient, new_p, after = step(row_state, index)
+        values = {"b": w["b"], "a": w["a"], "pred": Linear.predict(w, x), "err^2": loss(Linear, w, x, y),
+                  "de/db": gradient["b"], "de/da": gradient["a"], "new b": new_p[..., 0], "new a": new_p[..., 1]}
+        for key in stats:
+            for i, weight in enumerate(GRAD_WEIGHTS):
+                values[f"{key} {weight}"] = after[key][..., i]
+        steps = after["step"][..., 0]
+        values["step"] = steps
+        ones = np.ones_like(steps)
+        values["debias1"] = debias(mom, 1 - mom, steps) if debiased and mom is not None else ones
+        values["debias2"] = debias(sqr_mom, 1 - sqr_mom, steps) if debiased and sqr_mom is not None else ones
+        return values
+
+    def next_state(row_state: dict, index: int) -> dict:
+        w, x, y, gradient, new_p, after = step(row_state, index)
+        out = {"b": float(new_p[0]), "a": float(new_p[1])}
+        for key in stats:
+            for i, weight in enumerate(GRAD_WEIGHTS):
+                out[f"{key} {weight}"] = float(after[key][i])
+        if counted:
+            out["step"] = float(after["step"][0])
+        return out
+
+    def magnitude(row_state: dict, values: dict, index: np.ndarray) -> dict:
+        """The size of the numbers behind each value: y - pred cancels; a step's relative
+        rounding is that of the gradient (or average) and squared average it uses."""
+        x, y = np.abs(xs[index % per_epoch]), np.abs(ys[index % per_epoch])
+        out = {"pred": np.maximum(np.abs(row_state["a"]) * x, np.abs(row_state["b"]))}
+        residual = np.maximum(out["pred"], y)
+        error = np.abs(values["err^2"])
+        out["err^2"] = np.maximum(error, 2 * np.sqrt(error) * residual)
+        sizes = {"b": 2 * residual, "a": 2 * residual * x}
+        out["de/db"], out["de/da"] = sizes["b"], sizes["a"]
+        # debias = damp*(1 - mom^step)/(1 - mom): 1 - mom^step cancels, rounding as 1 does
+        corrections = []
+        for key, beta in (("debias1", mom), ("debias2", sqr_mom)):
+            if debiased and beta is not None:
+                out[key] = np.maximum(np.abs(values[key]), 1.0)
+                corrections.append(ratio(out[key], np.abs(values[key])))
+        for weight in GRAD_WEIGHTS:
+            gradient = np.abs(values[f"de/d{weight}"])
+            ratios = [ratio(sizes[weight], gradient), *corrections]
+            for key in stats:
+                beta = abs(mom if key == "grad_avg" else sqr_mom)
+                previous = np.abs(row_state[f"{key} {weight}"]) * beta
+                added = (1 - beta) * (sizes[weight] if key == "grad_avg" else 2 * gradient * sizes[weight])
+                size = out[f"{key} {weight}"] = np.maximum(previous, added)
+                ratios.append(ratio(size, np.maximum(np.abs(values[f"{key} {weight}"]),
+                                                     np.abs(row_state[f"{key} {weight}"]))))
+            moved = np.abs(values[f"new {weight}"] - row_state[weight])
+            worst = np.max(np.stack(ratios), axis=0)
+            out[f"new {weight}"] = np.maximum(np.abs(row_state[weight]),
+                                              np.where(moved > 0, moved * np.maximum(worst, 1), 0))
+        return out
+
+    callbacks = tuple((getattr(f, "func", f).__name__, tuple(sorted(getattr(f, "keywords", {}).items())))
+                      for f in optimizer.callbacks)
+    key = ("optimizer", callbacks, tuple(sorted(optimizer.hypers.items())), tuple(sorted(initial.items())),
+           tuple(lrs.tolist()), mom, sqr_mom, debiased, float(step0), counted, tuple(x_list), tuple(y_list))
+    return ColumnModel(initial, carry, row, magnitude, noisy=tuple(name for name in carry if name != "step"),
+                       step=next_state, key=key)
+
+
+def betas(found: Sheet) -> dict:
+    """The betas row_model needs for the sheet's averages (mom, sqr_mom), by keyword."""
+    names = {"grad_avg": "mom", "sqr_avg": "sqr_mom"}
+    return {names[stat.key]: found.inputs[stat.key + " beta"] for stat in found.stats}
+
+
+def ratio(size, value):
+    """size/|value|: how much larger than the value its rounding may be, relatively; 0
+    where both are 0 (an exact zero); at most 2^52 (a value that cancelled to exactly 0)."""
+    with np.errstate(all="ignore"):
+        return np.minimum(np.where(value > 0, size / np.where(value > 0, value, 1.0), np.where(size > 0, np.inf, 0.0)),
+                          2.0 ** 52)
+
+
+def expect_rows(found: Sheet, columns: Columns) -> None:
+    """Every formula cell of the rows, from the local and global checks."""
     sheet, result, col = found.sheet, found.result, found.col
-    columns = {
-        col["b"]: trace.before["b"], col["a"]: trace.before["a"], col["pred"]: trace.prediction,
-        col["de/db"]: trace.gradient["b"], col["de/da"]: trace.gradient["a"],
-        col["new b"]: trace.after["b"], col["new a"]: trace.after["a"],
-    }
+    where = {col[header]: header for header in ("b", "a", "pred", "de/db", "de/da", "new b", "new a")}
     for stat in found.stats:
         for offset, weight in enumerate(GRAD_WEIGHTS):
-            columns[stat.col + offset] = trace.state[stat.key][weight]
-    if "err^2" in col:
-        columns[col["err^2"]] = trace.loss
-    if "step" in col and "step" in trace.state:
-        columns[col["step"]] = trace.state["step"]
-        if "debias1" in col:
-            steps = trace.state["step"]
-            ones = np.ones(len(steps))
-            columns[col["debias1"]] = debias(mom, 1 - mom, steps) if debiased else ones
-            columns[col["debias2"]] = debias(sqr_mom, 1 - sqr_mom, steps) if debiased else ones
-    for c, values in columns.items():
-        for i, r in enumerate(found.rows):
-            if (r, c) in sheet.formulas:
-                result.expect(r, c, values[i])
+            where[stat.col + offset] = f"{stat.key} {weight}"
+    for header in ("err^2", "step", "debias1", "debias2"):
+        if header in col:
+            where[col[header]] = header
+    for c, key in where.items():
+        indices = [i for i, r in enumerate(found.rows) if (r, c) in sheet.formulas]
+        if not indices:
+            continue
+        expected, scales, bounds = columns.column(key)
+        result.expect_many([(found.rows[i], c) for i in indices], expected[indices], scales[indices], bounds[indices])
 
 
-def expect_rmse(found: Sheet, trace) -> None:
+def checked_rows(found: Sheet, model: ColumnModel, local_inputs: dict | None = None) -> Columns:
+    """The rows checked against the workbook: keys are read from their columns;
+    `local_inputs` (name -> one value per row) are given to the local check's rows."""
+    col = dict(found.col)
+    for stat in found.stats:
+        for offset, weight in enumerate(GRAD_WEIGHTS):
+            col[f"{stat.key} {weight}"] = stat.col + offset
+    col["new b"], col["new a"] = found.col["new b"], found.col["new a"]
+    return Columns(model, len(found.rows), column_reader(found.result_context, found.sheet.name, found.rows, col),
+                   local_inputs)
+
+
+def expect_rmse(found: Sheet, columns: Columns) -> None:
     """The course's rmse under err^2 (momentum's L33) and xlgen's table (epoch | rmse)."""
-    sheet = found.sheet
+    sheet, per_epoch = found.sheet, found.rows_per_epoch
+    epochs = len(found.rows) // per_epoch
     if "err^2" in found.col and (found.last + 1, found.col["err^2"]) in sheet.formulas:
-        found.result.expect(found.last + 1, found.col["err^2"], np.sqrt(np.sum(trace.loss)))
+        local = columns.read("err^2") if "err^2" in found.col else columns.local["err^2"]
+        with np.errstate(all="ignore"):
+            expected, bounds = columns.derived(np.sqrt(np.sum(local)), len(found.rows) + LOCAL_ULPS,
+                                               np.sqrt(np.sum(columns.runs["err^2"], axis=0)))
+        found.result.expect(found.last + 1, found.col["err^2"], float(expected[0]), bound=float(bounds[0]))
     table = epoch_table(sheet, found.header_row)
     if table is None:
         return
+    # the table's rmse sums the sheet's err^2 column where it has one; else rmse is its own sum
+    local = columns.read("err^2") if "err^2" in found.col else columns.local["err^2"]
+    with np.errstate(all="ignore"):
+        local = np.sqrt(local[:epochs * per_epoch].reshape(epochs, per_epoch).sum(axis=1))
+        runs = np.sqrt(columns.runs["err^2"][:epochs * per_epoch].reshape(epochs, per_epoch, 2).sum(axis=1))
+    expected, bounds = columns.derived(local, per_epoch + LOCAL_ULPS, runs)
     row, c = table
     for r, epoch in epoch_rows(sheet, row, c):
-        if 1 <= epoch <= len(trace.rmse) and (r, c + 1) in sheet.formulas:
-            found.result.expect(r, c + 1, trace.rmse[epoch - 1])
+        if 1 <= epoch <= epochs and (r, c + 1) in sheet.formulas:
+            found.result.expect(r, c + 1, float(expected[epoch - 1]), bound=float(bounds[epoch - 1]))
 
 
 def epoch_table(sheet, header_row: int):

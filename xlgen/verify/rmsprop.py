@@ -8,7 +8,6 @@ RMSProp, the average first, then the step with eps.
 
 from __future__ import annotations
 
-from xlgen.reference.optimizer_runs import run
 from xlgen.reference.optimizers import RMSProp, course_rmsprop
 from xlgen.verify import optimizer_sheet as base
 from xlgen.verify.locate import name_target
@@ -32,7 +31,8 @@ def check(sheet, match, context):
         optimizer = RMSProp(lr, sqr_mom=sqr_mom, eps=eps)
     else:
         optimizer = course_rmsprop(lr, sqr_mom)
-    trace = run(found.xs, found.ys, optimizer, found.inputs, state, base.epochs_in(found), lr)
-    base.expect_rows(found, trace)
-    base.expect_rmse(found, trace)
+    columns = base.checked_rows(found, base.row_model(found, optimizer, state, [lr] * base.epochs_in(found),
+                                                      **base.betas(found)))
+    base.expect_rows(found, columns)
+    base.expect_rmse(found, columns)
     return found.result

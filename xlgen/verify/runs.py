@@ -9,7 +9,7 @@ from __future__ import annotations
 from xlgen.verify import neurons
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.locate import find_header_row
-from xlgen.verify.stepwise import expect
+from xlgen.verify.stepwise import LOCAL_ULPS, expect
 
 LAYOUT = "runs"
 
@@ -47,5 +47,6 @@ def check(sheet, match, context) -> SheetCheck | None:
         for header, summarise in summaries.items():
             col = columns.get(header)
             if col is not None and (t, col) in sheet.formulas:
-                expect(result, t, col, checked.stepwise.derived(summarise))
+                ulps = checked.sum_ulps if header.startswith("rmse") else LOCAL_ULPS
+                expect(result, t, col, checked.stepwise.derived(summarise, ulps))
     return result

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlgen.reference.smoothing import debiased, moving_average
+from xlgen.reference.optimizers import average_grad, debias
+from xlgen.reference.smoothing import debiased
 from xlgen.verify.core import SheetCheck
+from xlgen.verify.stepwise import ColumnModel, Columns, column_reader
 from xlgen.verify.locate import find_header_row, input_cell
 
 LAYOUT = "smoothing"
@@ -40,13 +42,45 @@ def check(sheet, match, context) -> SheetCheck | None:
     x_step = context.input(result, "x step", input_cell(book, sheet, ("x_step",), "x step"))
     n0 = context.input(result, "first n", (sheet.name, rows[0], col["n"])) \
         if (rows[0], col["n"]) not in sheet.formulas else 1.0
-    n = n0 + np.arange(len(rows), dtype=np.float64)
-    x = (n - 1) * x_step
-    y = np.sin(x)
-    smoothed = moving_average(y, beta, start)
-    columns = {"n": n, "x": x, "sin(x)": y, "smoothed": smoothed, "debiased": debiased(smoothed, beta, n)}
-    for header, values in columns.items():
-        for i, r in enumerate(rows):
-            if (r, col[header]) in sheet.formulas:
-                result.expect(r, col[header], values[i])
+    model = row_model(beta, start, x_step, n0)
+    columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
+    for header in HEADERS:
+        indices = [i for i, r in enumerate(rows) if (r, col[header]) in sheet.formulas]
+        if indices:
+            expected, scales, bounds = columns.column(header)
+            result.expect_many([(rows[i], col[header]) for i in indices], expected[indices], scales[indices],
+                               bounds[indices])
     return result
+
+
+def row_model(beta: float, start: float, x_step: float, n0: float) -> ColumnModel:
+    """Each row: n counts on from the previous row's, x = (n-1)*x_step, sin(x), the
+    moving average (fastai's average_grad, dampened) from the previous row's, and it
+    debiased by debias(beta, 1-beta, n)."""
+    def row(state: dict, index) -> dict:
+        n = state["n"] + 1
+        x = (n - 1) * x_step
+        y = np.sin(x)
+        smoothed = moving_average_step(y, beta, state["smoothed"])
+        return {"n": n, "x": x, "sin(x)": y, "smoothed": smoothed,
+                "debiased": debiased(smoothed, beta, n)}
+
+    def step(state: dict, index: int) -> dict:
+        values = row(state, index)
+        return {"n": float(values["n"]), "smoothed": float(values["smoothed"])}
+
+    def magnitude(state: dict, values: dict, index) -> dict:
+        """sin(x) rounds with x (its slope is at most 1); 1 - beta^n in debias cancels."""
+        sine = np.maximum(np.abs(values["sin(x)"]), np.abs(values["x"]))
+        smoothed = np.maximum(np.abs(state["smoothed"] * beta), abs(1 - beta) * sine)
+        correction = np.abs(debias(beta, 1 - beta, values["n"]))
+        return {"sin(x)": sine, "smoothed": smoothed,
+                "debiased": (np.abs(values["debiased"]) + smoothed) / np.minimum(correction, 1.0)}
+
+    return ColumnModel({"n": float(n0) - 1, "smoothed": float(start)}, {"n": "n", "smoothed": "smoothed"}, row,
+                       magnitude, noisy=("smoothed",), step=step,
+                       key=("smoothing", beta, start, x_step, float(n0)))
+
+
+def moving_average_step(value, beta: float, previous):
+    return average_grad(None, value, beta, dampening=True, grad_avg=previous)["grad_avg"]

@@ -8,27 +8,30 @@ because the engine rounded once differently from NumPy; comparing only single st
 would miss a sheet whose numbers drift slowly away from the truth.
 
 - Local: row i is recomputed by the reference's single-step function from the values
-  the workbook itself holds in row i-1 (its new weights, momentum, ...). Every cell of a
-  row must agree with that, to the usual tolerance; a wrong formula fails at its own
-  cell, whatever happened before it.
+  the workbook itself holds in row i-1 (its new weights, momentum, ...). Engine and
+  reference then do the same IEEE double operations on the same numbers, perhaps in
+  another order, so a cell may differ from its local expectation by at most LOCAL_ULPS
+  units in the last place of the size of the numbers it was computed from (its
+  "magnitude": a finite-difference derivative subtracts two nearly equal losses, so its
+  rounding is a few ulps of the losses, not of their difference), plus the change a
+  nudge of that many ulps in the previous row's state makes (a flag at a threshold).
+  More than that is a different formula, and fails at its own cell, whatever happened
+  before it.
 - Global: the reference also runs from the inputs alone. Where that run is stable, the
   workbook's row must agree with it too. How stable is measured, not assumed: the run is
   repeated with every state value nudged after every row by NOISE times the size of the
-  numbers it was computed from (rounding noise, a few hundred units in the last place,
-  as another engine could leave it), and the spread of those runs is added to the
-  tolerance. Where they split between finite and overflowed, or differ beyond LOST
-  (relative: chaos has eaten the digits, and the runs are no longer near copies of each
-  other whose differences grow in proportion to the nudge), the run says nothing and
-  only the local check applies.
+  numbers it was computed from (a few hundred ulps, far more than one engine's rounding
+  differs from another's), and the spread of those runs is the bound: it grows with the
+  run's sensitivity, so a long run whose rounding drifts (rmsprop over 3,000 rows) is
+  not failed by a fixed band, while one that drifts more than its own sensitivity
+  explains is. Where the nudged runs split between finite and overflowed, or differ
+  beyond LOST (relative: chaos has eaten the digits), the run says nothing and only the
+  local check applies.
 
-The local check's own tolerance is relative to the size of the numbers a value was
-computed from (a finite-difference derivative subtracts two nearly equal losses: its
-rounding noise scales with the losses, not with their difference), and is widened by
-the spread of the row recomputed from the workbook's previous row nudged by NOISE.
-
-When the local and global expectations of a cell agree, the cell is checked against the
-local one; when they do not (the workbook's previous rows have drifted from the run
-more than rounding explains), against the global one, so the cell is reported.
+When the local and global expectations of a cell agree (within both bounds), the cell is
+checked against the local one; when they do not (the workbook's previous rows have
+drifted from the run more than rounding explains), against the global one, so the cell
+is reported.
 
 Anything that is a sequence of rows carrying a state can use this: describe it as a
 `RowModel` and ask a `Stepwise` for expected values.
@@ -44,10 +47,16 @@ from typing import Callable
 import numpy as np
 
 from xlgen.engine.book import ExcelError
-from xlgen.verify.core import ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE
+from xlgen.verify.core import ULP
 
 NOISE = 1e-13
 LOST = 1e-4
+# How many units in the last place of its operands' size a cell may differ from the
+# reference fed the same operands: engine and reference may order a row's few operations
+# differently (a*x+b against b+a*x, x^2 against x*x), each rounding by half an ulp.
+# Measured on every workbook xlgen builds, the largest is 2 (see README); 16 leaves room.
+LOCAL_ULPS = 16
+LOCAL_NOISE = LOCAL_ULPS * ULP
 # sign patterns for the nudges: all up, alternating, pairs; state values in declared order
 PATTERNS = ((1, 1, 1, 1), (1, -1, 1, -1), (-1, -1, 1, 1))
 
@@ -71,6 +80,12 @@ class RowModel:
     row: Callable[[dict, int], dict]
     noisy: tuple = ()
     magnitude: Callable[[dict, dict], dict] | None = None
+    key: tuple | None = None   # everything `row` depends on, when known: equal keys give equal runs
+    # (state, values, workbook value of a key in the same row) -> (values, magnitudes)
+    # recomputed from the workbook's own operands in the row (the losses a finite
+    # difference subtracts, the derivative a step uses): the local check then bounds a
+    # step by its own operands, not by the cancellation noise of what it was computed from
+    refine: Callable | None = None
 
     def magnitudes(self, state: dict, values: dict) -> dict:
         if self.magnitude is None:
@@ -95,15 +110,15 @@ def numeric(value) -> float:
     return math.nan if isinstance(value, str) else value
 
 
-def nudge(state: dict, noisy: tuple, pattern: tuple, sizes: dict | None = None) -> dict:
-    """`state` with each noisy value moved by NOISE times its size (or `sizes[name]`, the
+def nudge(state: dict, noisy: tuple, pattern: tuple, sizes: dict | None = None, noise: float = NOISE) -> dict:
+    """`state` with each noisy value moved by `noise` times its size (or `sizes[name]`, the
     size of the numbers it was computed from, when larger), up or down by `pattern`."""
     out = dict(state)
     for k, name in enumerate(noisy):
         value = out[name]
         if isinstance(value, (float, np.floating)) and math.isfinite(value):
             size = max(abs(value), (sizes or {}).get(name, 0.0), 1e-6)
-            out[name] = value + pattern[k % len(pattern)] * NOISE * size
+            out[name] = value + pattern[k % len(pattern)] * noise * size
     return out
 
 
@@ -154,24 +169,35 @@ def spread(base, others: list) -> float | None:
     return spread(float(base), [float(other) for other in others])
 
 
+def local_spread(value, others: list) -> float | None:
+    """`spread` of the row recomputed from nudged previous rows. Where a nudge overflowed
+    the row and the plain one did not, the engine, doing the same operations on the
+    workbook's own (un-nudged) values, does not overflow either: the finite ones count."""
+    found = spread(value, others)
+    if found is None and _finite(value):
+        return spread(value, [other for other in others if _finite(other)])
+    return found
+
+
 def close(local, reference, extra: float) -> bool:
-    """Does a local expectation agree with the whole run's, given the run's own spread?"""
+    """Does a local expectation agree with the whole run's, given `extra` (both bounds)?"""
     if not _is_number(local) or not _is_number(reference):
         return local == reference
     if not _finite(local) or not _finite(reference):
         return not _finite(local) and not _finite(reference)
     local, reference = float(local), float(reference)
-    return abs(local - reference) <= RELATIVE_TOLERANCE * max(abs(local), abs(reference)) + ABSOLUTE_TOLERANCE + extra
+    return abs(local - reference) <= LOCAL_ULPS * ULP * max(abs(local), abs(reference)) + extra
 
 
-def combine(local, local_scale: float, run_values: list) -> tuple[object, float]:
-    """(expected value, scale for verify.core.agrees) of one cell, from its local
+def combine(local, local_scale: float, local_bound: float, run_values: list) -> tuple[object, float, float]:
+    """(expected value, scale, bound; see verify.core.agrees) of one cell, from its local
     expectation and the whole run's values (the plain run first, then the nudged ones)."""
     reference, others = run_values[0], run_values[1:]
     run_spread = spread(reference, others)
-    if run_spread is None or close(local, reference, run_spread) or _lost(reference, others, run_spread):
-        return local, local_scale
-    return reference, 0.0
+    if run_spread is None or close(local, reference, local_bound + run_spread) or _lost(reference, others, run_spread):
+        return local, local_scale, local_bound
+    size = abs(float(reference)) if _finite(reference) else 0.0
+    return reference, 0.0, local_bound + run_spread + LOCAL_ULPS * ULP * size
 
 
 def _lost(reference, others: list, run_spread: float) -> bool:
@@ -182,13 +208,31 @@ def _lost(reference, others: list, run_spread: float) -> bool:
     return run_spread > LOST * size
 
 
-def local_scale(magnitude: float, local_spread: float | None) -> float:
-    """The scale (see verify.core.agrees) of a local expectation: the size of its operands,
-    or more where the row nudged by NOISE moved further; unbounded where the nudged row
-    overflowed and the plain one did not."""
+def local_bound(value, magnitude: float, local_spread: float | None, ulps: float = LOCAL_ULPS) -> float:
+    """The bound of a local expectation: `ulps` units in the last place of the size of its
+    operands (or its own, if larger), plus how far the row recomputed from a previous row
+    nudged by as many ulps moved; unbounded where that nudge overflowed the row or flipped
+    a value between number and text."""
     if local_spread is None:
         return math.inf
-    return max(magnitude, local_spread / RELATIVE_TOLERANCE)
+    size = abs(float(value)) if _finite(value) else 0.0
+    return ulps * ULP * max(size, magnitude) + local_spread
+
+
+_RUNS: dict = {}   # RowModel.key, count -> runs: a book verified again (mutation_score) reuses them
+
+
+def runs_from_inputs(model: RowModel, count: int) -> list:
+    """The plain run and the nudged ones; they depend on the inputs alone."""
+    key = None if model.key is None else (model.key, count)
+    if key is not None and key in _RUNS:
+        return _RUNS[key]
+    runs = [run(model, count)] + [run(model, count, p) for p in PATTERNS]
+    if key is not None:
+        if len(_RUNS) >= 32:
+            _RUNS.pop(next(iter(_RUNS)))
+        _RUNS[key] = runs
+    return runs
 
 
 class WorkbookRows(Mapping):
@@ -219,19 +263,38 @@ class Stepwise:
     runs: list = field(init=False)
     local: list = field(init=False)
     local_scale: list = field(init=False)
+    local_bound: list = field(init=False)
 
     def __post_init__(self):
-        self.runs = [run(self.model, self.count)] + [run(self.model, self.count, p) for p in PATTERNS]
-        self.local, self.local_scale = [], []
+        self.runs = runs_from_inputs(self.model, self.count)
+        self.local, self.local_scale, self.local_bound = [], [], []
         for index in range(self.count):
             state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
             values = self.model.row(state, index)
-            nudged = [self.model.row(nudge(state, self.model.noisy, p), index) for p in PATTERNS]
+            nudged_states = [nudge(state, self.model.noisy, p, noise=LOCAL_NOISE) for p in PATTERNS]
+            nudged = [self.model.row(other, index) for other in nudged_states]
             magnitudes = self.model.magnitudes(state, values)
+            if self.model.refine is not None:
+                given = self.given(index)
+                updates, sizes = self.model.refine(state, values, given)
+                values = {**values, **updates}
+                magnitudes = {**magnitudes, **sizes}
+                nudged = [{**other, **self.model.refine(other_state, other, given)[0]}
+                          for other_state, other in zip(nudged_states, nudged)]
             self.local.append(values)
-            self.local_scale.append({key: local_scale(magnitudes.get(key, 0.0),
-                                                      spread(value, [other[key] for other in nudged]))
+            self.local_scale.append(magnitudes)
+            self.local_bound.append({key: local_bound(value, magnitudes.get(key, 0.0),
+                                                      local_spread(value, [other[key] for other in nudged]))
                                      for key, value in values.items()})
+
+    def given(self, index: int) -> Callable[[str], float | None]:
+        """The workbook's value of a key in row `index`; None where the block has no such column."""
+        def value(key: str):
+            try:
+                return numeric(self.read(index, key))
+            except KeyError:
+                return None
+        return value
 
     def workbook_state(self, index: int) -> dict:
         return {name: numeric(self.read(index, key)) for name, key in self.model.carry.items()}
@@ -240,23 +303,190 @@ class Stepwise:
         keys = list(self.runs[0][0]) if self.runs and self.runs[0] else []
         return [WorkbookRows(self.read, index, keys) for index in range(self.count)]
 
-    def cell(self, index: int, key: str) -> tuple[object, float]:
-        """Expected value and scale of row `index`'s cell `key`."""
-        return combine(self.local[index][key], self.local_scale[index][key],
+    def cell(self, index: int, key: str) -> tuple[object, float, float]:
+        """Expected value, scale and bound of row `index`'s cell `key`."""
+        return combine(self.local[index][key], self.local_scale[index].get(key, 0.0), self.local_bound[index][key],
                        [rows[index][key] for rows in self.runs])
 
-    def derived(self, summarise: Callable[[list], object]) -> tuple[object, float]:
+    def derived(self, summarise: Callable[[list], object], ulps: float = LOCAL_ULPS) -> tuple[object, float, float]:
         """A cell computed from many rows (an rmse, the weights at the end of an epoch):
-        `summarise` applied to the workbook's rows (local) and to each run (global)."""
-        return combine(summarise(self.workbook_rows()), 0.0, [summarise(rows) for rows in self.runs])
+        `summarise` applied to the workbook's rows (local, within `ulps` units in the last
+        place: a sum of n terms rounds n times) and to each run (global)."""
+        local = summarise(self.workbook_rows())
+        return combine(local, 0.0, local_bound(local, 0.0, 0.0, ulps), [summarise(rows) for rows in self.runs])
 
-    def link(self, local_value, reference: Callable[[list], object]) -> tuple[object, float]:
+    def link(self, local_value, reference: Callable[[list], object]) -> tuple[object, float, float]:
         """A cell that copies another (a chart table): locally it must equal the value it
         copies, `local_value`; globally `reference` applied to each run."""
-        return combine(number(local_value), 0.0, [reference(rows) for rows in self.runs])
+        return combine(number(local_value), 0.0, 0.0, [reference(rows) for rows in self.runs])
 
 
-def expect(result, row: int, col: int, expectation: tuple[object, float]) -> None:
+def expect(result, row: int, col: int, expectation: tuple[object, float, float]) -> None:
     """Record an expectation from `Stepwise.cell/derived/link` in a SheetCheck."""
-    value, scale = expectation
-    result.expect(row, col, value, scale)
+    value, scale, bound = expectation
+    result.expect(row, col, value, scale, bound)
+
+
+# --- whole columns at once ------------------------------------------------------------
+# Sheets whose rows are plain arithmetic (the course's basic and optimiser sheets, the
+# smoothing demo) are checked the same way, column by column: the local check recomputes
+# every row at once from the workbook's previous rows (NumPy arrays), the global run
+# carries a second, nudged copy of the state beside the plain one.
+
+@dataclass
+class ColumnModel:
+    """A per-row model whose `row` works on arrays.
+
+    initial:   state name -> its value before the first row.
+    carry:     state name -> the key of the row value that holds it after the row.
+    row:       (state arrays, row indices) -> every value the row shows, by key, as arrays.
+    magnitude: (state arrays, values, row indices) -> key -> array of the size of the numbers each value
+               was computed from (keys not given: the value's own size).
+    noisy:     the state names nudged to measure the run's sensitivity.
+    step:      (state, row index) -> the state after the row, on plain floats (the part of
+               `row` the run needs row by row; by default `row` itself).
+    """
+    initial: dict
+    carry: dict
+    row: Callable[[dict, np.ndarray], dict]
+    magnitude: Callable[[dict, dict, np.ndarray], dict]
+    noisy: tuple = ()
+    step: Callable[[dict, int], dict] | None = None   # (state, row index) -> the next state, on floats
+    key: tuple | None = None   # everything `row` depends on, when known: equal keys give equal runs
+
+
+def run_columns(model: ColumnModel, count: int) -> dict:
+    """key -> (count, 2) array: the run from `model.initial`, and beside it the same run
+    with every noisy state value nudged after every row by NOISE times its size (up and
+    down in turn, state by state). The states are carried row by row on plain floats (far
+    faster than tiny arrays); every row's values then come from them at once."""
+    key = None if model.key is None else ("columns", model.key, count)
+    if key is not None and key in _RUNS:
+        return _RUNS[key]
+    runs = _run_columns(model, count)
+    if key is not None:
+        if len(_RUNS) >= 32:
+            _RUNS.pop(next(iter(_RUNS)))
+        _RUNS[key] = runs
+    return runs
+
+
+def _run_columns(model: ColumnModel, count: int) -> dict:
+    names = list(model.carry)
+    step = model.step or (lambda state, index: {name: model.row(state, index)[model.carry[name]] for name in names})
+    entering = []
+    for nudged in (False, True):
+        state = {name: float(value) for name, value in model.initial.items()}
+        states = []
+        with np.errstate(all="ignore"):
+            for index in range(count):
+                states.append(state)
+                state = step(state, index)
+                if nudged:
+                    for k, name in enumerate(model.noisy):
+                        value = float(state[name])
+                        if math.isfinite(value):
+                            state[name] = value + (-1) ** k * NOISE * max(abs(value), 1e-6)
+        entering.append({name: np.array([row[name] for row in states], dtype=np.float64) for name in names})
+    with np.errstate(all="ignore"):
+        plain, nudged = (model.row(state, np.arange(count)) for state in entering)
+    return {key: np.column_stack([np.broadcast_to(plain[key], (count,)), np.broadcast_to(nudged[key], (count,))])
+            for key in plain}
+
+
+# The nudged run's distance from the plain one at a single row can be small by chance (a
+# step that overshoots flips the sign of a deviation, so it may pass through zero); the
+# spread of a row is the largest over the rows within WINDOW of it, and at least the
+# largest relative spread of any row before it times its own size.
+WINDOW = 8
+
+
+def windowed_max(values: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    out = values.copy()
+    for shift in range(1, min(window, len(values) - 1) + 1):
+        np.maximum(out[shift:], values[:-shift], out=out[shift:])
+        np.maximum(out[:-shift], values[shift:], out=out[:-shift])
+    return out
+
+
+def combine_columns(local: np.ndarray, bound: np.ndarray, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`combine` for whole columns: (expected values, bounds). `runs` is (n, 2): the plain
+    run and the nudged one."""
+    local = np.asarray(local, dtype=np.float64)
+    reference, nudged = runs[:, 0], runs[:, 1]
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(reference)
+        both = finite & np.isfinite(nudged)
+        raw = np.where(both, np.abs(nudged - reference), 0.0)
+        # a run that has amplified a nudge to some relative spread keeps it: the largest
+        # relative spread so far, times the value, bounds a row too
+        relative = np.maximum.accumulate(np.where(both, raw / np.maximum(np.abs(reference), np.abs(nudged)), 0.0)
+                                         if len(raw) else raw)
+        relative = np.nan_to_num(relative, nan=0.0)
+        run_spread = np.maximum(windowed_max(raw), relative * np.abs(np.where(finite, reference, 0.0)))
+        unknown = finite != np.isfinite(nudged)
+        lost = relative > LOST
+        size = np.maximum(np.abs(local), np.abs(reference))
+        close = np.where(np.isfinite(local) & finite,
+                         np.abs(local - reference) <= bound + run_spread + LOCAL_ULPS * ULP * size,
+                         ~np.isfinite(local) & ~finite)
+        use_local = unknown | lost | close
+        expected = np.where(use_local, local, reference)
+        bounds = np.where(use_local, bound, bound + run_spread + LOCAL_ULPS * ULP * np.abs(reference))
+    return expected, np.where(np.isfinite(bounds), bounds, 0.0)
+
+
+class Columns:
+    """Expected values for `count` rows of a ColumnModel held in a workbook.
+
+    read(key): the workbook's (computed) values of the column `key`, as floats (NaN for
+    errors and text). local_inputs: name -> one value per row, given to the local check's
+    rows beside the state (adam_ann's rows use the rate the workbook's table holds).
+    """
+
+    def __init__(self, model: ColumnModel, count: int, read: Callable[[str], np.ndarray],
+                 local_inputs: dict | None = None):
+        self.model, self.count, self.read = model, count, read
+        previous = dict(local_inputs or {})
+        for name, key in model.carry.items():
+            held = np.asarray(read(key), dtype=np.float64)
+            previous[name] = np.concatenate([[model.initial[name]], held[:-1]])
+        for name, value in model.initial.items():
+            previous.setdefault(name, np.full(count, value, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            self.local = model.row(previous, np.arange(count))
+            magnitude = model.magnitude(previous, self.local, np.arange(count))
+            self.scale = {key: np.nan_to_num(np.abs(np.asarray(magnitude.get(key, 0.0), dtype=np.float64)),
+                                             nan=0.0, posinf=0.0) * np.ones(count)
+                          for key in self.local}
+            self.bound = {key: LOCAL_ULPS * ULP * np.maximum(np.nan_to_num(np.abs(value), nan=0.0, posinf=0.0),
+                                                             self.scale[key])
+                          for key, value in self.local.items()}
+        self.runs = run_columns(model, count)
+
+    def column(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(expected values, scales, bounds) of the column `key`, row by row."""
+        expected, bounds = combine_columns(self.local[key], self.bound[key], self.runs[key])
+        return expected, self.scale[key], bounds
+
+    def derived(self, local: np.ndarray, ulps, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cells computed from many rows (an epoch's rmse): `local` from the workbook's rows,
+        within `ulps` units in the last place of their size; `runs` (m, 2) from the runs."""
+        local = np.atleast_1d(np.asarray(local, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            bound = np.asarray(ulps, dtype=np.float64) * ULP * np.nan_to_num(np.abs(local), nan=0.0, posinf=0.0)
+        return combine_columns(local, bound, np.atleast_2d(runs))
+
+
+def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[str], np.ndarray]:
+    """read(key) for Columns: the values of a workbook column as floats."""
+    def read(key: str) -> np.ndarray:
+        c = col[key]
+        return np.array([_as_float(context.value(sheet_name, r, c)) for r in rows], dtype=np.float64)
+    return read
+
+
+def _as_float(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        return 0.0 if value is None else math.nan
+    return float(value)
