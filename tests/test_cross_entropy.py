@@ -126,5 +126,5 @@ def test_only_templates_whose_sheets_read_no_data_may_leave_out_data(tmp_path):
     assert load_template("cross-entropy").data is None
     path = tmp_path / "no-data.toml"
     path.write_text('[sheets.basic]\nlayout = "basic"\n')
-    with pytest.raises(TemplateError, match=r"needs a \[data\] table .* for sheets.basic"):
+    with pytest.raises(TemplateError, match=r"sheets.basic: layout 'basic' reads the \[data\] table .*which the template lacks"):
         load_template(str(path))

@@ -184,9 +184,6 @@ def check_template(name: str, raw: dict) -> Template:
             check = SHARED_KEYS.get(key) or layout.OPTION_CHECKS.get(key)
             options[key] = check(f"sheets.{sheet_name}.{key}", value) if check else value
         sheets.append(SheetSpec(sheet_name, layout_name, options))
-    needing_data = [sheet.name for sheet in sheets if getattr(LAYOUTS[sheet.layout], "USES_DATA", True)]
-    if data is None and needing_data:
-        raise TemplateError(f"the template needs a [data] table (intercept, slope, x) for sheets.{needing_data[0]}")
     template = Template(name, defaults.get("title", name), defaults.get("description", ""), data, sheets,
                         about=defaults.get("about", ""))
     for sheet in sheets:

@@ -242,8 +242,13 @@ def text_report(report, strict: bool = False) -> str:
     if report.mismatches:
         checked += f"; {len(report.mismatches):,} disagree with the NumPy reference"
     elif report.cells_checked:
-        checked += (f", all agree with the NumPy reference (relative tolerance {RELATIVE_TOLERANCE:g}; "
-                    f"largest difference {report.largest_difference:.1e})")
+        checked += ", all agree with the NumPy reference"
+        if report.largest_bound_used:   # sequential sheets: bounds from their arithmetic
+            checked += (f" (row-by-row cells within {report.largest_bound_used:.2g} of their bound; "
+                        f"others within relative {RELATIVE_TOLERANCE:g}, largest {report.largest_difference:.1e})")
+        else:
+            checked += (f" (relative tolerance {RELATIVE_TOLERANCE:g}; "
+                        f"largest difference {report.largest_difference:.1e})")
     lines.extend(wrapped(checked, 2, 4))
     if report.constant_inputs:
         lines.extend(wrapped(f"constant inputs: {len(report.constant_inputs):,} formulas read no cell "
