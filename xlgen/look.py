@@ -443,7 +443,6 @@ def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict, repeat: int
                  last_row: int, last_col: int) -> tuple:
     """(print area, scale, page-start rows, repeated header row): one page wide; pages
     broken between rows so no chart is cut; the table's header row repeated."""
-    cells = sheet_plan.cells
     spans = []
     for (row, col), chart in zip(charts, sheet_plan.charts):
         chart_last_row = grid.rows_spanned(row, chart.size[1])

@@ -397,11 +397,19 @@ class _Engine:
         values = dict(zip(cells, results))
         return Calculation(book, values, cells, public(self.volatile), public(self.saved), public(constant))
 
+    def _drew(self, k, saved_value):
+        """Cell k ran a volatile function: it is volatile, and keeps the file's saved value
+        when there is one (`saved_value` MISSING: it keeps this run's draw)."""
+        self.volatile.append(k)
+        self.volatile_keys.add(k)
+        if saved_value is not MISSING:
+            self.V[k] = rt.to_internal(saved_value)
+            self.saved.append(k)
+
     def _volatile_run(self, run, saved_value):
         """run() for a cell whose formula can call a volatile function: the cell is volatile
-        if one ran, and then keeps the file's saved value when there is one (`saved_value`
-        is MISSING when there is none: the cell keeps this run's draw)."""
-        draws, volatile, volatile_keys, saved, V = self.draws, self.volatile, self.volatile_keys, self.saved, self.V
+        if one ran (not in a branch not taken)."""
+        draws, drew = self.draws, self._drew
 
         def run_volatile(k):
             before = draws[0]
@@ -412,11 +420,7 @@ class _Engine:
                 if saved_value is MISSING:
                     raise
             if draws[0] != before:
-                volatile.append(k)
-                volatile_keys.add(k)
-                if saved_value is not MISSING:
-                    V[k] = rt.to_internal(saved_value)
-                    saved.append(k)
+                drew(k, saved_value)
             return True
         run_volatile.deps = run.deps
         return run_volatile
@@ -424,17 +428,13 @@ class _Engine:
     def _volatile_member_run(self, run, anchor_key, saved_value):
         """run() for a cell of a volatile array formula's range: volatile when its anchor
         drew, and then it keeps the file's saved value as the anchor does."""
-        volatile, volatile_keys, saved, V = self.volatile, self.volatile_keys, self.saved, self.V
+        volatile_keys, drew = self.volatile_keys, self._drew
 
         def run_member(k):
             if not run(k):
                 return False
             if anchor_key in volatile_keys:
-                volatile.append(k)
-                volatile_keys.add(k)
-                if saved_value is not MISSING:
-                    V[k] = rt.to_internal(saved_value)
-                    saved.append(k)
+                drew(k, saved_value)
             return True
         run_member.deps = run.deps
         return run_member
