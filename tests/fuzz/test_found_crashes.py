@@ -1,0 +1,69 @@
+"""Crashes and hangs the fuzzer found, each pinned at the depth it was fixed.
+
+Each test names the damaged input that first showed it (benchmarks/fuzz.py or the
+issue), and checks the behaviour a user gets now: a value, or one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.fuzz.harness import judge, run_verify
+from xlgen.engine import Book, ExcelError, Sheet, calculate
+from xlgen.engine.refs import parse_cell
+from xlgen.errors import UnsupportedFormula
+
+
+def book_of(cells: dict) -> Book:
+    """One sheet 's' from {"A1": 3.0, "B1": "=A1+1"}."""
+    sheet = Sheet("s")
+    for ref, value in cells.items():
+        target = sheet.formulas if isinstance(value, str) and value.startswith("=") else sheet.constants
+        target[parse_cell(ref)] = value[1:] if target is sheet.formulas else value
+    book = Book()
+    book.sheets.append(sheet)
+    return book
+
+
+def value(formula: str, **cells):
+    return calculate(book_of({"B1": formula, **cells})).values[("s", 1, 2)]
+
+
+def nested(pattern: str, depth: int, inner: str = "1") -> str:
+    for _ in range(depth):
+        inner = pattern.replace("@", inner)
+    return inner
+
+
+@pytest.fixture(scope="module")
+def small_book(tmp_path_factory):
+    from xlgen.build import build
+    path = tmp_path_factory.mktemp("found") / "graddesc.xlsx"
+    build("graddesc", path, ["epochs=1"])
+    return path
+
+
+# --- numbers the `formulas` tokenizer reads but cannot evaluate ----------------------------
+
+def test_number_with_a_leading_zero_is_read_as_excel_reads_it():
+    """`=A1+05` (Excel reads 5): formulas' Number.compile evals '05' as Python, a
+    SyntaxError that reached the user as a traceback."""
+    assert value("=A1+05", A1=3.0) == 8.0
+    assert value("=007*2") == 14.0
+    assert value("=0.50+A1", A1=1.0) == 1.5
+
+
+def test_number_too_large_for_a_double_is_num_error():
+    assert value("=1E+309") == ExcelError("#NUM!")
+    assert value("=A1+1E+309", A1=1.0) == ExcelError("#NUM!")
+
+
+def test_leading_zero_in_a_workbook_is_a_wrong_cell_not_a_traceback(small_book, tmp_path):
+    """The issue's case end to end: a changed formula is a FAIL (exit 1) naming the cell."""
+    from tests.workbook_files import read_formula, replace_formula
+    path = tmp_path / "zero.xlsx"
+    replace_formula(small_book, path, "basic", "F5", read_formula(small_book, "basic", "F5") + "+05")
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None
+    assert code == 1 and "the first in calculation order is basic!F5" in out
