@@ -67,3 +67,31 @@ def test_leading_zero_in_a_workbook_is_a_wrong_cell_not_a_traceback(small_book, 
     code, out, err, crash = run_verify(path)
     assert judge(code, out, err, crash) is None
     assert code == 1 and "the first in calculation order is basic!F5" in out
+
+
+# --- nesting and length: Excel's limits are 64 levels and 8,192 characters ----------------
+
+def shape_source(formula: str) -> str:
+    from xlgen.engine.compiler import Compiler
+    book = book_of({"A1": 1.0, "B1": formula})
+    compiler = Compiler(book, {"s": 0}, {}, set())
+    shape, _ = compiler.compile(0, formula[1:], 1, 2, False, "s!B1")
+    return shape.source
+
+
+def test_nested_ifs_compile_to_code_that_grows_linearly():
+    """IF emitted each branch twice (scalar and array condition), so 16 nested IFs
+    took 35 s and 64 (Excel allows 64) never finished."""
+    sizes = [shape_source("=" + nested("IF(A1>0,@,A1-1)", depth)).count("\n") for depth in (8, 16, 32)]
+    assert sizes[2] < 2.5 * sizes[1] < 6.25 * sizes[0]
+    assert value("=" + nested("IF(A1>0,@,A1-1)", 64, "A1*2"), A1=1.0) == 2.0
+    assert value("=" + nested("IF(A1>5,0,@)", 64, "A1*2"), A1=1.0) == 2.0
+
+
+def test_nested_ifs_keep_their_answers_with_an_array_condition():
+    cells = {"A1": 1.0, "A2": -2.0, "A3": 3.0}
+    formula = "=SUM(" + nested("IF(A1:A3>0,@,A1:A3*10)", 3, "A1:A3") + ")"
+    book = book_of({**cells, "B1": formula})
+    from xlgen.engine.evaluate import calculate as calc
+    book.sheets[0].array_refs[(1, 2)] = "B1"
+    assert calc(book).values[("s", 1, 2)] == 1.0 - 20.0 + 3.0

@@ -586,23 +586,39 @@ class _Emitter:
         lit = self._literal_value(cond)
         if type(lit) in (float, bool):
             return self.value(then_node if lit else else_node, scope)
-        t = self.tmp()
+        # each branch is emitted once (nested IFs grow linearly, not 2**depth): computed
+        # when a scalar condition picks it, both when formulas' IF gets an array condition
+        pick, t = self.tmp(), self.tmp()
         self.line(f"if {cond} is None or type({cond}) is float or type({cond}) is bool:")
-        self.indent += 1
-        self.line(f"if {cond}:")
-        self.indent += 1
-        self.line(f"{t} = {self.value(then_node, scope)}")
-        self.indent -= 1
+        self.line(f"    {pick} = 1 if {cond} else 2")
         self.line("else:")
-        self.indent += 1
-        self.line(f"{t} = {self.value(else_node, scope)}")
-        self.indent -= 2
-        self.line("else:")
-        self.indent += 1
-        a, b = self.arg(then_node, scope), self.arg(else_node, scope)
+        self.line(f"    {pick} = 0")
+        branches = []
+        for node, skip in ((then_node, 2), (else_node, 1)):
+            self.line(f"if {pick} != {skip}:")
+            self.indent += 1
+            value = self.value(node, scope)
+            if node[0] in ("cell", "range", "name", "missing"):  # as an argument it differs
+                self.line(f"if {pick} == 0:")
+                self.indent += 1
+                argument = self.arg(node, scope)
+                self.indent -= 1
+            elif value.startswith("t"):
+                argument = self.tmp()
+                self.line(f"{argument} = EMPTY if {value} is None else {value}")
+            else:
+                argument = value
+            self.line("pass")
+            self.indent -= 1
+            branches.append((value, argument))
+        (then_value, then_arg), (else_value, else_arg) = branches
         func = self.c.function_const(library_function("IF")["function"])
-        self.line(f"{t} = _call({func}, {cond}, {a}, {b})")
-        self.indent -= 1
+        self.line(f"if {pick} == 1:")
+        self.line(f"    {t} = {then_value}")
+        self.line(f"elif {pick} == 2:")
+        self.line(f"    {t} = {else_value}")
+        self.line("else:")
+        self.line(f"    {t} = _call({func}, {cond}, {then_arg}, {else_arg})")
         return t
 
     def _if_error(self, name, test, args, scope):
