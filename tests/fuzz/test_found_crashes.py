@@ -95,3 +95,40 @@ def test_nested_ifs_keep_their_answers_with_an_array_condition():
     from xlgen.engine.evaluate import calculate as calc
     book.sheets[0].array_refs[(1, 2)] = "B1"
     assert calc(book).values[("s", 1, 2)] == 1.0 - 20.0 + 3.0
+
+
+@pytest.mark.parametrize("pattern", ["SUM(@)", "IF(A1,@,2)", "IFERROR(@,2)", "(@)", "SQRT(@)", "-@"])
+def test_64_levels_of_nesting_compute(pattern):
+    """Excel's nesting limit: 64 levels of anything compute (RecursionError before)."""
+    result = value("=" + nested(pattern, 64), A1=1.0)
+    assert result in (1.0, -1.0)
+
+
+def test_deeper_nesting_than_python_can_compile_is_one_line():
+    with pytest.raises(UnsupportedFormula, match="nested too deeply to compile") as caught:
+        value("=" + nested("IF(A1,@,2)", 200), A1=1.0)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_longest_chain_excel_allows_computes():
+    """2,730 additions fill Excel's 8,192 characters; the emitter recursed once each."""
+    formula = "=" + "+".join(["A1"] * 2730)
+    assert len(formula) - 1 <= 8192
+    assert value(formula, A1=1.0) == 2730.0
+
+
+def test_formula_longer_than_excel_allows_is_refused_in_one_line():
+    formula = "=" + "+".join(["A1"] * 20000)
+    with pytest.raises(UnsupportedFormula, match=r"a formula of 59,999 characters \(Excel's limit is 8,192\)"):
+        value(formula, A1=1.0)
+    # _xlfn. prefixes are stored, not typed: they do not count
+    assert value("=" + "+".join(["_xlfn.SINGLE(A1)"] * 600), A1=1.0) == 600.0
+
+
+def test_unparseable_formula_with_a_newline_is_one_line(small_book, tmp_path):
+    from tests.workbook_files import replace_formula
+    path = tmp_path / "newline.xlsx"
+    replace_formula(small_book, path, "basic", "F5", "(B5-E5\n)^2)" + "+1" * 100)
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None
+    assert code == 2 and "basic!F5" in err and "..." in err

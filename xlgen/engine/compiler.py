@@ -17,6 +17,9 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+import re
+import sys
+import warnings
 from dataclasses import dataclass, field
 
 from formulas.functions import not_implemented
@@ -169,7 +172,7 @@ class Compiler:
             except UnsupportedSyntax as exc:
                 raise _Unsupported(f"{exc.what} in defined name {name}") from None
             except ParseError:
-                raise _Unsupported(f"defined name {name} (unparseable: {text})") from None
+                raise _Unsupported(f"defined name {name} (unparseable: {shown(text)})") from None
         return self._name_trees[key]
 
     # --- shapes --------------------------------------------------------------------
@@ -180,18 +183,43 @@ class Compiler:
         Returns (Shape, number of references in the text) so the caller can check that its
         shape key saw the same references as the parser.
         """
+        length = len(_PREFIX_RE.sub("", text))
+        if length > MAX_FORMULA_LENGTH:
+            raise UnsupportedFormula(cell_label, f"a formula of {length:,} characters "
+                                                 f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
+        limit = sys.getrecursionlimit()
+        # the emitter recurses once per operator: a chain of 2,700 additions fits in
+        # Excel's 8,192 characters; pure-Python recursion does not use the C stack (3.11+)
+        sys.setrecursionlimit(max(limit, _COMPILE_RECURSION_LIMIT))
         try:
-            tree = parse_tree(text)
-        except UnsupportedSyntax as exc:
-            raise UnsupportedFormula(cell_label, exc.what) from None
-        except ParseError:
-            raise UnsupportedFormula(cell_label, f"formula ={text} (cannot be parsed)") from None
-        try:
-            emitter = _Emitter(self, sheet, row, col, is_array)
-            shape = emitter.build(tree)
-        except _Unsupported as exc:
-            raise UnsupportedFormula(cell_label, exc.what) from None
-        return shape, _count_refs(tree)
+            try:
+                tree = parse_tree(text)
+            except UnsupportedSyntax as exc:
+                raise UnsupportedFormula(cell_label, exc.what) from None
+            except ParseError:
+                raise UnsupportedFormula(cell_label, f"formula ={shown(text)} (cannot be parsed)") from None
+            try:
+                emitter = _Emitter(self, sheet, row, col, is_array)
+                shape = emitter.build(tree)
+            except _Unsupported as exc:
+                raise UnsupportedFormula(cell_label, exc.what) from None
+            except (RecursionError, SyntaxError):  # nested past what Python compiles (100 blocks)
+                raise UnsupportedFormula(cell_label, f"formula ={shown(text)} (nested too deeply "
+                                                     "to compile)") from None
+            return shape, _count_refs(tree)
+        finally:
+            sys.setrecursionlimit(limit)
+
+
+MAX_FORMULA_LENGTH = 8192  # Excel's limit, counted without the _xlfn. prefixes it stores
+_COMPILE_RECURSION_LIMIT = 30_000
+_PREFIX_RE = re.compile(r"_xl(?:fn|ws|pm)\.", re.I)
+
+
+def shown(text: str, width: int = 80) -> str:
+    """Formula text for a one-line message: control characters escaped, long text cut."""
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _count_refs(tree) -> int:
@@ -266,7 +294,10 @@ class _Emitter:
         parts += [f"_rdeps({d})" for d in dict.fromkeys(self.deps_ranges)]
         deps.append(f"    return {' + '.join(parts)}")
         source = "\n".join(head + self.lines + [""] + deps) + "\n"
-        exec(compile(source, f"<xlgen shape {uid}>", "exec"), self.c.ns)
+        with warnings.catch_warnings():  # a warning about generated code is no news to the user
+            warnings.simplefilter("ignore", SyntaxWarning)
+            code = compile(source, f"<xlgen shape {uid}>", "exec")
+        exec(code, self.c.ns)
         run, deps = self.c.ns.pop(f"run_{uid}"), self.c.ns.pop(f"deps_{uid}")
         run.deps = deps
         return Shape(run, deps, self.volatile, self.dynamic, source)
