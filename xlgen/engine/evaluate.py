@@ -24,6 +24,7 @@ from .compiler import COL_MASK, ROW_MASK, ROW_SHIFT, SHEET_SHIFT, Compiler
 from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
 
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
+_MEMO_CELLS = 1 << 10  # ranges of at least this many cells are gathered once per calculation
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
 
@@ -98,22 +99,39 @@ class _Engine:
                 c2 = max(c1, min(c2, max_col[t]))
             return r2, c2
 
+        # A range is read only once none of its formula cells is pending, so its values
+        # are final then: large ranges (whole columns on every row) are gathered once.
+        memo_arrays, memo_lists, memo_keys, first_pending = {}, {}, {}, {}
+
         def value_range(t, r1, c1, r2, c2):
             r2, c2 = clip(t, r1, c1, r2, c2)
+            big = (r2 - r1 + 1) * (c2 - c1 + 1) >= _MEMO_CELLS
+            if big and (t, r1, c1, r2, c2) in memo_arrays:
+                return memo_arrays[(t, r1, c1, r2, c2)].copy()  # formulas' functions may write into it
             base = t << SHEET_SHIFT
             cols = range(c1, c2 + 1)
             rows = [[get(base | (r << ROW_SHIFT) | c, EMPTY) for c in cols]
                     for r in range(r1, r2 + 1)]
-            return np.array(rows, dtype=object)
+            array = np.array(rows, dtype=object)
+            if big:
+                memo_arrays[(t, r1, c1, r2, c2)] = array.copy()
+            return array
 
         def values_list(t, r1, c1, r2, c2):
             """A range's values, flat, in the engine's form (None for empty)."""
             r2, c2 = clip(t, r1, c1, r2, c2)
+            big = (r2 - r1 + 1) * (c2 - c1 + 1) >= _MEMO_CELLS
+            if big and (t, r1, c1, r2, c2) in memo_lists:
+                return memo_lists[(t, r1, c1, r2, c2)]  # the native aggregates only read it
             base = t << SHEET_SHIFT
             if c1 == c2:
-                return [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
-            cols = range(c1, c2 + 1)
-            return [get(base | (r << ROW_SHIFT) | c) for r in range(r1, r2 + 1) for c in cols]
+                values = [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
+            else:
+                cols = range(c1, c2 + 1)
+                values = [get(base | (r << ROW_SHIFT) | c) for r in range(r1, r2 + 1) for c in cols]
+            if big:
+                memo_lists[(t, r1, c1, r2, c2)] = values
+            return values
 
         def intersect(t, r1, c1, r2, c2, r, c):
             base = t << SHEET_SHIFT
@@ -133,9 +151,37 @@ class _Engine:
             return [key for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)
                     if (key := base | (r << ROW_SHIFT) | c) in formula_keys]
 
+        def once(aggregate):
+            """SUM(A:A) on every row: a large range's aggregate computed once (its gathered
+            list is kept in memo_lists, so its id stays its own)."""
+            results = {}
+
+            def cached(*parts):
+                if len(parts) != 1 or type(parts[0]) is not list or len(parts[0]) < _MEMO_CELLS:
+                    return aggregate(*parts)
+                hit = results.get(id(parts[0]))
+                if hit is None:
+                    hit = results[id(parts[0])] = aggregate(*parts)
+                return hit
+            return cached
+
+        def big_range_keys(t, r1, c1, r2, c2):
+            keys = memo_keys.get((t, r1, c1, r2, c2))
+            if keys is None:
+                keys = memo_keys[(t, r1, c1, r2, c2)] = tuple(range_formula_keys(t, r1, c1, r2, c2))
+            return keys
+
         def range_pending(t, r1, c1, r2, c2):
             if not P:
                 return False
+            if (min(r2, max_row[t]) - r1 + 1) * (min(c2, max_col[t]) - c1 + 1) >= _MEMO_CELLS:
+                # P only shrinks: the cells before the first pending one stay computed
+                keys = big_range_keys(t, r1, c1, r2, c2)
+                first = first_pending.get((t, r1, c1, r2, c2), 0)
+                while first < len(keys) and keys[first] not in P:
+                    first += 1
+                first_pending[(t, r1, c1, r2, c2)] = first
+                return first < len(keys)
             r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
             base = t << SHEET_SHIFT
             for r in range(r1, r2 + 1):
@@ -146,6 +192,8 @@ class _Engine:
             return False
 
         def range_deps(t, r1, c1, r2, c2):
+            if (min(r2, max_row[t]) - r1 + 1) * (min(c2, max_col[t]) - c1 + 1) >= _MEMO_CELLS:
+                return big_range_keys(t, r1, c1, r2, c2)
             return tuple(range_formula_keys(t, r1, c1, r2, c2))
 
         def ordered(t, r1, c1, r2, c2):
@@ -208,9 +256,9 @@ class _Engine:
             "_exp": math.exp, "_log": math.log, "_rand": random.random,
             "_randbetween": randbetween, "_randarray": randarray, "_now": now,
             "_today": today, "_dynamic": dynamic, "_values": values_list,
-            "FALLBACK": rt.FALLBACK, "_agg_SUM": rt.agg_SUM, "_agg_SUMSQ": rt.agg_SUMSQ,
-            "_agg_COUNT": rt.agg_COUNT, "_agg_AVERAGE": rt.agg_AVERAGE,
-            "_agg_MAX": rt.agg_MAX, "_agg_MIN": rt.agg_MIN,
+            "FALLBACK": rt.FALLBACK, "_agg_SUM": once(rt.agg_SUM), "_agg_SUMSQ": once(rt.agg_SUMSQ),
+            "_agg_COUNT": once(rt.agg_COUNT), "_agg_AVERAGE": once(rt.agg_AVERAGE),
+            "_agg_MAX": once(rt.agg_MAX), "_agg_MIN": once(rt.agg_MIN),
         }
 
     # --- the calculation -------------------------------------------------------------------
