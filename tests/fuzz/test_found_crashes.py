@@ -168,3 +168,17 @@ def test_whole_columns_on_every_row_are_gathered_once_and_stay_right():
     c = [values[("s", r, 3)] for r in range(1, n + 1)]
     assert values[("s", 1000, 4)] == pytest.approx(sum(x * r for x, r in zip(c, range(1, n + 1))) / 1e9 + min(c),
                                                    rel=1e-12)
+
+
+def test_an_error_quoting_text_with_line_breaks_stays_one_line(monkeypatch, tmp_path):
+    """Messages quote the file (sheet names, formula text, zip errors); the command line
+    prints any of them on one line."""
+    import xlgen.verify
+    from xlgen.errors import BadWorkbook
+
+    def refuse(*_args, **_kwargs):
+        raise BadWorkbook("book.xlsx: sheet 'two\nlines' is odd\r\n")
+
+    monkeypatch.setattr(xlgen.verify, "verify_file", refuse)
+    code, out, err = run_cli("verify", tmp_path / "book.xlsx")
+    assert code == 2 and err == "xlgen: error: book.xlsx: sheet 'two\\nlines' is odd\\r\\n\n"
