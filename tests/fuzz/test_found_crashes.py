@@ -182,3 +182,17 @@ def test_an_error_quoting_text_with_line_breaks_stays_one_line(monkeypatch, tmp_
     monkeypatch.setattr(xlgen.verify, "verify_file", refuse)
     code, out, err = run_cli("verify", tmp_path / "book.xlsx")
     assert code == 2 and err == "xlgen: error: book.xlsx: sheet 'two\\nlines' is odd\\r\\n\n"
+
+
+def test_a_formula_in_excels_last_row_stays_on_its_sheet():
+    """Row 1,048,576 needs 21 bits; the cell key gave rows 20, so a formula there (a fuzzed
+    average-grad) landed on the next sheet: an IndexError traceback, or a wrong sheet."""
+    book = book_of({"A1": 2.0, "B1048576": "=A1+1", "C1048576": "=B1048576*2", "D1": "=C1048576+A1"})
+    other = Sheet("t")
+    other.constants[(1, 1)] = 100.0
+    book.sheets.append(other)
+    values = calculate(book).values
+    assert values[("s", 1048576, 2)] == 3.0
+    assert values[("s", 1048576, 3)] == 6.0
+    assert values[("s", 1, 4)] == 8.0
+    assert set(values) == {("s", 1048576, 2), ("s", 1048576, 3), ("s", 1, 4)}

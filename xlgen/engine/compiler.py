@@ -1,7 +1,7 @@
 """Formula shape -> generated Python functions (source compiled once per shape).
 
 For every shape (a formula written relative to its cell) we generate two functions of
-the cell's integer key k = sheet<<35 | row<<15 | col:
+the cell's integer key k = sheet<<36 | row<<15 | col:
 
     run(k)   -> False if a formula cell it reads is still pending, else computes the
                 cell, stores it in V[k] and returns True
@@ -29,10 +29,10 @@ from . import runtime as rt
 from .parse import ParseError, UnsupportedSyntax, parse_tree
 from .refs import MAX_COL, MAX_ROW
 
-SHEET_SHIFT = 35
+SHEET_SHIFT = 36  # rows take 21 bits: row 1,048,576 is 1 << 20
 ROW_SHIFT = 15
 COL_MASK = (1 << ROW_SHIFT) - 1
-ROW_MASK = (1 << 20) - 1
+ROW_MASK = (1 << 21) - 1
 
 VOLATILE = frozenset({"RAND", "RANDBETWEEN", "NOW", "TODAY", "OFFSET", "INDIRECT", "RANDARRAY"})
 # volatile functions whose references are only known at run time

@@ -2,7 +2,7 @@
 
 Cells are grouped by shape (refs.shape_key, with refs.Template to recognise the next
 cell of a column cheaply) and each shape is compiled once (compiler.py). Values live in
-one dict keyed by k = sheet<<35 | row<<15 | col. Cells are visited in sheet/row order;
+one dict keyed by k = sheet<<36 | row<<15 | col. Cells are visited in sheet/row order;
 a cell whose inputs are ready is computed at once (the common case: rows chain
 downwards), otherwise an explicit-stack depth-first walk computes its inputs first and
 reports a loop as a CircularReference.
