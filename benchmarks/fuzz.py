@@ -92,11 +92,14 @@ def child(book: Path, kind: str, seed: int, index: int, folder: Path, result_pat
         os._exit(status)
 
 
-def run(cases, seed: int, jobs: int, folder: Path, sample: int, verbose: bool):
+def run(cases, seed: int, jobs: int, folder: Path, sample: int, verbose: bool, stop_at: float | None):
     running = {}  # pid -> (case, started, result path)
     results = []
     queue = list(cases)
     while queue or running:
+        if stop_at is not None and time.monotonic() > stop_at and queue:
+            print(f"  time budget spent: {len(queue):,} cases not started", flush=True)
+            queue.clear()
         while queue and len(running) < jobs:
             index, book, kind = queue.pop(0)
             result_path = folder / f"result{index}.json"
@@ -167,6 +170,8 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=50, help="every Nth case also as a real process (0: none)")
     parser.add_argument("--replay", type=int, help="run one case index again and keep its file")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--minutes", type=float, help="start no case after this many minutes (the tally "
+                        "then covers the cases run)")
     args = parser.parse_args()
 
     warm_up()
@@ -188,7 +193,8 @@ def main() -> int:
     print(f"{len(cases):,} cases over {len(books)} workbooks (seed {args.seed}, {args.jobs} at a time); "
           f"files of failing cases stay in {work}", flush=True)
     started = time.monotonic()
-    results = run(cases, args.seed, args.jobs, work, args.sample, args.verbose)
+    stop_at = started + 60 * args.minutes if args.minutes else None
+    results = run(cases, args.seed, args.jobs, work, args.sample, args.verbose, stop_at)
     elapsed = time.monotonic() - started
     return report(results, books, elapsed)
 
