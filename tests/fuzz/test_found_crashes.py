@@ -196,3 +196,33 @@ def test_a_formula_in_excels_last_row_stays_on_its_sheet():
     assert values[("s", 1048576, 3)] == 6.0
     assert values[("s", 1, 4)] == 8.0
     assert set(values) == {("s", 1048576, 2), ("s", 1048576, 3), ("s", 1, 4)}
+
+
+@pytest.mark.parametrize("sheet, cell", [("adam", "A5"), ("basic", "A5"), ("data", "B6")])
+def test_an_error_where_a_data_point_belongs_is_one_line(tmp_path, sheet, cell):
+    """A fuzzed course file: `<c r="A5" t="e"><v>#BOGUS!</v></c>` in the adam sheet's x
+    column made float() raise a TypeError traceback in the checker."""
+    import re
+    import zipfile
+    from tests.conftest import COURSE_FIXTURE
+    from tests.workbook_files import sheet_part
+    source = COURSE_FIXTURE if COURSE_FIXTURE.exists() else None
+    if source is None:
+        from tests.fuzz.harness import SHARED_FIXTURES
+        source = SHARED_FIXTURES / "graddesc-course.xlsx"
+    if not source.exists():
+        pytest.skip("the course's workbook is not in ../shared/fixtures")
+    part = sheet_part(source, sheet)
+    path = tmp_path / "error.xlsx"
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in archive.infolist():
+            data = archive.read(item.filename)
+            if item.filename == part:
+                xml, count = re.subn(rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)', f'<c r="{cell}" t="e"><v>#BOGUS!</v></c>',
+                                     data.decode(), count=1)
+                assert count == 1
+                data = xml.encode()
+            out.writestr(item, data)
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and f"{sheet}!{cell} (x) should hold a number, not '#BOGUS!'" in err
