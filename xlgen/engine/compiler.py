@@ -167,6 +167,10 @@ class Compiler:
     def name_tree(self, scope, name, text):
         key = (scope, name)
         if key not in self._name_trees:
+            length = len(_PREFIX_RE.sub("", text))
+            if length > MAX_FORMULA_LENGTH:  # expanded into every formula using it
+                raise _Unsupported(f"defined name {name} of {length:,} characters "
+                                   f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
             try:
                 self._name_trees[key] = parse_tree(text)
             except UnsupportedSyntax as exc:
