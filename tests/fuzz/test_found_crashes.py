@@ -237,3 +237,17 @@ def test_a_defined_name_longer_than_excel_allows_is_refused_in_one_line():
         calculate(book)
     book.names[(None, "LONG_NAME")] = "+".join(["s!$A$1"] * 1000)
     assert calculate(book).values[("s", 1, 2)] == 2000.0
+
+
+def test_whole_sheet_ranges_in_a_sheet_used_to_its_last_cell():
+    """A fuzzed entropy_example: `<c r="XFD1048576"><f>SUM(1:1048576)</f></c>` made the
+    used area the whole sheet, and the range walk visited 17 billion positions (a hang).
+    Ranges far larger than the cells in use are now read from the cells in use."""
+    from xlgen.errors import CircularReference
+    cells = {"A1": 1.0, "B2": 2.0, "C3": "=A1+B2", "XFD1048576": "=SUM(1:1048575)"}
+    values = calculate(book_of(cells)).values
+    assert values[("s", 1048576, 16384)] == 6.0
+    with pytest.raises(CircularReference):
+        calculate(book_of({**cells, "XFD1048576": "=SUM(1:1048576)"}))
+    with pytest.raises(UnsupportedFormula, match="an array of 17,179,852,800 cells"):
+        calculate(book_of({**cells, "XFD1048576": "=SUMPRODUCT(1:1048575)"}))

@@ -25,6 +25,7 @@ from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
 
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
 _MEMO_CELLS = 1 << 10  # ranges of at least this many cells are gathered once per calculation
+_MAX_ARRAY_CELLS = 1 << 24  # a range passed whole to a function: 16M cells of objects is ~1 GiB
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
 
@@ -105,6 +106,9 @@ class _Engine:
 
         def value_range(t, r1, c1, r2, c2):
             r2, c2 = clip(t, r1, c1, r2, c2)
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > _MAX_ARRAY_CELLS:
+                raise rt.RuntimeUnsupported(f"an array of {(r2 - r1 + 1) * (c2 - c1 + 1):,} cells "
+                                            f"(more than {_MAX_ARRAY_CELLS:,} in use)")
             big = (r2 - r1 + 1) * (c2 - c1 + 1) >= _MEMO_CELLS
             if big and (t, r1, c1, r2, c2) in memo_arrays:
                 return memo_arrays[(t, r1, c1, r2, c2)].copy()  # formulas' functions may write into it
@@ -124,7 +128,9 @@ class _Engine:
             if big and (t, r1, c1, r2, c2) in memo_lists:
                 return memo_lists[(t, r1, c1, r2, c2)]  # the native aggregates only read it
             base = t << SHEET_SHIFT
-            if c1 == c2:
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > len(V):  # sparse: the cells that hold values
+                values = [V[key] for key in sorted(inside(V, t, r1, c1, r2, c2))]
+            elif c1 == c2:
                 values = [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
             else:
                 cols = range(c1, c2 + 1)
@@ -148,8 +154,15 @@ class _Engine:
             r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
             base = t << SHEET_SHIFT
             formula_keys = self.formula_keys
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > len(formula_keys):  # sparse: test the formula cells
+                return sorted(inside(formula_keys, t, r1, c1, r2, c2))
             return [key for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)
                     if (key := base | (r << ROW_SHIFT) | c) in formula_keys]
+
+        def inside(keys, t, r1, c1, r2, c2):
+            """The keys (of any sheet) inside a range, in no particular order."""
+            return [key for key in keys if key >> SHEET_SHIFT == t
+                    and r1 <= (key >> ROW_SHIFT) & ROW_MASK <= r2 and c1 <= key & COL_MASK <= c2]
 
         def once(aggregate):
             """SUM(A:A) on every row: a large range's aggregate computed once (its gathered
