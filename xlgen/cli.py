@@ -35,8 +35,9 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except XlgenError as error:
-            click.echo(f"xlgen: error: {error}", err=True)
+        except XlgenError as error:  # one line, whatever text from the file the message quotes
+            message = str(error).replace("\r", "\\r").replace("\n", "\\n")
+            click.echo(f"xlgen: error: {message}", err=True)
             sys.exit(2)
         except click.UsageError as error:  # a wrong command line: one line too, not click's four
             usage_error(error)

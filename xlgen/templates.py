@@ -104,6 +104,26 @@ def apply_override(raw: dict, key: str, value) -> None:
     node[last] = value
 
 
+def sheet_name_problem(name: str, taken: dict) -> str | None:
+    """Why Excel would refuse this sheet name (`taken`: casefolded names in use), or None."""
+    if not name:
+        return "it is empty"
+    if len(name.encode("utf-16-le")) // 2 > 31:
+        return "longer than 31 characters"
+    bad = sorted({ch for ch in name if ch in "[]:*?/\\"})
+    if bad:
+        return f"it holds {' '.join(bad)}; Excel refuses any of [ ] : * ? / \\"
+    if any(not ch.isprintable() and not ch.isspace() or ch in "\t\n\r" for ch in name):
+        return "it holds a control character"
+    if name.startswith("'") or name.endswith("'"):
+        return "it starts or ends with an apostrophe"
+    if name.casefold() == "history":
+        return "Excel reserves 'History'"
+    if name.casefold() in taken:
+        return f"Excel does not tell it from the sheet {taken[name.casefold()]!r}"
+    return None
+
+
 def load_template(name: str, overrides: list[str] | tuple = ()) -> Template:
     path = template_path(name)
     try:
@@ -158,11 +178,16 @@ def check_template(name: str, raw: dict) -> Template:
     if not isinstance(sheets_raw, dict) or not sheets_raw:
         raise TemplateError("the template needs at least one [sheets.NAME] table")
     sheets = []
+    from xlgen.sheets.data import SHEET as DATA_SHEET
+    taken = {DATA_SHEET.casefold(): DATA_SHEET}  # the data sheet every workbook has
     for sheet_name, table in sheets_raw.items():
         if not isinstance(table, dict):
             raise TemplateError(f"sheets.{sheet_name} must be a table")
-        if len(sheet_name) > 31 or any(ch in sheet_name for ch in "[]:*?/\\"):
-            raise TemplateError(f"sheets.{sheet_name}: not a valid Excel sheet name")
+        problem = sheet_name_problem(sheet_name, taken)
+        if problem:
+            shown = sheet_name if sheet_name.isprintable() and sheet_name.strip() else repr(sheet_name)
+            raise TemplateError(f"sheets.{shown}: not a valid Excel sheet name ({problem})")
+        taken[sheet_name.casefold()] = sheet_name
         layout_name = table.get("layout")
         if layout_name not in LAYOUTS:
             raise TemplateError(f"sheets.{sheet_name}.layout must be one of {', '.join(sorted(LAYOUTS))}; got {layout_name!r}")

@@ -1,7 +1,7 @@
 """Formula shape -> generated Python functions (source compiled once per shape).
 
 For every shape (a formula written relative to its cell) we generate two functions of
-the cell's integer key k = sheet<<35 | row<<15 | col:
+the cell's integer key k = sheet<<36 | row<<15 | col:
 
     run(k)   -> False if a formula cell it reads is still pending, else computes the
                 cell, stores it in V[k] and returns True
@@ -17,7 +17,9 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
+import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -29,10 +31,10 @@ from .library_names import FORMULAS_VERSION, HEAVY_NAMES
 from .parse import ParseError, UnsupportedSyntax, parse_tree
 from .refs import MAX_COL, MAX_ROW, row_skeleton
 
-SHEET_SHIFT = 35
+SHEET_SHIFT = 36  # rows take 21 bits: row 1,048,576 is 1 << 20
 ROW_SHIFT = 15
 COL_MASK = (1 << ROW_SHIFT) - 1
-ROW_MASK = (1 << 20) - 1
+ROW_MASK = (1 << 21) - 1
 
 # functions whose value the inputs do not determine: a cell where one ran keeps the file's
 # saved value (OFFSET is volatile in Excel but computed here: its inputs decide its result)
@@ -168,6 +170,17 @@ class LazyFunction:
         return self.func(*args)
 
 
+MAX_FORMULA_LENGTH = 8192  # Excel's limit, counted without the _xlfn. prefixes it stores
+_COMPILE_RECURSION_LIMIT = 30_000
+_PREFIX_RE = re.compile(r"_xl(?:fn|ws|pm)\.", re.I)
+
+
+def shown(text: str, width: int = 80) -> str:
+    """Formula text for a one-line message: control characters escaped, long text cut."""
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 class Compiler:
     """Compiles shapes for one Book; generated code shares one namespace (the value store)."""
 
@@ -232,12 +245,16 @@ class Compiler:
         if key not in self._name_trees:
             if self.structured is not None:
                 text = self.structured.rewrite(text, None)
+            length = len(_PREFIX_RE.sub("", text))
+            if length > MAX_FORMULA_LENGTH:  # expanded into every formula using it
+                raise _Unsupported(f"defined name {name} of {length:,} characters "
+                                   f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
             try:
                 self._name_trees[key] = _parsed(text)
             except UnsupportedSyntax as exc:
                 raise _Unsupported(f"{exc.what} in defined name {name}") from None
             except ParseError:
-                raise _Unsupported(f"defined name {name} (unparseable: {text})") from None
+                raise _Unsupported(f"defined name {name} (unparseable: {shown(text)})") from None
         return self._name_trees[key]
 
     # --- shapes --------------------------------------------------------------------
@@ -249,18 +266,33 @@ class Compiler:
         references as A1). Returns (Shape, number of references in the text) so the caller
         can check that its shape key saw the same references as the parser.
         """
+        length = len(_PREFIX_RE.sub("", text))
+        if length > MAX_FORMULA_LENGTH:
+            raise UnsupportedFormula(cell_label, f"a formula of {length:,} characters "
+                                                 f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
+        limit = sys.getrecursionlimit()
+        # the emitter recurses once per operator: a chain of 2,700 additions fits in
+        # Excel's 8,192 characters; pure-Python recursion does not use the C stack (3.11+)
+        sys.setrecursionlimit(max(limit, _COMPILE_RECURSION_LIMIT))
         try:
-            tree = self._tree(text)
-        except UnsupportedSyntax as exc:
-            raise UnsupportedFormula(cell_label, exc.what) from None
-        except ParseError:
-            raise UnsupportedFormula(cell_label, f"formula ={shown_text or text} (cannot be parsed)") from None
-        try:
-            emitter = _Emitter(self, sheet, row, col, is_array)
-            shape = emitter.build(tree)
-        except _Unsupported as exc:
-            raise UnsupportedFormula(cell_label, exc.what) from None
-        return shape, _count_refs(tree)
+            try:
+                tree = self._tree(text)
+            except UnsupportedSyntax as exc:
+                raise UnsupportedFormula(cell_label, exc.what) from None
+            except ParseError:
+                raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} "
+                                                     "(cannot be parsed)") from None
+            try:
+                emitter = _Emitter(self, sheet, row, col, is_array)
+                shape = emitter.build(tree)
+            except _Unsupported as exc:
+                raise UnsupportedFormula(cell_label, exc.what) from None
+            except (RecursionError, SyntaxError):  # nested past what Python compiles (100 blocks)
+                raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} (nested too deeply "
+                                                     "to compile)") from None
+            return shape, _count_refs(tree)
+        finally:
+            sys.setrecursionlimit(limit)
 
 
     def _tree(self, text: str):
@@ -349,7 +381,9 @@ def _factory_code(source: str, params: tuple):
     namespace (a build's calculation and its verify read-back compile the same shapes)."""
     body = "".join("    " + line + "\n" if line else "\n" for line in source.split("\n"))
     code = f"def shape_factory({', '.join(params)}):\n{body}    return run, deps\n"
-    return compile(code, "<xlgen shape>", "exec")
+    with warnings.catch_warnings():  # a warning about generated code is no news to the user
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return compile(code, "<xlgen shape>", "exec")
 
 
 @lru_cache(maxsize=8192)
@@ -796,23 +830,39 @@ class _Emitter:
         lit = self._literal_value(cond)
         if type(lit) in (float, bool):
             return self.value(then_node if lit else else_node, scope)
-        t = self.tmp()
+        # each branch is emitted once (nested IFs grow linearly, not 2**depth): computed
+        # when a scalar condition picks it, both when formulas' IF gets an array condition
+        pick, t = self.tmp(), self.tmp()
         self.line(f"if {cond} is None or type({cond}) is float or type({cond}) is bool:")
-        self.indent += 1
-        self.line(f"if {cond}:")
-        self.indent += 1
-        self.line(f"{t} = {self.value(then_node, scope)}")
-        self.indent -= 1
+        self.line(f"    {pick} = 1 if {cond} else 2")
         self.line("else:")
-        self.indent += 1
-        self.line(f"{t} = {self.value(else_node, scope)}")
-        self.indent -= 2
-        self.line("else:")
-        self.indent += 1
-        a, b = self.arg(then_node, scope), self.arg(else_node, scope)
+        self.line(f"    {pick} = 0")
+        branches = []
+        for node, skip in ((then_node, 2), (else_node, 1)):
+            self.line(f"if {pick} != {skip}:")
+            self.indent += 1
+            value = self.value(node, scope)
+            if node[0] in ("cell", "range", "name", "missing"):  # as an argument it differs
+                self.line(f"if {pick} == 0:")
+                self.indent += 1
+                argument = self.arg(node, scope)
+                self.indent -= 1
+            elif value.startswith("t"):
+                argument = self.tmp()
+                self.line(f"{argument} = EMPTY if {value} is None else {value}")
+            else:
+                argument = value
+            self.line("pass")
+            self.indent -= 1
+            branches.append((value, argument))
+        (then_value, then_arg), (else_value, else_arg) = branches
         func = self.c.function_const(library_function("IF")["function"])
-        self.line(f"{t} = _call({func}, {cond}, {a}, {b})")
-        self.indent -= 1
+        self.line(f"if {pick} == 1:")
+        self.line(f"    {t} = {then_value}")
+        self.line(f"elif {pick} == 2:")
+        self.line(f"    {t} = {else_value}")
+        self.line("else:")
+        self.line(f"    {t} = _call({func}, {cond}, {then_arg}, {else_arg})")
         return t
 
     def _if_error(self, name, test, args, scope):

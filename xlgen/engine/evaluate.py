@@ -2,7 +2,7 @@
 
 Cells are grouped by shape (refs.shape_key, with refs.Template to recognise the next
 cell of a column cheaply) and each shape is compiled once (compiler.py). Values live in
-one dict keyed by k = sheet<<35 | row<<15 | col. Cells are visited in sheet/row order;
+one dict keyed by k = sheet<<36 | row<<15 | col. Cells are visited in sheet/row order;
 a cell whose inputs are ready is computed at once (the common case: rows chain
 downwards), otherwise an explicit-stack depth-first walk computes its inputs first and
 reports a loop as a CircularReference.
@@ -28,6 +28,8 @@ from .tables import StructuredRefs
 _second = itemgetter(1)
 MISSING = object()  # a formula cell without a saved value
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
+_MEMO_CELLS = 1 << 10  # ranges of at least this many cells are gathered once per calculation
+_MAX_ARRAY_CELLS = 1 << 24  # a range passed whole to a function: 16M cells of objects is ~1 GiB
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
 
@@ -126,22 +128,44 @@ class _Engine:
                 c2 = max(c1, min(c2, max_col[t]))
             return r2, c2
 
+        # A range is read only once none of its formula cells is pending, so its values
+        # are final then: large ranges (whole columns on every row) are gathered once.
+        memo_arrays, memo_lists, memo_keys, first_pending = {}, {}, {}, {}
+
         def value_range(t, r1, c1, r2, c2):
             r2, c2 = clip(t, r1, c1, r2, c2)
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > _MAX_ARRAY_CELLS:
+                raise rt.RuntimeUnsupported(f"an array of {(r2 - r1 + 1) * (c2 - c1 + 1):,} cells "
+                                            f"(more than {_MAX_ARRAY_CELLS:,} in use)")
+            big = (r2 - r1 + 1) * (c2 - c1 + 1) >= _MEMO_CELLS
+            if big and (t, r1, c1, r2, c2) in memo_arrays:
+                return memo_arrays[(t, r1, c1, r2, c2)].copy()  # formulas' functions may write into it
             base = t << SHEET_SHIFT
             cols = range(c1, c2 + 1)
             rows = [[get(base | (r << ROW_SHIFT) | c, EMPTY) for c in cols]
                     for r in range(r1, r2 + 1)]
-            return np.array(rows, dtype=object)
+            array = np.array(rows, dtype=object)
+            if big:
+                memo_arrays[(t, r1, c1, r2, c2)] = array.copy()
+            return array
 
         def values_list(t, r1, c1, r2, c2):
             """A range's values, flat, in the engine's form (None for empty)."""
             r2, c2 = clip(t, r1, c1, r2, c2)
+            big = (r2 - r1 + 1) * (c2 - c1 + 1) >= _MEMO_CELLS
+            if big and (t, r1, c1, r2, c2) in memo_lists:
+                return memo_lists[(t, r1, c1, r2, c2)]  # the native aggregates only read it
             base = t << SHEET_SHIFT
-            if c1 == c2:
-                return [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
-            cols = range(c1, c2 + 1)
-            return [get(base | (r << ROW_SHIFT) | c) for r in range(r1, r2 + 1) for c in cols]
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > len(V):  # sparse: the cells that hold values
+                values = [V[key] for key in sorted(inside(V, t, r1, c1, r2, c2))]
+            elif c1 == c2:
+                values = [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
+            else:
+                cols = range(c1, c2 + 1)
+                values = [get(base | (r << ROW_SHIFT) | c) for r in range(r1, r2 + 1) for c in cols]
+            if big:
+                memo_lists[(t, r1, c1, r2, c2)] = values
+            return values
 
         def intersect(t, r1, c1, r2, c2, r, c):
             base = t << SHEET_SHIFT
@@ -158,12 +182,47 @@ class _Engine:
             r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
             base = t << SHEET_SHIFT
             formula_keys = self.formula_keys
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > len(formula_keys):  # sparse: test the formula cells
+                return sorted(inside(formula_keys, t, r1, c1, r2, c2))
             return [key for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)
                     if (key := base | (r << ROW_SHIFT) | c) in formula_keys]
+
+        def inside(keys, t, r1, c1, r2, c2):
+            """The keys (of any sheet) inside a range, in no particular order."""
+            return [key for key in keys if key >> SHEET_SHIFT == t
+                    and r1 <= (key >> ROW_SHIFT) & ROW_MASK <= r2 and c1 <= key & COL_MASK <= c2]
+
+        def once(aggregate):
+            """SUM(A:A) on every row: a large range's aggregate computed once (its gathered
+            list is kept in memo_lists, so its id stays its own)."""
+            results = {}
+
+            def cached(*parts):
+                if len(parts) != 1 or type(parts[0]) is not list or len(parts[0]) < _MEMO_CELLS:
+                    return aggregate(*parts)
+                hit = results.get(id(parts[0]))
+                if hit is None:
+                    hit = results[id(parts[0])] = aggregate(*parts)
+                return hit
+            return cached
+
+        def big_range_keys(t, r1, c1, r2, c2):
+            keys = memo_keys.get((t, r1, c1, r2, c2))
+            if keys is None:
+                keys = memo_keys[(t, r1, c1, r2, c2)] = tuple(range_formula_keys(t, r1, c1, r2, c2))
+            return keys
 
         def range_pending(t, r1, c1, r2, c2):
             if not P:
                 return False
+            if (min(r2, max_row[t]) - r1 + 1) * (min(c2, max_col[t]) - c1 + 1) >= _MEMO_CELLS:
+                # P only shrinks: the cells before the first pending one stay computed
+                keys = big_range_keys(t, r1, c1, r2, c2)
+                first = first_pending.get((t, r1, c1, r2, c2), 0)
+                while first < len(keys) and keys[first] not in P:
+                    first += 1
+                first_pending[(t, r1, c1, r2, c2)] = first
+                return first < len(keys)
             r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
             base = t << SHEET_SHIFT
             for r in range(r1, r2 + 1):
@@ -174,6 +233,8 @@ class _Engine:
             return False
 
         def range_deps(t, r1, c1, r2, c2):
+            if (min(r2, max_row[t]) - r1 + 1) * (min(c2, max_col[t]) - c1 + 1) >= _MEMO_CELLS:
+                return big_range_keys(t, r1, c1, r2, c2)
             return tuple(range_formula_keys(t, r1, c1, r2, c2))
 
         def ordered(t, r1, c1, r2, c2):
@@ -289,9 +350,9 @@ class _Engine:
             "_exp": math.exp, "_log": math.log, "_rand": rand,
             "_randbetween": randbetween, "_randarray": randarray, "_now": now,
             "_today": today, "_dynamic": dynamic, "_values": values_list,
-            "FALLBACK": rt.FALLBACK, "_agg_SUM": rt.agg_SUM, "_agg_SUMSQ": rt.agg_SUMSQ,
-            "_agg_COUNT": rt.agg_COUNT, "_agg_AVERAGE": rt.agg_AVERAGE,
-            "_agg_MAX": rt.agg_MAX, "_agg_MIN": rt.agg_MIN,
+            "FALLBACK": rt.FALLBACK, "_agg_SUM": once(rt.agg_SUM), "_agg_SUMSQ": once(rt.agg_SUMSQ),
+            "_agg_COUNT": once(rt.agg_COUNT), "_agg_AVERAGE": once(rt.agg_AVERAGE),
+            "_agg_MAX": once(rt.agg_MAX), "_agg_MIN": once(rt.agg_MIN),
             "_array_result": array_result, "_spill": spill, "SPILLS": spills, "_wait": wait, "_waited": waited,
             "_offset": rt.offset, "_flat": rt.flat, "_mmult": rt.mmult, "_sumproduct": rt.sumproduct,
             "_transpose": rt.transpose, "_log10": math.log10, "_sumproduct_ranges": sumproduct_ranges,

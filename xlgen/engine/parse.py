@@ -149,6 +149,15 @@ class _LetLambda(Operand, Lambda):
         return attr
 
 
+def number_literal(text: str):
+    """A number token's value. Not formulas' Number.compile, which evals the text as
+    Python: `05` (Excel reads 5) is a SyntaxError there, `1e309` overflows to inf."""
+    upper = text.upper()
+    if upper in ("TRUE", "FALSE"):
+        return upper == "TRUE"
+    return float(text)
+
+
 class _TreeBuilder:
     """Stands in for formulas' AstBuilder: the parser feeds it tokens in postfix order."""
 
@@ -188,8 +197,7 @@ class _TreeBuilder:
         elif isinstance(token, String):
             stack.append(("lit", token.compile()))
         elif isinstance(token, Number):
-            value = token.compile()
-            stack.append(("lit", value if isinstance(value, bool) else float(value)))
+            stack.append(("lit", number_literal(token.name)))
         elif isinstance(token, Range):
             stack.append(self._range(token))
         else:

@@ -58,6 +58,21 @@ class Context:
             raise XlgenError(f"{sheet}!{cell_name(row, col)} is named as an input, "
                              f"but the workbook has no sheet {sheet!r}") from None
 
+    def numbers(self, sheet: str, cells, label: str):
+        """Input cells read as a float array (an empty cell is nan); text or an error where a
+        data point belongs is refused, naming the cell (a float() traceback before)."""
+        import numpy as np
+        out = []
+        for row, col in cells:
+            value = self.value(sheet, row, col)
+            try:
+                out.append(np.nan if value is None else float(value))
+            except (TypeError, ValueError):
+                shown = value.code if isinstance(value, ExcelError) else value
+                raise XlgenError(f"{sheet}!{cell_name(row, col)} ({label}) should hold a number, "
+                                 f"not {shown!r}") from None
+        return np.array(out, dtype=np.float64)
+
     def is_volatile(self, sheet: str, row: int, col: int) -> bool:
         return (sheet, row, col) in self.volatile
 

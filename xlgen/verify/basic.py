@@ -63,8 +63,8 @@ def check(sheet, match, context) -> SheetCheck | None:
         dataset = context.dataset
         if dataset is None:
             result.notes.append("x and y link to a data sheet that was not recognised; their values are taken as inputs")
-            xs = np.array([context.value(sheet.name, r, x_col) for r in rows], dtype=np.float64)
-            ys = np.array([context.value(sheet.name, r, y_col) for r in rows], dtype=np.float64)
+            xs = context.numbers(sheet.name, [(r, x_col) for r in rows], "x")
+            ys = context.numbers(sheet.name, [(r, y_col) for r in rows], "y")
             rows_per_epoch = len(rows)
         else:
             rows_per_epoch = len(dataset.x)
@@ -76,8 +76,8 @@ def check(sheet, match, context) -> SheetCheck | None:
                     if (r, c) in sheet.formulas:
                         result.expect(r, c, value)
     else:
-        xs = np.array([context.value(sheet.name, r, x_col) for r in rows], dtype=np.float64)
-        ys = np.array([context.value(sheet.name, r, y_col) for r in rows], dtype=np.float64)
+        xs = context.numbers(sheet.name, [(r, x_col) for r in rows], "x")
+        ys = context.numbers(sheet.name, [(r, y_col) for r in rows], "y")
         rows_per_epoch = len(rows)
     epochs = len(rows) // rows_per_epoch
     if epochs * rows_per_epoch != len(rows):

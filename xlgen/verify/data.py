@@ -42,7 +42,7 @@ def check(sheet, match, context) -> SheetCheck:
     result = SheetCheck(sheet.name, LAYOUT)
     intercept = context.input(result, "const", intercept_cell)
     slope = context.input(result, "slope", slope_cell)
-    rows, xs = [], []
+    rows = []
     row = header_row + 1
     while (row, x_col) in sheet.constants or (row, x_col) in sheet.formulas:
         if (row, x_col) in sheet.formulas:
@@ -50,11 +50,10 @@ def check(sheet, match, context) -> SheetCheck:
                 break  # not a data point we can take as an input
             result.volatile.append(f"{sheet.name}!{cell_name(row, x_col)}")
         rows.append(row)
-        xs.append(context.value(sheet.name, row, x_col))
         row += 1
     if not rows:
         return None
-    x = np.array(xs, dtype=np.float64)
+    x = context.numbers(sheet.name, [(r, x_col) for r in rows], "x")
     line_y = line(x, intercept, slope)
     y = []
     for row, expected in zip(rows, line_y):
@@ -62,7 +61,7 @@ def check(sheet, match, context) -> SheetCheck:
             result.expect(row, x_col + 1, expected)
             y.append(expected)
         else:  # a pasted y is an input like x
-            y.append(context.value(sheet.name, row, x_col + 1))
+            y.append(context.numbers(sheet.name, [(row, x_col + 1)], "y")[0])
     y = np.array(y, dtype=np.float64)
     context.dataset = Dataset(sheet.name, x, y)
     return result

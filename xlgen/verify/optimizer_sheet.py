@@ -210,8 +210,8 @@ def read_data(context, found: Sheet) -> None:
     else:
         if linked:
             result.notes.append("x and y link to a data sheet that was not recognised; their values are taken as inputs")
-        xs = np.array([context.value(sheet.name, r, x_col) for r in rows], dtype=np.float64)
-        ys = np.array([context.value(sheet.name, r, y_col) for r in rows], dtype=np.float64)
+        xs = context.numbers(sheet.name, [(r, x_col) for r in rows], "x")
+        ys = context.numbers(sheet.name, [(r, y_col) for r in rows], "y")
         found.rows_per_epoch = len(rows)
     if len(rows) % found.rows_per_epoch:
         result.notes.append(f"{len(rows)} rows is not a whole number of epochs of {found.rows_per_epoch} points")

@@ -1,0 +1,253 @@
+"""Crashes and hangs the fuzzer found, each pinned at the depth it was fixed.
+
+Each test names the damaged input that first showed it (benchmarks/fuzz.py or the
+issue), and checks the behaviour a user gets now: a value, or one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.fuzz.harness import judge, run_verify
+from xlgen.engine import Book, ExcelError, Sheet, calculate
+from xlgen.engine.refs import parse_cell
+from xlgen.errors import UnsupportedFormula
+
+
+def book_of(cells: dict) -> Book:
+    """One sheet 's' from {"A1": 3.0, "B1": "=A1+1"}."""
+    sheet = Sheet("s")
+    for ref, value in cells.items():
+        target = sheet.formulas if isinstance(value, str) and value.startswith("=") else sheet.constants
+        target[parse_cell(ref)] = value[1:] if target is sheet.formulas else value
+    book = Book()
+    book.sheets.append(sheet)
+    return book
+
+
+def value(formula: str, **cells):
+    return calculate(book_of({"B1": formula, **cells})).values[("s", 1, 2)]
+
+
+def nested(pattern: str, depth: int, inner: str = "1") -> str:
+    for _ in range(depth):
+        inner = pattern.replace("@", inner)
+    return inner
+
+
+@pytest.fixture(scope="module")
+def small_book(tmp_path_factory):
+    from xlgen.build import build
+    path = tmp_path_factory.mktemp("found") / "graddesc.xlsx"
+    build("graddesc", path, ["epochs=1"])
+    return path
+
+
+# --- numbers the `formulas` tokenizer reads but cannot evaluate ----------------------------
+
+def test_number_with_a_leading_zero_is_read_as_excel_reads_it():
+    """`=A1+05` (Excel reads 5): formulas' Number.compile evals '05' as Python, a
+    SyntaxError that reached the user as a traceback."""
+    assert value("=A1+05", A1=3.0) == 8.0
+    assert value("=007*2") == 14.0
+    assert value("=0.50+A1", A1=1.0) == 1.5
+
+
+def test_number_too_large_for_a_double_is_num_error():
+    assert value("=1E+309") == ExcelError("#NUM!")
+    assert value("=A1+1E+309", A1=1.0) == ExcelError("#NUM!")
+
+
+def test_leading_zero_in_a_workbook_is_a_wrong_cell_not_a_traceback(small_book, tmp_path):
+    """The issue's case end to end: a changed formula is a FAIL (exit 1) naming the cell."""
+    from tests.workbook_files import read_formula, replace_formula
+    path = tmp_path / "zero.xlsx"
+    replace_formula(small_book, path, "basic", "F5", read_formula(small_book, "basic", "F5") + "+05")
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None
+    assert code == 1 and "the first in calculation order is basic!F5" in out
+
+
+# --- nesting and length: Excel's limits are 64 levels and 8,192 characters ----------------
+
+def shape_source(formula: str) -> str:
+    from xlgen.engine.compiler import Compiler
+    book = book_of({"A1": 1.0, "B1": formula})
+    compiler = Compiler(book, {"s": 0}, {}, set())
+    shape, _ = compiler.compile(0, formula[1:], 1, 2, False, "s!B1")
+    return shape.source
+
+
+def test_nested_ifs_compile_to_code_that_grows_linearly():
+    """IF emitted each branch twice (scalar and array condition), so 16 nested IFs
+    took 35 s and 64 (Excel allows 64) never finished."""
+    sizes = [shape_source("=" + nested("IF(A1>0,@,A1-1)", depth)).count("\n") for depth in (8, 16, 32)]
+    assert sizes[2] < 2.5 * sizes[1] < 6.25 * sizes[0]
+    assert value("=" + nested("IF(A1>0,@,A1-1)", 64, "A1*2"), A1=1.0) == 2.0
+    assert value("=" + nested("IF(A1>5,0,@)", 64, "A1*2"), A1=1.0) == 2.0
+
+
+def test_nested_ifs_keep_their_answers_with_an_array_condition():
+    cells = {"A1": 1.0, "A2": -2.0, "A3": 3.0}
+    formula = "=SUM(" + nested("IF(A1:A3>0,@,A1:A3*10)", 3, "A1:A3") + ")"
+    book = book_of({**cells, "B1": formula})
+    from xlgen.engine.evaluate import calculate as calc
+    book.sheets[0].array_refs[(1, 2)] = "B1"
+    assert calc(book).values[("s", 1, 2)] == 1.0 - 20.0 + 3.0
+
+
+@pytest.mark.parametrize("pattern", ["SUM(@)", "IF(A1,@,2)", "IFERROR(@,2)", "(@)", "SQRT(@)", "-@"])
+def test_64_levels_of_nesting_compute(pattern):
+    """Excel's nesting limit: 64 levels of anything compute (RecursionError before)."""
+    result = value("=" + nested(pattern, 64), A1=1.0)
+    assert result in (1.0, -1.0)
+
+
+def test_deeper_nesting_than_python_can_compile_is_one_line():
+    with pytest.raises(UnsupportedFormula, match="nested too deeply to compile") as caught:
+        value("=" + nested("IF(A1,@,2)", 200), A1=1.0)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_longest_chain_excel_allows_computes():
+    """2,730 additions fill Excel's 8,192 characters; the emitter recursed once each."""
+    formula = "=" + "+".join(["A1"] * 2730)
+    assert len(formula) - 1 <= 8192
+    assert value(formula, A1=1.0) == 2730.0
+
+
+def test_formula_longer_than_excel_allows_is_refused_in_one_line():
+    formula = "=" + "+".join(["A1"] * 20000)
+    with pytest.raises(UnsupportedFormula, match=r"a formula of 59,999 characters \(Excel's limit is 8,192\)"):
+        value(formula, A1=1.0)
+    # _xlfn. prefixes are stored, not typed: they do not count
+    assert value("=" + "+".join(["_xlfn.SINGLE(A1)"] * 600), A1=1.0) == 600.0
+
+
+def test_unparseable_formula_with_a_newline_is_one_line(small_book, tmp_path):
+    from tests.workbook_files import replace_formula
+    path = tmp_path / "newline.xlsx"
+    replace_formula(small_book, path, "basic", "F5", "(B5-E5\n)^2)" + "+1" * 100)
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None
+    assert code == 2 and "basic!F5" in err and "..." in err
+
+
+def test_shared_formula_with_thousands_of_references_renders_without_compiling():
+    """A fuzzed collab_filter: a 4,096-reference formula shared over 243 cells compiled a
+    35 ms f-string renderer per column (9 s of CPU); past 64 references it is joined."""
+    from xlgen.engine.refs import Template
+    text = "+".join(f"A{row}+$B{row}" for row in range(1, 2049))
+    template = Template(text, 5, 3)
+    expected = "+".join(f"B{row + 2}+$B{row + 2}" for row in range(1, 2049))
+    assert template.render(7, 4) == expected
+    assert template.render(6, 4) != expected
+    small = Template("A1+$B2*C$3", 1, 1)
+    assert small.render(4, 2) == "B4+$B5*D$3"
+
+
+def test_whole_columns_on_every_row_are_gathered_once_and_stay_right():
+    """Resource bound: SUM(A:A) on each of 10,000 rows gathered the column 10,000 times
+    (73 s of CPU at 10k rows). Large ranges are now gathered once, and only once every
+    formula cell in them is computed: here column B fills from the bottom up (B{r} reads
+    B{r+1}), column C sums column B on every row, D reads C's column."""
+    n = 3000
+    cells = {}
+    for r in range(1, n + 1):
+        cells[f"A{r}"] = float(r)
+        cells[f"B{r}"] = f"=A{r}+B{r + 1}" if r < n else f"=A{r}"
+        cells[f"C{r}"] = f"=SUM(B:B)-MAX($B:$B)+COUNT(B:B)+AVERAGE(A:A)/A{r}"
+        cells[f"D{r}"] = f"=SUMPRODUCT(C1:C{n},A1:A{n})/1E+9+MIN(C:C)" if r % 1000 == 0 else 1.0
+    values = calculate(book_of(cells)).values
+    b = [n * (n + 1) / 2 - r * (r - 1) / 2 for r in range(1, n + 1)]
+    for r in (1, 2, n // 2, n):
+        assert values[("s", r, 2)] == b[r - 1]
+        expected_c = sum(b) - max(b) + n + (n + 1) / 2 / r
+        assert values[("s", r, 3)] == pytest.approx(expected_c, rel=1e-12)
+    c = [values[("s", r, 3)] for r in range(1, n + 1)]
+    assert values[("s", 1000, 4)] == pytest.approx(sum(x * r for x, r in zip(c, range(1, n + 1))) / 1e9 + min(c),
+                                                   rel=1e-12)
+
+
+def test_an_error_quoting_text_with_line_breaks_stays_one_line(monkeypatch, tmp_path):
+    """Messages quote the file (sheet names, formula text, zip errors); the command line
+    prints any of them on one line."""
+    import xlgen.verify
+    from xlgen.errors import BadWorkbook
+
+    def refuse(*_args, **_kwargs):
+        raise BadWorkbook("book.xlsx: sheet 'two\nlines' is odd\r\n")
+
+    monkeypatch.setattr(xlgen.verify, "verify_file", refuse)
+    code, out, err = run_cli("verify", tmp_path / "book.xlsx")
+    assert code == 2 and err == "xlgen: error: book.xlsx: sheet 'two\\nlines' is odd\\r\\n\n"
+
+
+def test_a_formula_in_excels_last_row_stays_on_its_sheet():
+    """Row 1,048,576 needs 21 bits; the cell key gave rows 20, so a formula there (a fuzzed
+    average-grad) landed on the next sheet: an IndexError traceback, or a wrong sheet."""
+    book = book_of({"A1": 2.0, "B1048576": "=A1+1", "C1048576": "=B1048576*2", "D1": "=C1048576+A1"})
+    other = Sheet("t")
+    other.constants[(1, 1)] = 100.0
+    book.sheets.append(other)
+    values = calculate(book).values
+    assert values[("s", 1048576, 2)] == 3.0
+    assert values[("s", 1048576, 3)] == 6.0
+    assert values[("s", 1, 4)] == 8.0
+    assert set(values) == {("s", 1048576, 2), ("s", 1048576, 3), ("s", 1, 4)}
+
+
+@pytest.mark.parametrize("sheet, cell", [("adam", "A5"), ("basic", "A5"), ("data", "B6")])
+def test_an_error_where_a_data_point_belongs_is_one_line(tmp_path, sheet, cell):
+    """A fuzzed course file: `<c r="A5" t="e"><v>#BOGUS!</v></c>` in the adam sheet's x
+    column made float() raise a TypeError traceback in the checker."""
+    import re
+    import zipfile
+    from tests.conftest import COURSE_FIXTURE
+    from tests.workbook_files import sheet_part
+    source = COURSE_FIXTURE if COURSE_FIXTURE.exists() else None
+    if source is None:
+        from tests.fuzz.harness import SHARED_FIXTURES
+        source = SHARED_FIXTURES / "graddesc-course.xlsx"
+    if not source.exists():
+        pytest.skip("the course's workbook is not in ../shared/fixtures")
+    part = sheet_part(source, sheet)
+    path = tmp_path / "error.xlsx"
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in archive.infolist():
+            data = archive.read(item.filename)
+            if item.filename == part:
+                xml, count = re.subn(rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)', f'<c r="{cell}" t="e"><v>#BOGUS!</v></c>',
+                                     data.decode(), count=1)
+                assert count == 1
+                data = xml.encode()
+            out.writestr(item, data)
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and f"{sheet}!{cell} (x) should hold a number, not '#BOGUS!'" in err
+
+
+def test_a_defined_name_longer_than_excel_allows_is_refused_in_one_line():
+    """A fuzzed average-grad: a name holding 60,000 characters was parsed and expanded
+    into every formula using it (30 s of CPU, 1.3 GB)."""
+    book = book_of({"A1": 1.0, "B1": "=long_name*2"})
+    book.names[(None, "LONG_NAME")] = "+".join(["s!$A$1"] * 3000)
+    with pytest.raises(UnsupportedFormula, match=r"defined name LONG_NAME of 20,999 characters \(Excel's limit"):
+        calculate(book)
+    book.names[(None, "LONG_NAME")] = "+".join(["s!$A$1"] * 1000)
+    assert calculate(book).values[("s", 1, 2)] == 2000.0
+
+
+def test_whole_sheet_ranges_in_a_sheet_used_to_its_last_cell():
+    """A fuzzed entropy_example: `<c r="XFD1048576"><f>SUM(1:1048576)</f></c>` made the
+    used area the whole sheet, and the range walk visited 17 billion positions (a hang).
+    Ranges far larger than the cells in use are now read from the cells in use."""
+    from xlgen.errors import CircularReference
+    cells = {"A1": 1.0, "B2": 2.0, "C3": "=A1+B2", "XFD1048576": "=SUM(1:1048575)"}
+    values = calculate(book_of(cells)).values
+    assert values[("s", 1048576, 16384)] == 6.0
+    with pytest.raises(CircularReference):
+        calculate(book_of({**cells, "XFD1048576": "=SUM(1:1048576)"}))
+    with pytest.raises(UnsupportedFormula, match="an array of 17,179,852,800 cells"):
+        calculate(book_of({**cells, "XFD1048576": "=SUMPRODUCT(1:1048575)"}))
