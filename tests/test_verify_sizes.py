@@ -91,3 +91,33 @@ def test_a_tiny_change_in_a_blown_up_finite_difference_is_named(tmp_path):
     code, out, err = run_cli("verify", mutated, "--json")
     report = json.loads(out)
     assert code == 1 and report["first_divergence"] == f"collapse!{cell}"
+
+
+def test_two_neuron_with_its_sums_bracketed_as_ironcalc_reads_them_verifies(tmp_path):
+    """IronCalc drops brackets it thinks redundant: `(E27*G27+(F27+0.01)-B27)^2` becomes
+    `(E27*G27+F27+0.01-B27)^2`, the same sum rounded once differently. Where the
+    run has blown up, one ulp of a loss of 1e27, over the step 0.01, is more than the
+    weight the step moves: the step after such a finite difference must be judged from
+    the workbook's own derivative (locally), not against the reference run's value of
+    it, which rounded the losses its own way."""
+    import re
+    import zipfile
+    from tests.workbook_files import sheet_parts
+    source = build(tmp_path, "two-neuron")
+    rebracketed = tmp_path / "rebracketed.xlsx"
+    patterns = [(re.compile(r"\(E(\d+)\*G\1\+\(F\1\+0\.01\)-B\1\)\^2"), r"(E\1*G\1+F\1+0.01-B\1)^2"),
+                (re.compile(r"\(E(\d+)\*\(C\1\*A\1\+\(D\1\+0\.01\)\)\+F\1-B\1\)\^2"), r"(E\1*(C\1*A\1+D\1+0.01)+F\1-B\1)^2")]
+    parts = {sheet_parts(source)[name] for name in ("init", "lr_sweep")}
+    changed = 0
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(rebracketed, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in archive.infolist():
+            data = archive.read(item.filename)
+            if item.filename in parts:
+                xml = data.decode()
+                for pattern, replacement in patterns:
+                    xml, count = pattern.subn(replacement, xml)
+                    changed += count
+                data = xml.encode()
+            out.writestr(item, data)
+    assert changed > 100
+    verified(rebracketed)

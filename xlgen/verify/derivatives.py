@@ -60,5 +60,6 @@ def check(sheet, match, context) -> SheetCheck:
                 continue
             checked, name, key = sources[header]
             local = context.value(name, checked.match.rows[index], checked.match.col[key])
-            expect(result, r, c, checked.stepwise.link(local, lambda rows, i=index, k=key: rows[i][k]))
+            expect(result, r, c, checked.stepwise.link(local, lambda rows, i=index, k=key: rows[i][k],
+                                                       checked.stepwise.noise(index, key)))
     return result

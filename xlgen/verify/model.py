@@ -80,7 +80,9 @@ def check_epoch_table(sheet, result, checked: neurons.CheckedBlock) -> None:
             if header == "rmse":
                 expect(result, row, col, stepwise.derived(checked.rmse(epoch), checked.sum_ulps))
             elif header in checked.match.weights():
-                expect(result, row, col, stepwise.derived(checked.at_end(epoch, f"new {header}")))
+                key, last = f"new {header}", checked.epoch_range(epoch)[-1]
+                expect(result, row, col, stepwise.derived(checked.at_end(epoch, key),
+                                                          row_noise=stepwise.noise(last, key)))
             elif header == "dead rows" and checked.match.model == "relu":
                 expect(result, row, col, stepwise.derived(checked.dead_rows(epoch)))
 

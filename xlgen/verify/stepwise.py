@@ -28,8 +28,10 @@ would miss a sheet whose numbers drift slowly away from the truth.
   beyond LOST (relative: chaos has eaten the digits), the run says nothing and only the
   local check applies.
 
-When the local and global expectations of a cell agree (within both bounds), the cell is
-checked against the local one; when they do not (the workbook's previous rows have
+When the local and global expectations of a cell agree (within both bounds; the global
+one within its row's own rounding too: ulps of everything the cell was computed from since
+the previous row, even where the local check takes some of those operands from the
+workbook), the cell is checked against the local one; when they do not (the workbook's previous rows have
 drifted from the run more than rounding explains), against the global one, so the cell
 is reported.
 
@@ -189,15 +191,23 @@ def close(local, reference, extra: float) -> bool:
     return abs(local - reference) <= LOCAL_ULPS * ULP * max(abs(local), abs(reference)) + extra
 
 
-def combine(local, local_scale: float, local_bound: float, run_values: list) -> tuple[object, float, float]:
+def combine(local, local_scale: float, local_bound: float, run_values: list,
+            row_noise: float = 0.0) -> tuple[object, float, float]:
     """(expected value, scale, bound; see verify.core.agrees) of one cell, from its local
-    expectation and the whole run's values (the plain run first, then the nudged ones)."""
+    expectation and the whole run's values (the plain run first, then the nudged ones).
+
+    `row_noise`: how far rounding inside the row itself can move the cell, from the
+    previous row's state (ulps of everything it was computed from, as `Stepwise.noise`);
+    where the local expectation is refined from the workbook's own operands in the row,
+    its bound is far tighter than that, but the run computed those operands itself, and
+    rounded them its own way: the run's value is only known within the row's noise."""
     reference, others = run_values[0], run_values[1:]
     run_spread = spread(reference, others)
-    if run_spread is None or close(local, reference, local_bound + run_spread) or _lost(reference, others, run_spread):
+    noise = max(local_bound, row_noise)
+    if run_spread is None or close(local, reference, noise + run_spread) or _lost(reference, others, run_spread):
         return local, local_scale, local_bound
     size = abs(float(reference)) if _finite(reference) else 0.0
-    return reference, 0.0, local_bound + run_spread + LOCAL_ULPS * ULP * size
+    return reference, 0.0, noise + run_spread + LOCAL_ULPS * ULP * size
 
 
 def _lost(reference, others: list, run_spread: float) -> bool:
@@ -264,19 +274,27 @@ class Stepwise:
     local: list = field(init=False)
     local_scale: list = field(init=False)
     local_bound: list = field(init=False)
+    # per row, key -> the row's own rounding noise (see `noise`), for the keys `refine` recomputed
+    row_noise: list = field(init=False)
 
     def __post_init__(self):
         self.runs = runs_from_inputs(self.model, self.count)
-        self.local, self.local_scale, self.local_bound = [], [], []
+        self.local, self.local_scale, self.local_bound, self.row_noise = [], [], [], []
         for index in range(self.count):
             state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
             values = self.model.row(state, index)
             nudged_states = [nudge(state, self.model.noisy, p, noise=LOCAL_NOISE) for p in PATTERNS]
             nudged = [self.model.row(other, index) for other in nudged_states]
             magnitudes = self.model.magnitudes(state, values)
+            noise = {}
             if self.model.refine is not None:
                 given = self.given(index)
                 updates, sizes = self.model.refine(state, values, given)
+                # before refining: the bound of the row computed from the previous row alone,
+                # the noise the run's own value of each refined cell carries
+                noise = {key: local_bound(values[key], magnitudes.get(key, 0.0),
+                                          local_spread(values[key], [other[key] for other in nudged]))
+                         for key in updates}
                 values = {**values, **updates}
                 magnitudes = {**magnitudes, **sizes}
                 nudged = [{**other, **self.model.refine(other_state, other, given)[0]}
@@ -286,6 +304,7 @@ class Stepwise:
             self.local_bound.append({key: local_bound(value, magnitudes.get(key, 0.0),
                                                       local_spread(value, [other[key] for other in nudged]))
                                      for key, value in values.items()})
+            self.row_noise.append(noise)
 
     def given(self, index: int) -> Callable[[str], float | None]:
         """The workbook's value of a key in row `index`; None where the block has no such column."""
@@ -303,22 +322,34 @@ class Stepwise:
         keys = list(self.runs[0][0]) if self.runs and self.runs[0] else []
         return [WorkbookRows(self.read, index, keys) for index in range(self.count)]
 
+    def noise(self, index: int, key: str) -> float:
+        """How far rounding inside row `index` can move its cell `key`, given the previous
+        row: its local bound, or for a cell the local check recomputes from the workbook's
+        own operands in the row (a finite difference, a step), the bound it had before
+        that (ulps of the losses behind a finite difference: in a blown-up row one ulp
+        of them, over the step 0.01, is more than the weight the step moves)."""
+        return max(self.local_bound[index][key], self.row_noise[index].get(key, 0.0))
+
     def cell(self, index: int, key: str) -> tuple[object, float, float]:
         """Expected value, scale and bound of row `index`'s cell `key`."""
         return combine(self.local[index][key], self.local_scale[index].get(key, 0.0), self.local_bound[index][key],
-                       [rows[index][key] for rows in self.runs])
+                       [rows[index][key] for rows in self.runs], self.noise(index, key))
 
-    def derived(self, summarise: Callable[[list], object], ulps: float = LOCAL_ULPS) -> tuple[object, float, float]:
+    def derived(self, summarise: Callable[[list], object], ulps: float = LOCAL_ULPS,
+                row_noise: float = 0.0) -> tuple[object, float, float]:
         """A cell computed from many rows (an rmse, the weights at the end of an epoch):
         `summarise` applied to the workbook's rows (local, within `ulps` units in the last
-        place: a sum of n terms rounds n times) and to each run (global)."""
+        place: a sum of n terms rounds n times) and to each run (global, within
+        `row_noise`: that of the cell a copy copies, `noise`)."""
         local = summarise(self.workbook_rows())
-        return combine(local, 0.0, local_bound(local, 0.0, 0.0, ulps), [summarise(rows) for rows in self.runs])
+        return combine(local, 0.0, local_bound(local, 0.0, 0.0, ulps), [summarise(rows) for rows in self.runs],
+                       row_noise)
 
-    def link(self, local_value, reference: Callable[[list], object]) -> tuple[object, float, float]:
+    def link(self, local_value, reference: Callable[[list], object], row_noise: float = 0.0) -> tuple[object, float, float]:
         """A cell that copies another (a chart table): locally it must equal the value it
-        copies, `local_value`; globally `reference` applied to each run."""
-        return combine(number(local_value), 0.0, 0.0, [reference(rows) for rows in self.runs])
+        copies, `local_value`; globally `reference` applied to each run, within
+        `row_noise` (that of the cell it copies, `noise`)."""
+        return combine(number(local_value), 0.0, 0.0, [reference(rows) for rows in self.runs], row_noise)
 
 
 def expect(result, row: int, col: int, expectation: tuple[object, float, float]) -> None:
