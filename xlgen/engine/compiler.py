@@ -985,7 +985,8 @@ class _Emitter:
     # whose module is imported only then.
     def _aggregate(self, name, args, scope):
         parts = []
-        for arg in args:
+        computed = {}  # argument index -> the variable holding an expression argument's value
+        for index, arg in enumerate(args):
             node, where = self.deref(arg, scope)
             if node is None:
                 return self.library_call(name, LazyFunction(name), args, scope)
@@ -1006,6 +1007,7 @@ class _Emitter:
                     value = self.value(node, where.whole())
                 else:
                     value = self.value(node, where)
+                computed[index] = value
                 parts.append(f"_flat({value})")
             else:
                 return self.library_call(name, LazyFunction(name), args, scope)
@@ -1013,7 +1015,9 @@ class _Emitter:
         self.line(f"{t} = _agg_{name}({', '.join(parts)})")
         self.line(f"if {t} is FALLBACK:")
         self.indent += 1
-        codes = [self.arg(a, scope) for a in args]
+        # an expression's value is reused, not emitted again: SUM(SUM(SUM(...))) stays
+        # linear in its nesting, not 2^levels
+        codes = [computed[i] if i in computed else self.arg(a, scope) for i, a in enumerate(args)]
         self.line(f"{t} = _call({', '.join([self.c.function_const(LazyFunction(name))] + codes)})")
         self.indent -= 1
         return t
