@@ -444,6 +444,8 @@ def print_layout(sheet_plan, grid: Grid, charts: list, merges: dict, repeat: int
     """(print area, scale, page-start rows, repeated header row): one page wide; pages
     broken between rows so no chart is cut; the table's header row repeated."""
     spans = []
+    if sheet_plan.print_columns is not None:
+        last_col = min(last_col, sheet_plan.print_columns)
     for (row, col), chart in zip(charts, sheet_plan.charts):
         chart_last_row = grid.rows_spanned(row, chart.size[1])
         last_row = max(last_row, chart_last_row + 1)

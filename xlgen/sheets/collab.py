@@ -296,4 +296,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         size=(520, 300)))
     sheet.widths.update({col: 10 for col in range(1, max(L.last_col, hidden_col + M) + 1)})
     sheet.widths[1] = 13   # the step column, under the "learning rate" label
+    # the printed page: the ratings, factors, predictions and chart; the steps' hundred-odd
+    # parameter columns stay on the screen
+    sheet.print_columns = hidden_col + max(M, K + 1) + 1
 

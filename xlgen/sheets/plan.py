@@ -77,6 +77,9 @@ class SheetPlan:
     links: dict = field(default_factory=dict)        # (row, col) of a text cell -> sheet it links to
     merges: list = field(default_factory=list)       # (row, first col, last col): one cell across columns
     title: str = ""                                  # what the sheet shows, in the printed page header
+    # the last column a printed page shows, besides its charts (None: every used column); a
+    # table of every step's parameters, hundreds of columns wide, stays on the screen
+    print_columns: int | None = None
 
     def put(self, row: int, col: int, content, *style: str) -> None:
         self.cells[(row, col)] = Entry(content, style)
