@@ -251,3 +251,26 @@ def test_whole_sheet_ranges_in_a_sheet_used_to_its_last_cell():
         calculate(book_of({**cells, "XFD1048576": "=SUM(1:1048576)"}))
     with pytest.raises(UnsupportedFormula, match="an array of 17,179,852,800 cells"):
         calculate(book_of({**cells, "XFD1048576": "=SUMPRODUCT(1:1048575)"}))
+
+
+def test_text_where_a_passenger_number_belongs_is_one_line(tmp_path):
+    """A fuzzed titanic.xlsx with text in a SibSp cell: a float() traceback in the titanic
+    checker before; now one line naming the cell, exit 2."""
+    import re
+    import zipfile
+    from tests.conftest import ROOT, run_cli
+    from tests.workbook_files import sheet_part
+    source = ROOT / "workbooks" / "titanic.xlsx"
+    part = sheet_part(source, "mmult")
+    damaged = tmp_path / "titanic.xlsx"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == part:
+                data, count = re.subn(rb'<c r="G10"([^>]*?)(?: t="n")?><v>[^<]*</v></c>',
+                                      rb'<c r="G10"\1 t="inlineStr"><is><t>ab</t></is></c>', data, count=1)
+                assert count == 1
+            copy.writestr(info, data)
+    code, _out, err = run_cli("verify", damaged)
+    assert code == 2
+    assert err.strip().splitlines() == ["xlgen: error: mmult!G10 (SibSp) should hold a number, not 'ab'"]

@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 
+from xlgen.engine.book import ExcelError
+from xlgen.errors import XlgenError
 from xlgen.formula import cell_name, column_number
 from xlgen.reference.titanic import (FEATURES, RAW_COLUMNS, features, gradient_descent_linear, gram,
                                      minibatch_descent_net, net_forward)
@@ -73,6 +75,12 @@ def check(sheet, match, context) -> SheetCheck | None:
         return None
     cells = Cells(sheet, result)
     raw = [tuple(context.value(sheet.name, r, col[name]) for name in RAW_COLUMNS) for r in rows]
+    for name in ("Survived", "Pclass", "Age", "Fare", "SibSp", "Parch"):   # numbers, or blank (0)
+        for r, value in zip(rows, (row_values[RAW_COLUMNS.index(name)] for row_values in raw)):
+            if isinstance(value, bool) or not (value is None or value == "" or isinstance(value, (int, float))):
+                shown = value.code if isinstance(value, ExcelError) else value
+                raise XlgenError(f"{sheet.name}!{cell_name(r, col[name])} ({name}) should hold a number, "
+                                 f"not {shown!r}")
     result.inputs["passengers"] = {"cell": f"{sheet.name}!{cell_name(rows[0], c0)}:"
                                            f"{cell_name(rows[-1], col['Parch'])}", "value": len(rows)}
     data = features(raw)
