@@ -3,6 +3,7 @@ ironcalc and formualizer (the Rust engines, `pip install 'xlgen[bench]'`; load +
 
     python benchmarks/build_verify.py                    # about 3k, 30k and 300k formula cells
     python benchmarks/build_verify.py --sizes 30000 --repeat 1
+    python benchmarks/build_verify.py --sizes 300000 --graddesc-epochs 1500 --repeat 1   # Excel's scale
 
 The workbook is graddesc's `basic` sheet (with its data sheet) at as many epochs as the
 size needs, built by `xlgen build` itself. Each command runs as its own process, as a
@@ -70,6 +71,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="3000,30000,300000", help="formula cells, comma separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts")
+    parser.add_argument("--graddesc-epochs", default="",
+                        help="also the whole graddesc workbook at these epochs (1500: ~2.9M formula cells)")
     args = parser.parse_args(argv)
     xlgen = [sys.executable, "-m", "xlgen.cli"]
     soffice = shutil.which("soffice")
@@ -77,19 +80,26 @@ def main(argv=None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if not soffice:
         print("LibreOffice: soffice is not on PATH (scripts/install-libreoffice); no ratios")
+    books = []  # (what, build arguments, file): graddesc's basic sheet at each size...
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        epochs = max(1, round(size / FORMULA_CELLS_PER_EPOCH))
+        template = workdir / f"basic-{epochs}.toml"
+        template.write_text(BASIC_ONLY.format(epochs=epochs))
+        books.append((f"{epochs} epochs of the basic sheet", [str(template)], workdir / f"basic-{epochs}.xlsx"))
+    for epochs in [int(e) for e in args.graddesc_epochs.split(",") if e]:  # ...and the whole workbook
+        books.append((f"graddesc, {epochs} epochs, every sheet", ["graddesc", "--set", f"epochs={epochs}"],
+                      workdir / f"graddesc-{epochs}.xlsx"))
+    per_cell = []  # (cells, build s, verify s)
     try:
-        for size in [int(s) for s in args.sizes.split(",") if s]:
-            epochs = max(1, round(size / FORMULA_CELLS_PER_EPOCH))
-            template = workdir / f"basic-{epochs}.toml"
-            template.write_text(BASIC_ONLY.format(epochs=epochs))
-            book = workdir / f"basic-{epochs}.xlsx"
-            build_time, build_peak, _ = measure(xlgen + ["build", str(template), "-o", str(book), "--force", "--quiet"],
+        for what, build_args, book in books:
+            build_time, build_peak, _ = measure(xlgen + ["build", *build_args, "-o", str(book), "--force", "--quiet"],
                                                 args.repeat)
             verify_time, verify_peak, report = measure(xlgen + ["verify", str(book), "--quiet"], args.repeat)
             verdict = report.strip().splitlines()[-1]
             cells = int(verdict.split(" formula cells")[0].split()[-1].replace(",", ""))
-            print(f"\n== {cells:,} formula cells ({epochs} epochs, {book.stat().st_size / 1e6:.1f} MB)")
-            print(f"xlgen build   {build_time:5.2f} s  peak {build_peak:4.0f} MiB")
+            per_cell.append((cells, build_time, verify_time))
+            print(f"\n== {cells:,} formula cells ({what}, {book.stat().st_size / 1e6:.1f} MB)")
+            print(f"xlgen build   {build_time:5.2f} s  peak {build_peak:4.0f} MiB; {cells / build_time:,.0f} cells/s")
             print(f"xlgen verify  {verify_time:5.2f} s  peak {verify_peak:4.0f} MiB  ({verdict.split(' (')[0]}); "
                   f"{cells / verify_time:,.0f} cells/s")
             for peer in peers_installed():  # bare load + evaluate, no checking: the bar to beat
@@ -104,6 +114,14 @@ def main(argv=None) -> int:
                 shutil.rmtree(outdir, ignore_errors=True)
                 print(f"LibreOffice   {lo['wall']:5.2f} s  peak {lo['peak_mib_soffice']:4.0f} MiB  "
                       f"-> xlgen verify / LibreOffice = {verify_time / lo['wall']:.2f}")
+            book.unlink()   # a 2.9M-cell file is 45 MB
+        if len(per_cell) > 1:  # is the cost per cell flat? (start-up weighs on the small sizes)
+            cells0, build0, verify0 = per_cell[0]
+            print("\ncost per cell against the first size (1.00 = flat):")
+            for cells, build_time, verify_time in per_cell:
+                print(f"{cells:>11,} cells  build {1e6 * build_time / cells:5.1f} us/cell "
+                      f"({build_time / cells / (build0 / cells0):.2f})  verify {1e6 * verify_time / cells:5.1f} us/cell "
+                      f"({verify_time / cells / (verify0 / cells0):.2f})")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
