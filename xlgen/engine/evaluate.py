@@ -14,6 +14,7 @@ import datetime as _dt
 import gc
 import math
 import random
+from itertools import islice
 from operator import itemgetter
 
 import numpy as np
@@ -43,6 +44,7 @@ PENDING = _Pending()
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
 _MEMO_CELLS = 1 << 10  # ranges of at least this many cells are gathered once per calculation
 _SCAN_CELLS = 8  # smaller ranges are scanned whenever asked whether they are pending
+_TICK_CELLS = 1 << 14  # formulas set up between two progress calls
 _MAX_ARRAY_CELLS = 1 << 24  # a range passed whole to a function: 16M cells of objects is ~1 GiB
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
@@ -473,18 +475,20 @@ class _Engine:
                 del waiting
                 k = self._settle(deferred, order, progress, total, step)
             else:
-                order = keys[:]
+                order = keys
         except rt.RuntimeUnsupported as exc:
             raise UnsupportedFormula(self.label(getattr(exc, "key", k)), exc.what) from None
         if progress is not None and (not keys or deferred):
             progress(len(order), total, "computing")
 
         names = self.names
+        row_numbers = list(range(max(self.max_row, default=0) + 1))  # one int object per row, shared
 
         def public(keys):
-            return [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in keys]
+            return [(names[k >> SHEET_SHIFT], row_numbers[(k >> ROW_SHIFT) & ROW_MASK], k & COL_MASK) for k in keys]
         # what only the calculation needed goes before the public copies are made (peak memory)
-        keys.clear()
+        if order is not keys:
+            keys.clear()
         runs.clear()
         self.run_of.clear()
         self.formula_keys.source = ()
@@ -492,9 +496,10 @@ class _Engine:
         results = [V[k] for k in order]
         V.clear()
         cells = public(order)
-        for i, v in enumerate(results):
-            if type(v) is rt.XlError:
-                results[i] = rt.to_public(v)
+        if rt.XlError in set(map(type, results)):
+            for i, v in enumerate(results):
+                if type(v) is rt.XlError:
+                    results[i] = rt.to_public(v)
         values = dict(zip(cells, results))
         return Calculation(book, values, cells, public(self.volatile), public(self.saved), public(constant))
 
@@ -611,16 +616,13 @@ class _Engine:
         shapes: dict = {}
         # column -> (render(row), lowest row, highest row, shape, is_array, plain, run) of the last shape seen there
         last_in_col: dict = {}
-        overlap = not sheet.constants.keys().isdisjoint(formulas.keys())
         add_key, add_run = keys.append, runs.append
         member_runs: dict = {}  # anchor -> the run function its range's other cells share
         volatile_anchors: set = set()
-        for i, ((r, c), text) in enumerate(items):
-            if tick is not None and not i & 0x3FFF and i:
-                tick(i)
+
+        def register(r, c, text):
+            """Any cell but the common one (a plain shape seen just above in its column)."""
             k = base | (r << ROW_SHIFT) | c
-            if overlap:
-                V.pop(k, None)
             if members and (r, c) in members:
                 anchor = members[(r, c)]
                 run = member_runs.get(anchor)
@@ -631,15 +633,11 @@ class _Engine:
                     anchor_key = base | (anchor[0] << ROW_SHIFT) | anchor[1]
                     run = self._volatile_member_run(run, anchor_key, cached.get((r, c), MISSING))
                 add_run(run)
-                continue
+                return
             hint = last_in_col.get(c)
             if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
                     hint[4] is ((r, c) in arrays if arrays else False)):
                 shape = hint[3]
-                if hint[5]:  # the common case: a plain shape, seen in this column just before
-                    add_key(k)
-                    add_run(hint[6])
-                    continue
             elif structured is not None and "[" in text:  # table references: as A1 first
                 shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,
                                         shapes, last_in_col, text, structured.row_bounds(text, r, c, sheet.name))
@@ -654,6 +652,22 @@ class _Engine:
                 add_run(shape.run)
                 if not shape.reads_cells:
                     constant.append(k)
+
+        hint_in = last_in_col.get
+        special = bool(members or arrays)  # cells that a column's plain shape may not cover
+        cells = iter(items)
+        for done in range(0, len(formulas), _TICK_CELLS):
+            if done and tick is not None:
+                tick(done)
+            for (r, c), text in islice(cells, _TICK_CELLS):
+                hint = hint_in(c)
+                # the common case: the plain shape of the cell above, rendered at this row
+                if hint is not None and hint[5] and hint[1] <= r <= hint[2] and hint[0](r) == text and not (
+                        special and ((r, c) in arrays or (r, c) in members)):
+                    add_key(base | (r << ROW_SHIFT) | c)
+                    add_run(hint[6])
+                else:
+                    register(r, c, text)
 
     def _member_run(self, s, anchor):
         """The run function of the cells an array formula fills besides its anchor.
