@@ -207,24 +207,27 @@ class _Engine:
                 memo_arrays[(t, r1, c1, r2, c2)] = array.copy()
             return array
 
-        def values_list(t, r1, c1, r2, c2):
-            """A range's values, flat, in the engine's form (None for empty)."""
+        def values_list(t, r1, c1, r2, c2, aligned=False):
+            """A range's values, flat, in the engine's form (None for empty). Unless
+            `aligned` (SUMPRODUCT pairs its lists entry by entry), a range with more cells
+            than the book holds values lists only the cells that hold one."""
             r2, c2 = clip(t, r1, c1, r2, c2)
             cells = (r2 - r1 + 1) * (c2 - c1 + 1)
+            memo_key = (t, r1, c1, r2, c2, aligned)
             if cells >= _SCAN_CELLS:
-                values = memo_lists.get((t, r1, c1, r2, c2))
+                values = memo_lists.get(memo_key)
                 if values is not None:
                     return values  # the native aggregates and SUMPRODUCT only read it
             base = t << SHEET_SHIFT
-            if (r2 - r1 + 1) * (c2 - c1 + 1) > len(V):  # sparse: the cells that hold values
+            if not aligned and cells > len(V):  # sparse: the cells that hold values
                 values = [V[key] for key in sorted(inside(V, t, r1, c1, r2, c2))]
             elif c1 == c2:
                 values = [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
             else:
                 cols = range(c1, c2 + 1)
                 values = [get(base | (r << ROW_SHIFT) | c) for r in range(r1, r2 + 1) for c in cols]
-            if cells >= _SCAN_CELLS and kept(memo_lists, (t, r1, c1, r2, c2), cells):
-                memo_lists[(t, r1, c1, r2, c2)] = values
+            if cells >= _SCAN_CELLS and kept(memo_lists, memo_key, cells):
+                memo_lists[memo_key] = values
             return values
 
         def intersect(t, r1, c1, r2, c2, r, c):
@@ -339,7 +342,7 @@ class _Engine:
                     return rt.E_VALUE
                 if (r2 - r1 + 1) * (c2 - c1 + 1) > _BIG_RANGE:  # clipped ranges: as arrays
                     return rt.sumproduct(*(value_range(*ref) for ref in refs))
-                lists.append(values_list(t, r1, c1, r2, c2))
+                lists.append(values_list(t, r1, c1, r2, c2, True))
             return rt.sum_of_products(lists)
 
         def spill(k):
