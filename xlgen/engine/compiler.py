@@ -711,6 +711,15 @@ class _Emitter:
         if helper is None:
             raise _Unsupported(f"operator {symbol}")
         numeric = all(self._is_float(o) or o.startswith("t") for o in operands)
+        if symbol in _PY_COMPARE and type(literal[0]) is str is not type(literal[1]) and b.startswith("t"):
+            # text against a cell (derivative="finite"): Excel compares text ignoring case
+            self.line(f"{t} = ({self.c.const(literal[0].upper())} {_PY_COMPARE[symbol]} {b}.upper()) "
+                      f"if type({b}) is str else {helper}({a}, {b})")
+            return t
+        if symbol in _PY_COMPARE and type(literal[1]) is str is not type(literal[0]) and a.startswith("t"):
+            self.line(f"{t} = ({a}.upper() {_PY_COMPARE[symbol]} {self.c.const(literal[1].upper())}) "
+                      f"if type({a}) is str else {helper}({a}, {b})")
+            return t
         if not numeric or symbol == "&":
             self.line(f"{t} = {helper}({a}, {b})")
             return t
