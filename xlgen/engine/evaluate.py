@@ -2,10 +2,12 @@
 
 Cells are grouped by shape (refs.shape_key, with refs.Template to recognise the next
 cell of a column cheaply) and each shape is compiled once (compiler.py). Values live in
-one dict keyed by k = sheet<<36 | row<<15 | col. Cells are visited in sheet/row order;
-a cell whose inputs are ready is computed at once (the common case: rows chain
-downwards), otherwise an explicit-stack depth-first walk computes its inputs first and
-reports a loop as a CircularReference.
+one dict keyed by k = sheet<<36 | row<<15 | col, where a formula cell not computed yet
+holds PENDING (so reading an input is also checking it). Cells are visited in sheet/row
+order; a cell whose inputs are ready is computed at once (the common case: rows chain
+downwards), otherwise it waits for the last of its pending inputs and is tried again when
+that one is computed (_settle). Cells still waiting at the end depend on a loop: an
+explicit-stack depth-first walk names it in a CircularReference.
 """
 
 from __future__ import annotations
