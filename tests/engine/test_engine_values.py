@@ -358,3 +358,18 @@ def test_inline_float_paths_agree_with_the_helpers():
                 assert got == expected or (got != got and expected != expected), (x, op, right)
 
     check()
+
+
+def test_sumproduct_of_ranges_larger_than_the_book_pairs_entries_by_position():
+    """A range with more cells than the book holds values used to be gathered as its
+    filled cells only, so SUMPRODUCT paired A3 with B5 (850 here, not 500)."""
+    sheet = Sheet("s")
+    for r in range(1, 6):
+        sheet.constants[(r, 1)] = float(r)  # A1:A5
+    for r in range(3, 8):
+        sheet.constants[(r, 2)] = 10.0 * r  # B3:B7
+    sheet.formulas[(1, 4)] = "SUMPRODUCT(A1:A100,B1:B100)"
+    sheet.formulas[(2, 4)] = "SUM(A1:A100)"
+    values = calculate(Book(sheets=[sheet])).values
+    assert values[("s", 1, 4)] == 3 * 30.0 + 4 * 40.0 + 5 * 50.0
+    assert values[("s", 2, 4)] == 15.0

@@ -427,6 +427,7 @@ class _Emitter:
         self.waits = False  # reads a range known only at run time (OFFSET): deps grow then
         self.expanding: list = []  # defined names being expanded (recursion guard)
         self.params: dict = {}  # integer from where a reference points -> its name in the code
+        self.reads: dict = {}  # code of a cell's key -> the variable its value is read into
 
     # --- plumbing --------------------------------------------------------------------
     def tmp(self) -> str:
@@ -454,7 +455,11 @@ class _Emitter:
             head.append(f"    r = (k >> {ROW_SHIFT}) & {ROW_MASK}")
             head.append(f"    c = k & {COL_MASK}")
         singles = list(dict.fromkeys(self.deps_single))
-        checks = [f"({d}) in P" for d in singles] + [f"_rpending({d})" for d in dict.fromkeys(self.deps_ranges)]
+        # every cell it reads is read once, up front: a formula cell not computed yet holds
+        # PENDING, so the read is also the check (one dict lookup per reference)
+        head += [f"    {variable} = g({key})" for key, variable in self.reads.items()]
+        checks = [f"{variable} is PENDING" for variable in self.reads.values()]
+        checks += [f"_rpending({d})" for d in dict.fromkeys(self.deps_ranges)]
         if checks:
             head.append(f"    if {' or '.join(checks)}: return False")
         deps = ["def deps(k):"]
@@ -492,6 +497,15 @@ class _Emitter:
         self.needs_rc = True
         d = value - base
         return var if d == 0 else f"({var} + {self.number(d)})"
+
+    def read(self, key: str) -> str:
+        """The variable holding the value of the cell whose key `key` computes (read at the
+        top of run(); never assigned again, so callers must not write to it)."""
+        variable = self.reads.get(key)
+        if variable is None:
+            variable = self.reads[key] = f"tc{len(self.reads)}"
+            self.deps_single.append(key)
+        return variable
 
     def cell_key_code(self, target: int, part, scope: _Scope):
         """Code computing the key of a single cell; None if it can never be valid."""
@@ -561,11 +575,7 @@ class _Emitter:
             target = self.sheet_of(node[1])
             if target is None:
                 return self.c.const(rt.E_REF)
-            key = self.cell_key_code(target, node[2], scope)
-            self.deps_single.append(key)
-            t = self.tmp()
-            self.line(f"{t} = g({key})")
-            return t
+            return self.read(self.cell_key_code(target, node[2], scope))
         if kind == "range":
             target = self.sheet_of(node[1])
             if target is None:
@@ -609,8 +619,8 @@ class _Emitter:
         """Code for an argument of a `formulas` function: references as 2-D arrays."""
         kind = node[0]
         if kind == "cell":
-            t = self.value(node, scope)
-            self.line(f"{t} = _cell_array({t})")
+            t = self.tmp()
+            self.line(f"{t} = _cell_array({self.value(node, scope)})")
             return t
         if kind == "range":
             target = self.sheet_of(node[1])
@@ -701,6 +711,15 @@ class _Emitter:
         if helper is None:
             raise _Unsupported(f"operator {symbol}")
         numeric = all(self._is_float(o) or o.startswith("t") for o in operands)
+        if symbol in _PY_COMPARE and type(literal[0]) is str is not type(literal[1]) and b.startswith("t"):
+            # text against a cell (derivative="finite"): Excel compares text ignoring case
+            self.line(f"{t} = ({self.c.const(literal[0].upper())} {_PY_COMPARE[symbol]} {b}.upper()) "
+                      f"if type({b}) is str else {helper}({a}, {b})")
+            return t
+        if symbol in _PY_COMPARE and type(literal[1]) is str is not type(literal[0]) and a.startswith("t"):
+            self.line(f"{t} = ({a}.upper() {_PY_COMPARE[symbol]} {self.c.const(literal[1].upper())}) "
+                      f"if type({a}) is str else {helper}({a}, {b})")
+            return t
         if not numeric or symbol == "&":
             self.line(f"{t} = {helper}({a}, {b})")
             return t
@@ -997,9 +1016,7 @@ class _Emitter:
                 if target is None:
                     return self.library_call(name, LazyFunction(name), args, scope)
                 if node[0] == "cell":
-                    key = self.cell_key_code(target, node[2], where)
-                    self.deps_single.append(key)
-                    parts.append(f"(g({key}),)")
+                    parts.append(f"({self.read(self.cell_key_code(target, node[2], where))},)")
                 else:
                     parts.append(f"_values({self.range_code(target, node[2], node[3], where)})")
             elif node[0] in ("call", "op", "spill"):  # an expression: its value(s), flat

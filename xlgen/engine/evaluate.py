@@ -2,10 +2,12 @@
 
 Cells are grouped by shape (refs.shape_key, with refs.Template to recognise the next
 cell of a column cheaply) and each shape is compiled once (compiler.py). Values live in
-one dict keyed by k = sheet<<36 | row<<15 | col. Cells are visited in sheet/row order;
-a cell whose inputs are ready is computed at once (the common case: rows chain
-downwards), otherwise an explicit-stack depth-first walk computes its inputs first and
-reports a loop as a CircularReference.
+one dict keyed by k = sheet<<36 | row<<15 | col, where a formula cell not computed yet
+holds PENDING (so reading an input is also checking it). Cells are visited in sheet/row
+order; a cell whose inputs are ready is computed at once (the common case: rows chain
+downwards), otherwise it waits for the last of its pending inputs and is tried again when
+that one is computed (_settle). Cells still waiting at the end depend on a loop: an
+explicit-stack depth-first walk names it in a CircularReference.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as _dt
 import gc
 import math
 import random
+from itertools import islice
 from operator import itemgetter
 
 import numpy as np
@@ -27,8 +30,23 @@ from .tables import StructuredRefs
 
 _second = itemgetter(1)
 MISSING = object()  # a formula cell without a saved value
+
+
+class _Pending:
+    """What V holds for a formula cell not computed yet: reading a cell is also the check
+    whether it is ready (one dict lookup per reference)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PENDING"
+
+
+PENDING = _Pending()
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
 _MEMO_CELLS = 1 << 10  # ranges of at least this many cells are gathered once per calculation
+_SCAN_CELLS = 8  # smaller ranges are scanned whenever asked whether they are pending
+_TICK_CELLS = 1 << 14  # formulas set up between two progress calls
 _MAX_ARRAY_CELLS = 1 << 24  # a range passed whole to a function: 16M cells of objects is ~1 GiB
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
@@ -89,6 +107,31 @@ def calculate(book: Book, progress=None) -> Calculation:
             gc.enable()
 
 
+class _KeySet:
+    """The set of formula cells' keys, made from their list the first time it is asked
+    (ISFORMULA, a range with more cells than there are formulas): most books never ask."""
+
+    __slots__ = ("source", "keys")
+
+    def __init__(self):
+        self.source = ()
+        self.keys = None
+
+    def _made(self) -> set:
+        if self.keys is None:
+            self.keys = set(self.source)
+        return self.keys
+
+    def __contains__(self, key) -> bool:
+        return key in self._made()
+
+    def __iter__(self):
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._made())
+
+
 class _Engine:
     def __init__(self, book: Book):
         self.book = book
@@ -96,12 +139,14 @@ class _Engine:
         self.sheet_index = {}
         for i, sheet in enumerate(book.sheets):
             self.sheet_index.setdefault(sheet.name.lower(), i)
-        self.V: dict = {-1: rt.E_REF}  # -1: where an out-of-sheet reference points
-        self.P: set = set()  # formula cells not computed yet
-        self.formula_keys: set = set()
+        # every cell's value, PENDING for a formula cell not computed yet; -1: where an
+        # out-of-sheet reference points
+        self.V: dict = {-1: rt.E_REF}
+        self.formula_keys = _KeySet()  # formula cells (ISFORMULA, sparse ranges): made if asked
+        self.formula_count = 0
         self.max_row = []
         self.max_col = []
-        self.run_of: dict = {}
+        self.run_of: dict = {}  # cell key -> its run function, for the cells a walk may visit
         self.arrays: dict = {}  # array formula anchor key -> its whole result (an ndarray)
         self.array_ranges: dict = {}  # anchor key -> (rows, cols, dynamic) of the range it fills
         self.spills: dict = {}  # dynamic-array anchor key -> (sheet, r1, c1, r2, c2) it spills to
@@ -117,7 +162,7 @@ class _Engine:
 
     # --- helpers the generated code calls ------------------------------------------------
     def _namespace(self) -> dict:
-        V, P = self.V, self.P
+        V = self.V
         get = V.get
         EMPTY = rt.EMPTY
         max_row, max_col = self.max_row, self.max_col
@@ -130,41 +175,61 @@ class _Engine:
 
         # A range is read only once none of its formula cells is pending, so its values
         # are final then: large ranges (whole columns on every row) are gathered once.
-        memo_arrays, memo_lists, memo_keys, first_pending = {}, {}, {}, {}
+        memo_arrays, memo_lists, still_pending = {}, {}, {}
+
+        def kept(memo, key, cells):
+            """Whether to keep a gathered range: from its first use if it is large (and
+            `once` may then key an aggregate by its list's id), from its second if it has
+            a few cells (titanic's SUMPRODUCTs read the same weights 712 times)."""
+            if cells >= _MEMO_CELLS:
+                return True
+            if cells < _SCAN_CELLS:
+                return False
+            if key in memo:
+                return True
+            memo[key] = None  # seen once
+            return False
 
         def value_range(t, r1, c1, r2, c2):
             r2, c2 = clip(t, r1, c1, r2, c2)
-            if (r2 - r1 + 1) * (c2 - c1 + 1) > _MAX_ARRAY_CELLS:
-                raise rt.RuntimeUnsupported(f"an array of {(r2 - r1 + 1) * (c2 - c1 + 1):,} cells "
+            cells = (r2 - r1 + 1) * (c2 - c1 + 1)
+            if cells > _MAX_ARRAY_CELLS:
+                raise rt.RuntimeUnsupported(f"an array of {cells:,} cells "
                                             f"(more than {_MAX_ARRAY_CELLS:,} in use)")
-            big = (r2 - r1 + 1) * (c2 - c1 + 1) >= _MEMO_CELLS
-            if big and (t, r1, c1, r2, c2) in memo_arrays:
-                return memo_arrays[(t, r1, c1, r2, c2)].copy()  # formulas' functions may write into it
+            if cells >= _SCAN_CELLS:
+                array = memo_arrays.get((t, r1, c1, r2, c2))
+                if array is not None:
+                    return array.copy()  # formulas' functions may write into it
             base = t << SHEET_SHIFT
             cols = range(c1, c2 + 1)
             rows = [[get(base | (r << ROW_SHIFT) | c, EMPTY) for c in cols]
                     for r in range(r1, r2 + 1)]
             array = np.array(rows, dtype=object)
-            if big:
+            if cells >= _SCAN_CELLS and kept(memo_arrays, (t, r1, c1, r2, c2), cells):
                 memo_arrays[(t, r1, c1, r2, c2)] = array.copy()
             return array
 
-        def values_list(t, r1, c1, r2, c2):
-            """A range's values, flat, in the engine's form (None for empty)."""
+        def values_list(t, r1, c1, r2, c2, aligned=False):
+            """A range's values, flat, in the engine's form (None for empty). Unless
+            `aligned` (SUMPRODUCT pairs its lists entry by entry), a range with more cells
+            than the book holds values lists only the cells that hold one."""
             r2, c2 = clip(t, r1, c1, r2, c2)
-            big = (r2 - r1 + 1) * (c2 - c1 + 1) >= _MEMO_CELLS
-            if big and (t, r1, c1, r2, c2) in memo_lists:
-                return memo_lists[(t, r1, c1, r2, c2)]  # the native aggregates only read it
+            cells = (r2 - r1 + 1) * (c2 - c1 + 1)
+            memo_key = (t, r1, c1, r2, c2, aligned)
+            if cells >= _SCAN_CELLS:
+                values = memo_lists.get(memo_key)
+                if values is not None:
+                    return values  # the native aggregates and SUMPRODUCT only read it
             base = t << SHEET_SHIFT
-            if (r2 - r1 + 1) * (c2 - c1 + 1) > len(V):  # sparse: the cells that hold values
+            if not aligned and cells > len(V):  # sparse: the cells that hold values
                 values = [V[key] for key in sorted(inside(V, t, r1, c1, r2, c2))]
             elif c1 == c2:
                 values = [get(base | (r << ROW_SHIFT) | c1) for r in range(r1, r2 + 1)]
             else:
                 cols = range(c1, c2 + 1)
                 values = [get(base | (r << ROW_SHIFT) | c) for r in range(r1, r2 + 1) for c in cols]
-            if big:
-                memo_lists[(t, r1, c1, r2, c2)] = values
+            if cells >= _SCAN_CELLS and kept(memo_lists, memo_key, cells):
+                memo_lists[memo_key] = values
             return values
 
         def intersect(t, r1, c1, r2, c2, r, c):
@@ -176,16 +241,6 @@ class _Engine:
             if r1 == r2 and c1 == c2:
                 return get(base | (r1 << ROW_SHIFT) | c1)
             return rt.E_VALUE
-
-        def range_formula_keys(t, r1, c1, r2, c2):
-            """Formula cells inside a range (only the used area of the sheet can hold any)."""
-            r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
-            base = t << SHEET_SHIFT
-            formula_keys = self.formula_keys
-            if (r2 - r1 + 1) * (c2 - c1 + 1) > len(formula_keys):  # sparse: test the formula cells
-                return sorted(inside(formula_keys, t, r1, c1, r2, c2))
-            return [key for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)
-                    if (key := base | (r << ROW_SHIFT) | c) in formula_keys]
 
         def inside(keys, t, r1, c1, r2, c2):
             """The keys (of any sheet) inside a range, in no particular order."""
@@ -206,36 +261,44 @@ class _Engine:
                 return hit
             return cached
 
-        def big_range_keys(t, r1, c1, r2, c2):
-            keys = memo_keys.get((t, r1, c1, r2, c2))
-            if keys is None:
-                keys = memo_keys[(t, r1, c1, r2, c2)] = tuple(range_formula_keys(t, r1, c1, r2, c2))
-            return keys
+        def pending_keys(t, r1, c1, r2, c2):
+            """The formula cells of a range not computed yet, the last in sheet order first."""
+            r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
+            if r2 < r1 or c2 < c1:
+                return []
+            if (r2 - r1 + 1) * (c2 - c1 + 1) > self.formula_count:  # sparse: test the formula cells
+                keys = [key for key in inside(self.formula_keys, t, r1, c1, r2, c2) if V[key] is PENDING]
+                keys.sort(reverse=True)
+                return keys
+            base = t << SHEET_SHIFT
+            return [key for r in range(r2, r1 - 1, -1) for c in range(c2, c1 - 1, -1)
+                    if get(key := base | (r << ROW_SHIFT) | c) is PENDING]
 
         def range_pending(t, r1, c1, r2, c2):
-            if not P:
+            """Whether a formula cell of the range is not computed yet. A range of more than a
+            few cells keeps the list of its cells pending when first asked: a cell once
+            computed stays computed, so later questions only trim that list."""
+            if (r2 - r1 + 1) * (c2 - c1 + 1) < _SCAN_CELLS:
+                base = t << SHEET_SHIFT
+                for r in range(r1, min(r2, max_row[t]) + 1):
+                    row_base = base | (r << ROW_SHIFT)
+                    for c in range(c1, min(c2, max_col[t]) + 1):
+                        if get(row_base | c) is PENDING:
+                            return True
                 return False
-            if (min(r2, max_row[t]) - r1 + 1) * (min(c2, max_col[t]) - c1 + 1) >= _MEMO_CELLS:
-                # P only shrinks: the cells before the first pending one stay computed
-                keys = big_range_keys(t, r1, c1, r2, c2)
-                first = first_pending.get((t, r1, c1, r2, c2), 0)
-                while first < len(keys) and keys[first] not in P:
-                    first += 1
-                first_pending[(t, r1, c1, r2, c2)] = first
-                return first < len(keys)
-            r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
-            base = t << SHEET_SHIFT
-            for r in range(r1, r2 + 1):
-                row_base = base | (r << ROW_SHIFT)
-                for c in range(c1, c2 + 1):
-                    if row_base | c in P:
-                        return True
-            return False
+            keys = still_pending.get((t, r1, c1, r2, c2))
+            if keys is None:
+                keys = still_pending[(t, r1, c1, r2, c2)] = pending_keys(t, r1, c1, r2, c2)
+            while keys and V[keys[-1]] is not PENDING:
+                keys.pop()
+            return bool(keys)
 
         def range_deps(t, r1, c1, r2, c2):
-            if (min(r2, max_row[t]) - r1 + 1) * (min(c2, max_col[t]) - c1 + 1) >= _MEMO_CELLS:
-                return big_range_keys(t, r1, c1, r2, c2)
-            return tuple(range_formula_keys(t, r1, c1, r2, c2))
+            """The formula cells of a range a walk must compute first (those not computed yet)."""
+            if (r2 - r1 + 1) * (c2 - c1 + 1) < _SCAN_CELLS:
+                return tuple(pending_keys(t, r1, c1, r2, c2))
+            range_pending(t, r1, c1, r2, c2)
+            return tuple(still_pending[(t, r1, c1, r2, c2)])
 
         def ordered(t, r1, c1, r2, c2):
             r1, r2 = sorted((min(max(r1, 1), MAX_ROW), min(max(r2, 1), MAX_ROW)))
@@ -281,7 +344,7 @@ class _Engine:
                     return rt.E_VALUE
                 if (r2 - r1 + 1) * (c2 - c1 + 1) > _BIG_RANGE:  # clipped ranges: as arrays
                     return rt.sumproduct(*(value_range(*ref) for ref in refs))
-                lists.append(values_list(t, r1, c1, r2, c2))
+                lists.append(values_list(t, r1, c1, r2, c2, True))
             return rt.sum_of_products(lists)
 
         def spill(k):
@@ -338,7 +401,7 @@ class _Engine:
             return float(math.floor(now()))  # now() counts the draw
 
         return {
-            "V": V, "P": P, "g": get, "FORMULA_KEYS": self.formula_keys,
+            "V": V, "PENDING": PENDING, "g": get, "FORMULA_KEYS": self.formula_keys,
             "E_NUM": rt.E_NUM, "E_NA": rt.E_NA, "E_REF": rt.E_REF, "XlError": rt.XlError, "ndarray": np.ndarray,
             "EMPTY": EMPTY, "_add": rt.add, "_sub": rt.sub, "_mul": rt.mul, "_div": rt.div,
             "_pow": rt.power, "_concat": rt.concat, "_eq": rt.eq, "_ne": rt.ne, "_lt": rt.lt,
@@ -360,7 +423,7 @@ class _Engine:
 
     # --- the calculation -------------------------------------------------------------------
     def run(self, progress) -> Calculation:
-        book, V, P = self.book, self.V, self.P
+        book, V = self.book, self.V
         for s, sheet in enumerate(book.sheets):
             base = s << SHEET_SHIFT
             for (r, c), value in sheet.constants.items():
@@ -395,68 +458,104 @@ class _Engine:
             self._setup_sheet(s, sheet, compiler, structured, keys, runs, constant, tick)
             if progress is not None:
                 progress(len(keys), formula_count, "compiling")
-        self.formula_keys.update(keys)
-        P.update(keys)
-        self.run_of = run_of = dict(zip(keys, runs))
+        self.formula_keys.source = keys
+        self.formula_count = total = len(keys)
+        V.update(dict.fromkeys(keys, PENDING))
 
-        total = len(keys)
-        order = []
-        deferred = []
+        deferred = []  # (key, run) of the cells whose inputs were not ready in sheet order
         step = max(1, -(-total // 100))  # at most 100 progress calls, plus a last one
-        discard, append, defer = P.discard, order.append, deferred.append
+        defer = deferred.append
         k = None
         try:
-            for start in range(0, len(keys), step):
+            for start in range(0, total, step):
                 # the common case: rows chain downwards, so inputs are ready in sheet order
                 for k, run in zip(keys[start:start + step], runs[start:start + step]):
-                    if run(k):
-                        discard(k)
-                        append(k)
-                    else:
-                        defer(k)
+                    if not run(k):
+                        defer((k, run))
                 if progress is not None:
-                    progress(total - len(P), total, "computing")
-            # cells whose inputs come later in sheet order (a chain running upwards, a
-            # total at the top): one pass backwards settles the usual cases cheaply...
-            still = []
-            for n, k in enumerate(reversed(deferred), start=1):
-                if run_of[k](k):
-                    discard(k)
-                    append(k)
-                else:
-                    still.append(k)
-                if progress is not None and not n % step:
-                    progress(total - len(P), total, "computing")
-            # ...and a depth-first walk settles the rest, or finds a loop
-            if progress is not None:   # a walk may compute a whole chain of rows at once
-                self.tick = lambda: progress(total - len(P), total, "computing")  # noqa: E731
-            for n, k in enumerate(reversed(still), start=1):
-                if k in P:
-                    self._walk(k, order)
-                if progress is not None and not n % step:
-                    progress(total - len(P), total, "computing")
+                    progress(min(start + step, total) - len(deferred), total, "computing")
+            if deferred:
+                waiting = {key for key, _ in deferred}
+                order = [key for key in keys if key not in waiting]
+                del waiting
+                k = self._settle(deferred, order, progress, total, step)
+            else:
+                order = keys
         except rt.RuntimeUnsupported as exc:
             raise UnsupportedFormula(self.label(getattr(exc, "key", k)), exc.what) from None
         if progress is not None and (not keys or deferred):
-            progress(total - len(P), total, "computing")
+            progress(len(order), total, "computing")
 
         names = self.names
+        row_numbers = list(range(max(self.max_row, default=0) + 1))  # one int object per row, shared
 
         def public(keys):
-            return [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in keys]
+            return [(names[k >> SHEET_SHIFT], row_numbers[(k >> ROW_SHIFT) & ROW_MASK], k & COL_MASK) for k in keys]
         # what only the calculation needed goes before the public copies are made (peak memory)
-        keys.clear()
+        if order is not keys:
+            keys.clear()
         runs.clear()
-        run_of.clear()
-        self.formula_keys.clear()
+        self.run_of.clear()
+        self.formula_keys.source = ()
+        self.formula_keys.keys = None
         results = [V[k] for k in order]
         V.clear()
         cells = public(order)
-        for i, v in enumerate(results):
-            if type(v) is rt.XlError:
-                results[i] = rt.to_public(v)
+        if rt.XlError in set(map(type, results)):
+            for i, v in enumerate(results):
+                if type(v) is rt.XlError:
+                    results[i] = rt.to_public(v)
         values = dict(zip(cells, results))
         return Calculation(book, values, cells, public(self.volatile), public(self.saved), public(constant))
+
+    def _settle(self, deferred, order, progress, total, step):
+        """Compute the cells whose inputs came later in sheet order (a chain running upwards,
+        a total at the top, a row whose first cells sum up its last), appending them to `order`.
+
+        Each is tried in sheet order; one that is not ready waits for the last of its pending
+        inputs in sheet order and is tried again once that input is computed, so every cell
+        is tried about once per input it waited for. Cells still waiting at the end depend
+        on a loop: a depth-first walk from the first of them finds it.
+        """
+        V = self.V
+        get = V.get
+        append = order.append
+        waiting: dict = {}  # pending cell -> [(key, run) of the cells waiting for it]
+        release = waiting.pop
+        k = None
+        try:
+            for n, item in enumerate(deferred, start=1):
+                stack = [item]
+                while stack:
+                    k, run = stack.pop()
+                    if run(k):
+                        append(k)
+                        waiters = release(k, None)
+                        if waiters is not None:
+                            stack += waiters
+                        continue
+                    last = -1
+                    for d in run.deps(k):
+                        if d > last and get(d) is PENDING:
+                            last = d
+                    if last < 0:
+                        raise RuntimeError(f"engine bug: {self.label(k)} not ready, with no input pending")
+                    if last in waiting:
+                        waiting[last].append((k, run))
+                    else:
+                        waiting[last] = [(k, run)]
+                if progress is not None and not n % step:
+                    progress(len(order), total, "computing")
+        except rt.RuntimeUnsupported as exc:
+            exc.key = k
+            raise
+        if waiting:  # a loop: name it as a walk from the first cell depending on it finds it
+            self.run_of = {key: run for cells in waiting.values() for key, run in cells}
+            waiting.clear()
+            for k in sorted(self.run_of):
+                if V[k] is PENDING:
+                    self._walk(k, order)
+        return k
 
     def _drew(self, k, saved_value):
         """Cell k ran a volatile function: it is volatile, and keeps the file's saved value
@@ -522,16 +621,13 @@ class _Engine:
         shapes: dict = {}
         # column -> (render(row), lowest row, highest row, shape, is_array, plain, run) of the last shape seen there
         last_in_col: dict = {}
-        overlap = not sheet.constants.keys().isdisjoint(formulas.keys())
         add_key, add_run = keys.append, runs.append
         member_runs: dict = {}  # anchor -> the run function its range's other cells share
         volatile_anchors: set = set()
-        for i, ((r, c), text) in enumerate(items):
-            if tick is not None and not i & 0x3FFF and i:
-                tick(i)
+
+        def register(r, c, text):
+            """Any cell but the common one (a plain shape seen just above in its column)."""
             k = base | (r << ROW_SHIFT) | c
-            if overlap:
-                V.pop(k, None)
             if members and (r, c) in members:
                 anchor = members[(r, c)]
                 run = member_runs.get(anchor)
@@ -542,15 +638,11 @@ class _Engine:
                     anchor_key = base | (anchor[0] << ROW_SHIFT) | anchor[1]
                     run = self._volatile_member_run(run, anchor_key, cached.get((r, c), MISSING))
                 add_run(run)
-                continue
+                return
             hint = last_in_col.get(c)
             if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
                     hint[4] is ((r, c) in arrays if arrays else False)):
                 shape = hint[3]
-                if hint[5]:  # the common case: a plain shape, seen in this column just before
-                    add_key(k)
-                    add_run(hint[6])
-                    continue
             elif structured is not None and "[" in text:  # table references: as A1 first
                 shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,
                                         shapes, last_in_col, text, structured.row_bounds(text, r, c, sheet.name))
@@ -566,20 +658,36 @@ class _Engine:
                 if not shape.reads_cells:
                     constant.append(k)
 
+        hint_in = last_in_col.get
+        special = bool(members or arrays)  # cells that a column's plain shape may not cover
+        cells = iter(items)
+        for done in range(0, len(formulas), _TICK_CELLS):
+            if done and tick is not None:
+                tick(done)
+            for (r, c), text in islice(cells, _TICK_CELLS):
+                hint = hint_in(c)
+                # the common case: the plain shape of the cell above, rendered at this row
+                if hint is not None and hint[5] and hint[1] <= r <= hint[2] and hint[0](r) == text and not (
+                        special and ((r, c) in arrays or (r, c) in members)):
+                    add_key(base | (r << ROW_SHIFT) | c)
+                    add_run(hint[6])
+                else:
+                    register(r, c, text)
+
     def _member_run(self, s, anchor):
         """The run function of the cells an array formula fills besides its anchor.
 
         A legacy (Ctrl+Shift+Enter) range repeats a one-row or one-column result and shows
         #N/A where the result is smaller; a spilled range is empty past the result.
         """
-        V, P, arrays = self.V, self.P, self.arrays
+        V, arrays = self.V, self.arrays
         anchor_key = (s << SHEET_SHIFT) | (anchor[0] << ROW_SHIFT) | anchor[1]
         rows, cols, dynamic = self.array_ranges[anchor_key]
         r0, c0 = anchor
         from_xl, E_NA = rt.from_xl, rt.E_NA
 
         def run(k):
-            if anchor_key in P:
+            if V[anchor_key] is PENDING:
                 return False
             i, j = ((k >> ROW_SHIFT) & ROW_MASK) - r0, (k & COL_MASK) - c0
             result = arrays.get(anchor_key)
@@ -643,14 +751,14 @@ class _Engine:
 
     def _walk(self, root, order):
         """Compute root after its pending inputs, depth first with an explicit stack."""
-        P, run_of, tick = self.P, self.run_of, self.tick
+        get, run_of, tick = self.V.get, self.run_of, self.tick
         stack = [root]
         on_stack = {root}
         pending_inputs = [iter(run_of[root].deps(root))]
         push, push_inputs, mark = stack.append, pending_inputs.append, on_stack.add
         while stack:
             for d in pending_inputs[-1]:
-                if d in P:
+                if get(d) is PENDING:
                     if d in on_stack:
                         loop = stack[stack.index(d):] + [d]
                         raise CircularReference([self.label(x) for x in loop])
@@ -667,7 +775,7 @@ class _Engine:
                     raise
                 if not ready:
                     # it found a range it reads only now (OFFSET's target): walk that too
-                    more = [d for d in run_of[k].deps(k) if d in P]
+                    more = [d for d in run_of[k].deps(k) if get(d) is PENDING]
                     if not more:
                         raise RuntimeError(f"engine bug: {self.label(k)} not ready after its inputs")
                     pending_inputs[-1] = iter(more)
@@ -675,7 +783,6 @@ class _Engine:
                 stack.pop()
                 pending_inputs.pop()
                 on_stack.discard(k)
-                P.discard(k)
                 order.append(k)
                 if tick is not None and not len(order) & 0xFFF:
                     tick()
