@@ -457,14 +457,15 @@ def _cell_position(ref: str) -> tuple[int, int]:
 
 
 # The fast scanner: one regular expression over the decoded sheet XML. Its first
-# alternative is the plain cell Excel and XlsxWriter write (r= first, optional s= and
-# t=, an optional <f> and <v>) and is read without any further matching; anything else
+# alternative is the plain cell Excel, LibreOffice and XlsxWriter write (r= first,
+# optional s= and t=, an optional <f> (its aca= ignored, as the reader ignores it
+# anywhere) and <v>) and is read without any further matching; anything else
 # (inline strings, prefixes, odd attribute order...) is matched as a whole element and
 # handed to expat. Well-formedness and the DTD ban are checked by expat on the same
 # bytes, with no Python callbacks, at C speed.
 _ITEM_RE = re.compile(
     r'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="[0-9]+")?(?: t="([a-zA-Z]+)")?(?: s="[0-9]+")?>'
-    r'(?:<f((?: [^>/]*)?)(?:/>|>([^<]*)</f>))?(?:<v>([^<]*)</v>)?</c>'  # 1-6 plain cell
+    r'(?:<f(?: aca="(?:false|true|0|1)")?((?: [^>/]*)?)(?:/>|>([^<]*)</f>))?(?:<v>([^<]*)</v>)?</c>'  # 1-6 plain cell
     r'|<c r="([A-Z]{1,3})([0-9]{1,7})"[^>/]*/>'  # 7-8 styled empty cell
     r"|(<(?:[\w.\-]+:)?c\b[^>]*?(?:/>|>[^<]*(?:<(?!/(?:[\w.\-]+:)?c\s*>)[^<]*)*"
     r"</(?:[\w.\-]+:)?c\s*>))"  # 9 any other cell element
@@ -515,6 +516,8 @@ def _scan(reader: _SheetReader, text: str) -> None:
                     raise _Refused(f"a cell outside the sheet (r={letters}{digits})")
             if "&" in f_text or "&" in v_text:
                 f_text, v_text = html.unescape(f_text), html.unescape(v_text)
+            if ctype == "n" and v_text.strip():  # LibreOffice's t="n": a number, as if no t=
+                ctype = ""
             if f_attrs or f_text:
                 if f_attrs:  # a shared formula's follower takes its master's text, shifted
                     follower = None if f_text else _SHARED_FOLLOWER_RE.match(f_attrs)
