@@ -17,6 +17,7 @@ counts.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -62,6 +63,35 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     return wall, peak_kib / 1024, done.stdout
 
 
+# verify's first phases timed in one process: where a verify's time goes
+PHASES = r"""
+import json, sys, time
+start = time.perf_counter()
+from xlgen.engine import calculate, read_xlsx
+from xlgen.gcpause import paused_gc
+from xlgen.verify import verify_file  # noqa: F401  (verify's imports, as the command pays them)
+imported = time.perf_counter()
+with paused_gc():
+    cpu = time.process_time()
+    book = read_xlsx(sys.argv[1])
+    read, read_cpu = time.perf_counter(), time.process_time() - cpu
+    calculate(book)
+    calculated = time.perf_counter()
+print(json.dumps({"imports": imported - start, "read": read - imported, "read_cpu": read_cpu,
+                  "calculate": calculated - read}))
+"""
+
+
+def phases(book: Path, repeat: int) -> dict:
+    """Seconds of verify's imports, reading (wall and CPU) and calculation; fastest run each."""
+    runs = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-c", PHASES, str(book)], capture_output=True, text=True,
+                              cwd=ROOT, check=True)
+        runs.append(json.loads(done.stdout))
+    return {key: min(run[key] for run in runs) for key in runs[0]}
+
+
 def measure(command: list[str], repeat: int) -> tuple[float, float, str]:
     """Fastest of `repeat` runs (the machine is shared and noisy)."""
     return min((timed(command) for _ in range(repeat)), key=lambda run: run[0])
@@ -102,6 +132,11 @@ def main(argv=None) -> int:
             print(f"xlgen build   {build_time:5.2f} s  peak {build_peak:4.0f} MiB; {cells / build_time:,.0f} cells/s")
             print(f"xlgen verify  {verify_time:5.2f} s  peak {verify_peak:4.0f} MiB  ({verdict.split(' (')[0]}); "
                   f"{cells / verify_time:,.0f} cells/s")
+            split = phases(book, args.repeat)
+            rest = verify_time - split["imports"] - split["read"] - split["calculate"]
+            print(f"  of which: start-up and imports {split['imports']:.2f} s, reading {split['read']:.2f} s "
+                  f"(CPU {split['read_cpu']:.2f} s), calculating {split['calculate']:.2f} s, the rest "
+                  f"(reference, comparison, lint, report) about {rest:.2f} s")
             for peer in peers_installed():  # bare load + evaluate, no checking: the bar to beat
                 run = min((_run_child(peer, str(book)) for _ in range(args.repeat)),
                           key=lambda run: run["process_wall"])

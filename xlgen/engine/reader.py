@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import codecs
 import html
+import io
 import os
 import posixpath
 import re
+import signal
 import zipfile
 import zlib
 from xml.parsers import expat
@@ -457,14 +459,15 @@ def _cell_position(ref: str) -> tuple[int, int]:
 
 
 # The fast scanner: one regular expression over the decoded sheet XML. Its first
-# alternative is the plain cell Excel and XlsxWriter write (r= first, optional s= and
-# t=, an optional <f> and <v>) and is read without any further matching; anything else
+# alternative is the plain cell Excel, LibreOffice and XlsxWriter write (r= first,
+# optional s= and t=, an optional <f> (its aca= ignored, as the reader ignores it
+# anywhere) and <v>) and is read without any further matching; anything else
 # (inline strings, prefixes, odd attribute order...) is matched as a whole element and
 # handed to expat. Well-formedness and the DTD ban are checked by expat on the same
 # bytes, with no Python callbacks, at C speed.
 _ITEM_RE = re.compile(
     r'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="[0-9]+")?(?: t="([a-zA-Z]+)")?(?: s="[0-9]+")?>'
-    r'(?:<f((?: [^>/]*)?)(?:/>|>([^<]*)</f>))?(?:<v>([^<]*)</v>)?</c>'  # 1-6 plain cell
+    r'(?:<f(?: aca="(?:false|true|0|1)")?((?: [^>/]*)?)(?:/>|>([^<]*)</f>))?(?:<v>([^<]*)</v>)?</c>'  # 1-6 plain cell
     r'|<c r="([A-Z]{1,3})([0-9]{1,7})"[^>/]*/>'  # 7-8 styled empty cell
     r"|(<(?:[\w.\-]+:)?c\b[^>]*?(?:/>|>[^<]*(?:<(?!/(?:[\w.\-]+:)?c\s*>)[^<]*)*"
     r"</(?:[\w.\-]+:)?c\s*>))"  # 9 any other cell element
@@ -515,6 +518,8 @@ def _scan(reader: _SheetReader, text: str) -> None:
                     raise _Refused(f"a cell outside the sheet (r={letters}{digits})")
             if "&" in f_text or "&" in v_text:
                 f_text, v_text = html.unescape(f_text), html.unescape(v_text)
+            if ctype == "n" and v_text.strip():  # LibreOffice's t="n": a number, as if no t=
+                ctype = ""
             if f_attrs or f_text:
                 if f_attrs:  # a shared formula's follower takes its master's text, shifted
                     follower = None if f_text else _SHARED_FOLLOWER_RE.match(f_attrs)
@@ -587,11 +592,18 @@ def _refusing_parser():
 
 
 def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
-    """Stream a worksheet: expat checks the bytes, the regex scanner reads the cells."""
-    validator = _refusing_parser()
+    """Stream a worksheet: expat checks the bytes, the regex scanner reads the cells.
+
+    A large sheet's bytes are checked by expat in a forked child on the machine's other
+    core (_ValidatorBeside) while this process scans them; its verdict is the same as
+    checking each chunk here just before it is scanned, first error first.
+    """
+    beside = _ValidatorBeside.start(pkg, member)
+    validator = None if beside else _refusing_parser()
     decoder = None
     buffer = ""
     state = {"started": False, "done": False}
+    checked = 0  # chunks expat has checked (here), or would have (beside) before this point
 
     def consume(text: str, final: bool) -> str:
         """Scan what lies inside <sheetData>, up to the last complete row; return the rest."""
@@ -614,25 +626,175 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
         return text[cut:]
 
     try:
+        try:
+            for chunk in pkg.chunks(member):
+                checked += 1
+                if validator is not None:
+                    validator.Parse(chunk, False)
+                if decoder is None:
+                    decoder = _decoder_for(chunk)
+                    if decoder is None:  # not UTF-8: let expat read the whole part instead
+                        break
+                buffer = consume(buffer + decoder.decode(chunk), False)
+            else:
+                checked += 1
+                if validator is not None:
+                    validator.Parse(b"", True)
+                if decoder is not None:
+                    consume(buffer + decoder.decode(b"", True), True)
+                if beside is not None:
+                    beside.raise_error()
+                return
+        except _Refused as exc:
+            raise BadWorkbook(f"{pkg.path}: {member} contains {exc}; refusing it") from None
+        except expat.ExpatError as exc:
+            raise BadWorkbook(f"{pkg.path}: {member} is not well-formed XML ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise BadWorkbook(f"{pkg.path}: {member} is not valid UTF-8 ({exc.reason})") from None
+    except BadWorkbook:
+        if beside is not None:  # an XML error expat met first is the one to report
+            beside.raise_error(up_to=checked)
+        raise
+    finally:
+        if beside is not None:
+            beside.close()
+    pkg.parse(member, reader.start, reader.end, reader.chars)
+
+
+def _check_xml(pkg: _Package, member: str):
+    """Inflate a part and run it through expat: None, or (the number of the chunk that
+    failed, counting the final flush as one more, the one-line error)."""
+    validator = _refusing_parser()
+    index = 1
+    try:
         for chunk in pkg.chunks(member):
             validator.Parse(chunk, False)
-            if decoder is None:
-                decoder = _decoder_for(chunk)
-                if decoder is None:  # not UTF-8: let expat read the whole part instead
-                    break
-            buffer = consume(buffer + decoder.decode(chunk), False)
-        else:
-            validator.Parse(b"", True)
-            if decoder is not None:
-                consume(buffer + decoder.decode(b"", True), True)
-            return
+            index += 1
+        validator.Parse(b"", True)
+    except BadWorkbook as exc:
+        return index, str(exc)
     except _Refused as exc:
-        raise BadWorkbook(f"{pkg.path}: {member} contains {exc}; refusing it") from None
+        return index, f"{pkg.path}: {member} contains {exc}; refusing it"
     except expat.ExpatError as exc:
-        raise BadWorkbook(f"{pkg.path}: {member} is not well-formed XML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise BadWorkbook(f"{pkg.path}: {member} is not valid UTF-8 ({exc.reason})") from None
-    pkg.parse(member, reader.start, reader.end, reader.chars)
+        return index, f"{pkg.path}: {member} is not well-formed XML ({exc})"
+    return None
+
+
+class _OwnOffset(io.RawIOBase):
+    """An open file read with pread: a forked child reads it without moving the offset
+    it shares with its parent."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self.position
+        elif whence == 2:
+            offset += os.fstat(self.fd).st_size
+        self.position = max(offset, 0)
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        data = os.pread(self.fd, len(buffer), self.position)
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+VALIDATE_BESIDE_FROM = 4 << 20  # parts this large (inflated) are checked in a forked child
+
+
+class _ValidatorBeside:
+    """expat's check of one large part, in a forked child with its own handle on the zip.
+
+    Checking is about a fifth of reading a big sheet; beside the scan it costs no time
+    on a machine with a free core. Where fork is missing or the child fails, the part is
+    checked here instead, so the verdict never depends on the child.
+    """
+
+    def __init__(self, pkg: _Package, member: str, pid: int, read_end: int):
+        self.pkg, self.member, self.pid, self.read_end = pkg, member, pid, read_end
+        self.outcome = None
+        self.done = False
+
+    @classmethod
+    def start(cls, pkg: _Package, member: str):
+        info = pkg.members.get(member)
+        if info is None or info.file_size < VALIDATE_BESIDE_FROM or not hasattr(os, "fork"):
+            return None
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            return None
+        if pid == 0:  # the child: check, send, and leave without running the parent's exit code
+            status = 1
+            try:
+                os.close(read_end)
+                # the file the parent opened (it may have been replaced since), at its own
+                # offset; the parent's ZipFile stays referenced, or dropping it closes the file
+                parents_zip = pkg.zip
+                pkg.zip = zipfile.ZipFile(io.BufferedReader(_OwnOffset(parents_zip.fp.fileno()), CHUNK))
+                outcome = _check_xml(pkg, member)
+                reply = b"ok" if outcome is None else f"{outcome[0]}\n{outcome[1]}".encode()
+                with os.fdopen(write_end, "wb") as out:
+                    out.write(reply)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        return cls(pkg, member, pid, read_end)
+
+    def _wait(self):
+        """The child's outcome (None when the part is well-formed); checked here if it failed."""
+        if self.done:
+            return self.outcome
+        with os.fdopen(self.read_end, "rb") as incoming:
+            sent = incoming.read()
+        self.read_end = None
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        if status == 0 and sent == b"ok":
+            self.outcome = None
+        elif status == 0 and b"\n" in sent:
+            index, message = sent.decode("utf-8", "replace").split("\n", 1)
+            self.outcome = (int(index), message)
+        else:
+            self.outcome = _check_xml(self.pkg, self.member)
+        self.done = True
+        return self.outcome
+
+    def raise_error(self, up_to: int | None = None) -> None:
+        """Raise expat's error if it was met in the first up_to chunks (any, by default)."""
+        outcome = self._wait()
+        if outcome is not None and (up_to is None or outcome[0] <= up_to):
+            raise BadWorkbook(outcome[1])
+
+    def close(self) -> None:
+        """Stop and reap a child whose verdict is no longer needed."""
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = None
+        if self.read_end is not None:
+            os.close(self.read_end)
+            self.read_end = None
 
 
 def _decoder_for(first_chunk: bytes):
