@@ -3,8 +3,7 @@
 Cached values let numbers show where nothing recalculates (Protected View, previews,
 pandas). The file is written to a temporary name in the target folder and renamed into
 place, so an interrupted build never leaves a half-written file where the old one was.
-Same plan, same bytes: document dates are fixed and XlsxWriter's zip entries carry no
-clock time.
+Same plan, same bytes: document dates are fixed and the zip entries carry no clock time.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import xlsxwriter
+from xlsxwriter.packager import Packager
 from xlsxwriter.utility import xl_rowcol_to_cell_fast
 from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 
@@ -159,7 +159,6 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         if keep_mode is not None:
             os.chmod(temporary, keep_mode)
         _write(plan, book, values, str(temporary), progress, charts_only)
-        _comment_names(str(temporary), {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
@@ -170,8 +169,8 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
 
 def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
            charts_only: bool = False) -> None:
-    workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
-                                              "strings_to_urls": False})
+    comments = {name: comment for name, (_expr, comment) in plan.names.items() if comment}
+    workbook = _StreamedWorkbook(filename, comments)
     workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
                              "created": FIXED_DATE, "comments": "Built by xlgen; verify with `xlgen verify`."})
     formats = Formats(workbook)
@@ -259,25 +258,107 @@ class _CellsBySheet:
         return self.sheets.get(sheet, {}).get((row, col))
 
 
-def _comment_names(filename: str, comments: dict) -> None:
-    """Give workbook-level defined names their Name Manager comment.
+# The zip entries as XlsxWriter's own packaging writes them from its temporary files
+# (made by mkstemp, dated 31 January 1980), so the bytes are the same as ever.
+PART_DATE = (1980, 1, 31, 0, 0, 0)
+PART_MODE = 0o100600 << 16
+PART_CHUNK = 1 << 20        # characters gathered before they are compressed
 
-    XlsxWriter's define_name has no comment argument, so the `comment` attribute is added
-    to the `<definedName>` elements of xl/workbook.xml after it closes the file. Every
-    zip entry is copied with its own ZipInfo (fixed date, same compression), so the same
-    plan still gives the same bytes.
-    """
-    if not comments:
-        return
-    with zipfile.ZipFile(filename) as archive:
-        entries = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as target:
-        for info, data in entries:
-            if info.filename == "xl/workbook.xml":
-                data = _with_name_comments(data.decode("utf-8"), comments).encode("utf-8")
-            target.writestr(info, data)
-    Path(filename).write_bytes(buffer.getvalue())
+
+class _StreamedWorkbook(xlsxwriter.Workbook):
+    """An XlsxWriter workbook whose parts are compressed into `filename` as they are
+    assembled, instead of each going to a temporary file that is then read back, zipped
+    and removed, and the whole zip rewritten to add the names' comments."""
+
+    def __init__(self, filename: str, name_comments: dict):
+        # XlsxWriter's own zip receives no parts: it goes to a buffer and is dropped
+        super().__init__(io.BytesIO(), {"strings_to_numbers": False, "strings_to_formulas": False,
+                                        "strings_to_urls": False})
+        self.target, self.name_comments = filename, name_comments
+
+    def _get_packager(self):
+        return _StreamingPackager(self.target, self.name_comments, self.allow_zip64)
+
+
+class _StreamingPackager(Packager):
+    """Each part XlsxWriter asks a file for is a zip entry written while XlsxWriter
+    writes it; a part ends when the next begins (XlsxWriter writes them one at a time)."""
+
+    def __init__(self, target: str, name_comments: dict, allow_zip64: bool):
+        super().__init__()
+        self.target, self.name_comments, self.allow_zip64 = target, name_comments, allow_zip64
+        self.archive = self.part = None
+
+    def _filename(self, xml_filename):
+        self.part.finish()
+        # xl/workbook.xml is held whole: the names' comments are added to its text
+        transform = (lambda xml: _with_name_comments(xml, self.name_comments)) \
+            if xml_filename == "xl/workbook.xml" and self.name_comments else None
+        self.part = _ZipPart(self.archive, xml_filename, transform)
+        self.filenames.append((self.part, xml_filename, False))
+        return self.part
+
+    def _create_package(self):
+        self.archive = zipfile.ZipFile(self.target, "w", compression=zipfile.ZIP_DEFLATED,
+                                       allowZip64=self.allow_zip64)
+        self.part = _NO_PART
+        try:
+            super()._create_package()
+            self.part.finish()
+            for part, name, _is_binary in self.filenames:
+                if not isinstance(part, _ZipPart):   # images or macros: not written by xlgen
+                    raise XlgenError(f"{name}: a part the streaming writer cannot store")
+        finally:
+            self.part.close_entry()    # after a failure too, so the zip can close
+            self.archive.close()
+        return []      # nothing left for XlsxWriter's own zip
+
+
+class _ZipPart(io.StringIO):
+    """One part of the package: the text XlsxWriter writes, compressed into its zip entry
+    a chunk at a time (so a large sheet is never held whole)."""
+
+    def __init__(self, archive, name: str, transform=None):
+        super().__init__()
+        info = zipfile.ZipInfo(name, PART_DATE)
+        info.external_attr = PART_MODE
+        info.compress_type = zipfile.ZIP_DEFLATED
+        self.stream = archive.open(info, "w")
+        self.transform = transform
+        self.pieces, self.size = [], 0
+
+    def write(self, text):
+        self.pieces.append(text)
+        self.size += len(text)
+        if self.size > PART_CHUNK and self.transform is None:
+            self._compress()
+        return len(text)
+
+    def _compress(self):
+        text = "".join(self.pieces)
+        self.pieces, self.size = [], 0
+        if self.transform is not None:
+            text = self.transform(text)
+        self.stream.write(text.encode("utf-8"))
+
+    def finish(self):
+        if not self.stream.closed:
+            self._compress()
+            self.stream.close()
+
+    def close_entry(self):
+        self.stream.close()
+
+
+class _NoPart:
+    def finish(self):
+        pass
+
+    def close_entry(self):
+        pass
+
+
+_NO_PART = _NoPart()
 
 
 def _with_name_comments(xml: str, comments: dict) -> str:
