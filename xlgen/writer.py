@@ -21,8 +21,9 @@ from pathlib import Path
 
 import xlsxwriter
 from xlsxwriter.packager import Packager
-from xlsxwriter.utility import xl_rowcol_to_cell_fast
-from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import (CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple,
+                                  Worksheet)
 
 from xlgen.engine.book import ExcelError
 from xlgen.errors import XlgenError
@@ -111,20 +112,110 @@ class PreparedWorksheet(Worksheet):
                                                 cell_format, value)
         return 0
 
-    def _write_cell(self, row, col, cell):
-        """The same XML XlsxWriter writes for a formatted number or formula with a number
-        result, without its per-cell generality (the innermost loop of a large build)."""
-        kind = type(cell)
-        if cell.format is not None:
-            if kind is CellFormulaTuple and type(cell.value) is float and not _NEEDS_ESCAPE.search(cell.formula):
-                self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
-                              f"<f>{cell.formula}</f><v>{cell.value}</v></c>")
-                return
-            if kind is CellNumberTuple:
-                self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
-                              f"<v>{cell.number:.16G}</v></c>")
-                return
-        super()._write_cell(row, col, cell)
+    def _calculate_spans(self):
+        """XlsxWriter's `spans` of each block of 16 rows (the first and last column used),
+        from each row's own cells instead of a scan of every column of every row."""
+        spans = {}
+        span_min = span_max = None
+        first_col, last_col = self.dim_colmin, self.dim_colmax
+        table, comments = self.table, self.comments
+        for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
+            for cols in (table.get(row_num), comments.get(row_num)):
+                if not cols:
+                    continue
+                low, high = min(cols), max(cols)
+                if low < first_col or high > last_col:   # XlsxWriter counts columns within the dimensions
+                    inside = [col for col in cols if first_col <= col <= last_col]
+                    if not inside:
+                        continue
+                    low, high = min(inside), max(inside)
+                if span_min is None:
+                    span_min, span_max = low, high
+                else:
+                    span_min, span_max = min(span_min, low), max(span_max, high)
+            if (row_num + 1) % 16 == 0 or row_num == self.dim_rowmax:
+                if span_min is not None:
+                    spans[row_num // 16] = f"{span_min + 1}:{span_max + 1}"
+                    span_min = None
+        self.row_spans = spans
+
+    def _write_rows(self):
+        """XlsxWriter's <row> and <c> elements, the same XML, a row at a time: each row's
+        cells in column order (not a scan of every column), the common cells (numbers,
+        shared strings, blanks, formulas with their cached values) written here, anything
+        else by XlsxWriter. Sheets with row or column formats, or other options that
+        change a cell's XML, are left wholly to XlsxWriter."""
+        if (self.constant_memory or self.excel_version != 2007
+                or self.default_row_height != self.original_row_height
+                or any(info.row_format for info in self.row_info.values())
+                or any(info.column_format is not None for info in self.col_info.values())):
+            super()._write_rows()
+            return
+        self._calculate_spans()
+        write, table, row_info, spans = self.fh.write, self.table, self.row_info, self.row_spans
+        letters = {col: xl_col_to_name(col) for col in range(self.dim_colmin, self.dim_colmax + 1)}
+        style = {None: ""}          # format -> its s="..." attribute, made in XlsxWriter's order
+        for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
+            cells = table.get(row_num)
+            span = spans.get(row_num // 16)
+            if not cells:
+                if row_num in self.comments or row_num in row_info:
+                    self._write_empty_row(row_num, span, row_info.get(row_num))
+                continue
+            if row_num in row_info:
+                self._write_row(row_num, span, row_info[row_num])
+                parts = []
+            else:
+                parts = [f'<row r="{row_num + 1}" spans="{span}">' if span else f'<row r="{row_num + 1}">']
+            number = str(row_num + 1)
+            for col_num in sorted(cells):
+                cell = cells[col_num]
+                cell_format = cell.format
+                s = style.get(cell_format)
+                if s is None:
+                    s = style[cell_format] = f' s="{cell_format._get_xf_index()}"'
+                kind = type(cell)
+                if kind is CellFormulaTuple:
+                    value = cell.value
+                    value_type = type(value)
+                    if value_type is float or value_type is int:
+                        t = ""
+                    elif value_type is bool:
+                        t, value = ' t="b"', int(value)
+                    elif value_type is str:
+                        t = "" if value == "" else ' t="e"' if value in _ERROR_CODES else ' t="str"'
+                        value = _escape(value)
+                    else:
+                        parts = self._write_other(parts, row_num, col_num, cell)
+                        continue
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}{t}><f>{_escape(cell.formula)}</f>'
+                                 f"<v>{value}</v></c>")
+                elif kind is CellNumberTuple:
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}><v>{cell.number:.16G}</v></c>')
+                elif kind is CellStringTuple:
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s} t="s"><v>{cell.string}</v></c>')
+                elif kind is CellBlankTuple:
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}/>')
+                else:
+                    parts = self._write_other(parts, row_num, col_num, cell)
+            parts.append("</row>")
+            write("".join(parts))
+
+    def _write_other(self, parts: list, row_num: int, col_num: int, cell) -> list:
+        """A cell XlsxWriter writes itself, after the row's XML so far."""
+        self.fh.write("".join(parts))
+        super()._write_cell(row_num, col_num, cell)
+        return []
+
+
+_ERROR_CODES = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"))
+
+
+def _escape(text: str) -> str:
+    """XlsxWriter's escaping of text inside an element (& < >; quotes stay)."""
+    if _NEEDS_ESCAPE.search(text):
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
 
 
 def cached_value(value):
