@@ -101,16 +101,22 @@ class PreparedWorksheet(Worksheet):
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
 
-    def _write_formula(self, row, col, formula, cell_format=None, value=0):
-        """Store a plain formula without XlsxWriter's per-formula scan for dynamic-array
-        functions: those always carry our _xlfn. prefix, and go the usual way."""
-        if "_xlfn." in formula or formula.startswith("{") or self.constant_memory:
-            return super()._write_formula(row, col, formula, cell_format, value)
-        if self._check_dimensions(row, col):
-            return -1
-        self.table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula,
-                                                cell_format, value)
-        return 0
+    def store_formulas(self, cells: list) -> None:
+        """Store plain formulas, (row, col, formula, format, cached value) with 0-based
+        row and column, straight into the sheet's table: without XlsxWriter's per-formula
+        scan for dynamic-array functions (those carry our _xlfn. prefix and are written
+        the usual way) and with the sheet's extent updated once."""
+        table = self.table
+        rows, cols = [], []
+        for row, col, formula, cell_format, value in cells:
+            table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula,
+                                               cell_format, value)
+            rows.append(row)
+            cols.append(col)
+        if rows:
+            first, last = (min(rows), min(cols)), (max(rows), max(cols))
+            if self._check_dimensions(*first) or self._check_dimensions(*last):
+                raise XlgenError(f"sheet {self.name}: a formula beyond Excel's last row or column")
 
     def _calculate_spans(self):
         """XlsxWriter's `spans` of each block of 16 rows (the first and last column used),
@@ -283,19 +289,26 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
             worksheet.merge_range(row - 1, first_col - 1, row - 1, last_col - 1, "",
                                   formats.get(entry.style) if entry else None)
         name = sheet_plan.name
-        store_formula = worksheet._write_formula  # PreparedWorksheet's: no per-call wrappers
         numeric_formats = look.formats
-        for (row, col), entry in sorted(sheet_plan.cells.items()):
-            fmt = formats.get(entry.style, numeric_formats.get((row, col)))
+        made = formats.cache
+        plain_formulas = []
+        for cell, entry in sorted(sheet_plan.cells.items()):
+            row, col = cell
+            key = (entry.style, numeric_formats.get(cell))
+            fmt = made[key] if key in made else formats.get(*key)
             content = entry.content
-            if (row, col) in look.merges:
-                merge = look.merges[(row, col)]
+            if cell in look.merges:
+                merge = look.merges[cell]
                 worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
                                       merge.last_col - 1, content, fmt)
             elif isinstance(content, Expr):
                 value = values[(name, row, col)]
-                store_formula(row - 1, col - 1, formulas[(row, col)], fmt,
-                              value if type(value) is float else cached_value(value))
+                value = value if type(value) is float else cached_value(value)
+                text = formulas[cell]
+                if "_xlfn." in text or text.startswith("{"):   # dynamic arrays: XlsxWriter's own way
+                    worksheet.write_formula(row - 1, col - 1, text, fmt, value)
+                else:
+                    plain_formulas.append((row - 1, col - 1, text, fmt, value))
             elif (row, col) in sheet_plan.links:
                 target = sheet_plan.links[(row, col)].replace("'", "''")
                 worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
@@ -306,6 +319,7 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                 worksheet.write_boolean(row - 1, col - 1, content, fmt)
             else:
                 worksheet.write_number(row - 1, col - 1, content, fmt)
+        worksheet.store_formulas(plain_formulas)
         for (row, col), text in sorted(sheet_plan.comments.items()):
             worksheet.write_comment(row - 1, col - 1, text, {"x_scale": 2, "y_scale": 1.5})
         for highlight in sheet_plan.highlights:
