@@ -108,9 +108,8 @@ class PreparedWorksheet(Worksheet):
         the usual way) and with the sheet's extent updated once."""
         table = self.table
         rows, cols = [], []
-        for row, col, formula, cell_format, value in cells:
-            table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula,
-                                               cell_format, value)
+        for row, col, text, cell_format, value in cells:
+            table[row][col] = CellFormulaTuple(text[1:] if text.startswith("=") else text, cell_format, value)
             rows.append(row)
             cols.append(col)
         if rows:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xlgen.engine.book import Book, Sheet
-from xlgen.formula import Expr, Range, Ref, formula
+from xlgen.formula import Expr, Range, Ref
 
 
 @dataclass
@@ -115,13 +115,18 @@ class WorkbookPlan:
             if progress is not None:
                 progress(number, len(self.sheets), "preparing")
             sheet = Sheet(plan.name)
+            formulas, constants = sheet.formulas, sheet.constants
             for cell, entry in plan.cells.items():
-                if isinstance(entry.content, Expr):
-                    sheet.formulas[cell] = formula(entry.content)[1:]
-                elif isinstance(entry.content, (int, float)) and not isinstance(entry.content, bool):
-                    sheet.constants[cell] = float(entry.content)
+                content = entry.content
+                kind = type(content)
+                if kind is float:
+                    constants[cell] = content
+                elif isinstance(content, Expr):
+                    formulas[cell] = content.text()    # formula(content) without its "="
+                elif isinstance(content, (int, float)) and kind is not bool:
+                    constants[cell] = float(content)
                 else:
-                    sheet.constants[cell] = entry.content
+                    constants[cell] = content
             book.sheets.append(sheet)
             for name, target in plan.names.items():
                 book.names[(plan.name, name.upper())] = target.text()
