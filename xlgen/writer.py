@@ -101,21 +101,22 @@ class PreparedWorksheet(Worksheet):
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
 
-    def store_formulas(self, cells: list) -> None:
-        """Store plain formulas, (row, col, formula, format, cached value) with 0-based
-        row and column, straight into the sheet's table: without XlsxWriter's per-formula
-        scan for dynamic-array functions (those carry our _xlfn. prefix and are written
-        the usual way) and with the sheet's extent updated once."""
+    def store(self, cells: list) -> None:
+        """Store (row, col, cell) cells, 0-based, made as XlsxWriter makes them (plain
+        formulas, finite numbers), straight into the sheet's table: without XlsxWriter's
+        per-call checks (formulas are scanned for dynamic-array functions there; ours
+        carry an _xlfn. prefix and are written the usual way) and with the sheet's extent
+        updated once."""
         table = self.table
         rows, cols = [], []
-        for row, col, text, cell_format, value in cells:
-            table[row][col] = CellFormulaTuple(text[1:] if text.startswith("=") else text, cell_format, value)
+        for row, col, cell in cells:
+            table[row][col] = cell
             rows.append(row)
             cols.append(col)
         if rows:
             first, last = (min(rows), min(cols)), (max(rows), max(cols))
             if self._check_dimensions(*first) or self._check_dimensions(*last):
-                raise XlgenError(f"sheet {self.name}: a formula beyond Excel's last row or column")
+                raise XlgenError(f"sheet {self.name}: a cell beyond Excel's last row or column")
 
     def _calculate_spans(self):
         """XlsxWriter's `spans` of each block of 16 rows (the first and last column used),
@@ -290,7 +291,7 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
         name = sheet_plan.name
         numeric_formats = look.formats
         made = formats.cache
-        plain_formulas = []
+        stored = []                 # (row, col, XlsxWriter cell): plain formulas and numbers
         for cell, entry in sorted(sheet_plan.cells.items()):
             row, col = cell
             key = (entry.style, numeric_formats.get(cell))
@@ -307,7 +308,10 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                 if "_xlfn." in text or text.startswith("{"):   # dynamic arrays: XlsxWriter's own way
                     worksheet.write_formula(row - 1, col - 1, text, fmt, value)
                 else:
-                    plain_formulas.append((row - 1, col - 1, text, fmt, value))
+                    stored.append((row - 1, col - 1, CellFormulaTuple(text[1:] if text.startswith("=") else text,
+                                                                      fmt, value)))
+            elif (type(content) is float or type(content) is int) and content - content == 0:
+                stored.append((row - 1, col - 1, CellNumberTuple(content, fmt)))
             elif (row, col) in sheet_plan.links:
                 target = sheet_plan.links[(row, col)].replace("'", "''")
                 worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
@@ -318,7 +322,7 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                 worksheet.write_boolean(row - 1, col - 1, content, fmt)
             else:
                 worksheet.write_number(row - 1, col - 1, content, fmt)
-        worksheet.store_formulas(plain_formulas)
+        worksheet.store(stored)
         for (row, col), text in sorted(sheet_plan.comments.items()):
             worksheet.write_comment(row - 1, col - 1, text, {"x_scale": 2, "y_scale": 1.5})
         for highlight in sheet_plan.highlights:
