@@ -65,6 +65,7 @@ class ExampleBuilds:
         workers = min(len(self.names), _cores())
         if workers < 2:
             return
+        import xlgen.verify.report  # noqa: F401  (imported once here, not in each forked worker)
         context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
         self.executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
         try:

@@ -289,16 +289,16 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
             worksheet.merge_range(row - 1, first_col - 1, row - 1, last_col - 1, "",
                                   formats.get(entry.style) if entry else None)
         name = sheet_plan.name
-        numeric_formats = look.formats
-        made = formats.cache
+        numeric_formats, merges, made = look.formats, look.merges, formats.cache
         stored = []                 # (row, col, XlsxWriter cell): plain formulas and numbers
+        append = stored.append
         for cell, entry in sorted(sheet_plan.cells.items()):
             row, col = cell
             key = (entry.style, numeric_formats.get(cell))
             fmt = made[key] if key in made else formats.get(*key)
             content = entry.content
-            if cell in look.merges:
-                merge = look.merges[cell]
+            if cell in merges:
+                merge = merges[cell]
                 worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
                                       merge.last_col - 1, content, fmt)
             elif isinstance(content, Expr):
@@ -308,10 +308,9 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                 if "_xlfn." in text or text.startswith("{"):   # dynamic arrays: XlsxWriter's own way
                     worksheet.write_formula(row - 1, col - 1, text, fmt, value)
                 else:
-                    stored.append((row - 1, col - 1, CellFormulaTuple(text[1:] if text.startswith("=") else text,
-                                                                      fmt, value)))
+                    append((row - 1, col - 1, CellFormulaTuple(text[1:] if text.startswith("=") else text, fmt, value)))
             elif (type(content) is float or type(content) is int) and content - content == 0:
-                stored.append((row - 1, col - 1, CellNumberTuple(content, fmt)))
+                append((row - 1, col - 1, CellNumberTuple(content, fmt)))
             elif (row, col) in sheet_plan.links:
                 target = sheet_plan.links[(row, col)].replace("'", "''")
                 worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
