@@ -64,7 +64,11 @@ def fitted_format(values: list, weight: bool = False) -> str:
     integers (General), scientific when any passes 1e9 or most are below 1e-4, otherwise
     fixed decimals enough for the largest to keep 5 significant digits (7 for weights,
     which change in the 5th) and for the small ones to keep 2."""
-    numbers = finite_numbers(values)
+    return fitted_to_numbers(finite_numbers(values), weight)
+
+
+def fitted_to_numbers(numbers: list, weight: bool = False) -> str:
+    """fitted_format of numbers known to be finite floats."""
     magnitudes = sorted(abs(v) for v in numbers if v != 0)
     if not magnitudes:
         return INTEGER
@@ -181,6 +185,11 @@ def numeric_kind(style: tuple) -> str | None:
 
 def finite_numbers(values) -> list:
     """The finite numbers among `values` (booleans, text, errors and None left out)."""
+    if not hasattr(values, "__len__"):
+        values = list(values)
+    floats = [value for value in values if type(value) is float and value - value == 0]
+    if len(floats) == len(values):          # the usual column: every value a finite float
+        return floats
     out = []
     for value in values:
         kind = type(value)
@@ -261,7 +270,7 @@ def group_formats(found: Survey) -> dict:
     for key, cells in found.groups.items():
         kind = key[1]
         numbers = found.numbers[key] = finite_numbers(cells.values())
-        chosen = found.chosen[key] = fitted_format([v for v in numbers if abs(v) < 1e9], weight=kind == "weight")
+        chosen = found.chosen[key] = fitted_to_numbers([v for v in numbers if abs(v) < 1e9], weight=kind == "weight")
         formats.update(dict.fromkeys(cells, chosen))
         if numbers and max(numbers) >= 1e9 or numbers and min(numbers) <= -1e9:
             found.blown_up.add(key)

@@ -101,23 +101,6 @@ class PreparedWorksheet(Worksheet):
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
 
-    def store(self, cells: list) -> None:
-        """Store (row, col, cell) cells, 0-based, made as XlsxWriter makes them (plain
-        formulas, finite numbers), straight into the sheet's table: without XlsxWriter's
-        per-call checks (formulas are scanned for dynamic-array functions there; ours
-        carry an _xlfn. prefix and are written the usual way) and with the sheet's extent
-        updated once."""
-        table = self.table
-        rows, cols = [], []
-        for row, col, cell in cells:
-            table[row][col] = cell
-            rows.append(row)
-            cols.append(col)
-        if rows:
-            first, last = (min(rows), min(cols)), (max(rows), max(cols))
-            if self._check_dimensions(*first) or self._check_dimensions(*last):
-                raise XlgenError(f"sheet {self.name}: a cell beyond Excel's last row or column")
-
     def _calculate_spans(self):
         """XlsxWriter's `spans` of each block of 16 rows (the first and last column used),
         from each row's own cells instead of a scan of every column of every row."""
@@ -224,6 +207,35 @@ def _escape(text: str) -> str:
     return text
 
 
+_new_tuple = tuple.__new__     # a namedtuple made without its Python-level __new__
+
+
+class _Extent:
+    """The first and last rows and columns of the cells stored straight into a sheet's
+    table (rows arrive in order), marked as the sheet's extent at the end."""
+
+    def __init__(self):
+        self.first_row = self.last_row = self.first_col = self.last_col = None
+
+    def row(self, row: int) -> None:
+        if self.first_row is None:
+            self.first_row = row
+        self.last_row = row
+
+    def col(self, col: int) -> None:
+        if self.first_col is None or col < self.first_col:
+            self.first_col = col
+        if self.last_col is None or col > self.last_col:
+            self.last_col = col
+
+    def mark(self, worksheet) -> None:
+        if self.first_row is None:
+            return
+        if (worksheet._check_dimensions(self.first_row - 1, self.first_col - 1)
+                or worksheet._check_dimensions(self.last_row - 1, self.last_col - 1)):
+            raise XlgenError(f"sheet {worksheet.name}: a cell beyond Excel's last row or column")
+
+
 def cached_value(value):
     """The value XlsxWriter stores beside a formula: numbers, text, booleans or an error code."""
     if isinstance(value, ExcelError):
@@ -290,8 +302,12 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                                   formats.get(entry.style) if entry else None)
         name = sheet_plan.name
         numeric_formats, merges, made = look.formats, look.merges, formats.cache
-        stored = []                 # (row, col, XlsxWriter cell): plain formulas and numbers
-        append = stored.append
+        # plain formulas and finite numbers go straight into XlsxWriter's table, as its
+        # write_formula and write_number would store them, without their per-call checks
+        # (the formula's scan for dynamic-array functions: ours carry an _xlfn. prefix and
+        # take XlsxWriter's way); the sheet's extent is updated once, after the loop
+        table, table_row, table_row_number = worksheet.table, None, None
+        extent = _Extent()
         for cell, entry in sorted(sheet_plan.cells.items()):
             row, col = cell
             key = (entry.style, numeric_formats.get(cell))
@@ -308,9 +324,18 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                 if "_xlfn." in text or text.startswith("{"):   # dynamic arrays: XlsxWriter's own way
                     worksheet.write_formula(row - 1, col - 1, text, fmt, value)
                 else:
-                    append((row - 1, col - 1, CellFormulaTuple(text[1:] if text.startswith("=") else text, fmt, value)))
+                    if row != table_row_number:
+                        table_row, table_row_number = table[row - 1], row
+                        extent.row(row)
+                    table_row[col - 1] = _new_tuple(CellFormulaTuple, (text[1:] if text.startswith("=") else text,
+                                                                       fmt, value))
+                    extent.col(col)
             elif (type(content) is float or type(content) is int) and content - content == 0:
-                append((row - 1, col - 1, CellNumberTuple(content, fmt)))
+                if row != table_row_number:
+                    table_row, table_row_number = table[row - 1], row
+                    extent.row(row)
+                table_row[col - 1] = _new_tuple(CellNumberTuple, (content, fmt))
+                extent.col(col)
             elif (row, col) in sheet_plan.links:
                 target = sheet_plan.links[(row, col)].replace("'", "''")
                 worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
@@ -321,7 +346,7 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                 worksheet.write_boolean(row - 1, col - 1, content, fmt)
             else:
                 worksheet.write_number(row - 1, col - 1, content, fmt)
-        worksheet.store(stored)
+        extent.mark(worksheet)
         for (row, col), text in sorted(sheet_plan.comments.items()):
             worksheet.write_comment(row - 1, col - 1, text, {"x_scale": 2, "y_scale": 1.5})
         for highlight in sheet_plan.highlights:
