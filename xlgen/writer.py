@@ -177,8 +177,10 @@ class PreparedWorksheet(Worksheet):
                     else:
                         parts = self._write_other(parts, row_num, col_num, cell)
                         continue
-                    parts.append(f'<c r="{letters[col_num]}{number}"{s}{t}><f>{_escape(cell.formula)}</f>'
-                                 f"<v>{value}</v></c>")
+                    text = cell.formula
+                    if "&" in text or "<" in text or ">" in text:
+                        text = _escape(text)
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}{t}><f>{text}</f><v>{value}</v></c>')
                 elif kind is CellNumberTuple:
                     parts.append(f'<c r="{letters[col_num]}{number}"{s}><v>{cell.number:.16G}</v></c>')
                 elif kind is CellStringTuple:
