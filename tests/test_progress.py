@@ -94,3 +94,15 @@ def test_the_terminal_line_is_cleared_for_the_result():
     assert stream.getvalue().endswith("\r")
     last = stream.getvalue().rsplit("\r", 2)[-2]
     assert last.strip() == ""
+
+
+def test_a_line_printed_above_the_progress_line_is_not_mixed_with_it():
+    """build --all prints each workbook's result while its progress line shows."""
+    stream = io.StringIO()
+    progress = Progress("build --all", stream, clock=Clock())
+    progress(2, 7, "building")
+    progress.print_above(lambda: stream.write("OK   workbooks/graddesc.xlsx\n"))
+    drawn, blank, printed, redrawn = stream.getvalue().split("\r")[1:]
+    assert "2/7 workbooks" in drawn and blank.strip() == ""            # the line cleared first,
+    assert printed == "OK   workbooks/graddesc.xlsx\n"                 # the result on a line of its own,
+    assert redrawn == drawn                                            # the progress line drawn again below

@@ -57,6 +57,14 @@ def usage_error(error: click.UsageError):
     sys.exit(2)
 
 
+def echo_above(progress, line: str) -> None:
+    """A result line, printed above the progress line when one is showing."""
+    if progress is None:
+        click.echo(line)
+    else:
+        progress.print_above(lambda: click.echo(line))
+
+
 @click.group(cls=Group)
 @click.version_option(package_name="xlgen")
 def main():
@@ -82,26 +90,22 @@ def list_templates():
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def build(template, output, overrides, build_all, force, quiet):
     """Build a workbook from a template (a name from `xlgen list`, or a .toml file)."""
-    from xlgen.build import EXAMPLES_DIR, build as build_one
-    from xlgen.verify.report import summary_line
+    from xlgen.build import EXAMPLES_DIR, ExampleBuilds, build as build_one
     # a polite kill unwinds like Ctrl-C, so the writer removes its temporary file
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     from xlgen.templates import available_templates
-    from xlgen.verify import verify_file
 
     if build_all:
         if template or output or overrides:
             raise XlgenError("--all builds every template with its own settings; give no template, -o or --set")
         failed = 0
         EXAMPLES_DIR.mkdir(exist_ok=True)
-        for name in available_templates():
-            path = EXAMPLES_DIR / f"{name}.xlsx"
-            with progress_bar(f"build {name}", quiet) as update:
-                build_one(name, path, force=True, progress=update)
-            with progress_bar(f"verify {name}", quiet) as update:
-                report = verify_file(path, progress=update)
-            failed += not report.ok
-            click.echo(summary_line(report))
+        builds = ExampleBuilds(available_templates())   # worker processes start here
+        with progress_bar("build --all", quiet) as update:
+            builds.progress = update
+            for ok, line in builds:
+                failed += not ok
+                echo_above(update, line)
         sys.exit(1 if failed else 0)
     if not template:
         raise XlgenError("name a template (see `xlgen list`) or use --all")

@@ -262,13 +262,16 @@ class RowTemplate:
         parts = expr.text().split(_ROW_MARK)
         self.literals = parts[0::2]
         self.offsets = [int(offset) for offset in parts[1::2]]
+        # the text as a str.format pattern, one field per distinct offset: {0}, {1}...
+        self.distinct = sorted(set(self.offsets))
+        fields = [f"{{{self.distinct.index(offset)}}}" for offset in self.offsets] + [""]
+        self.fill = "".join(literal.replace("{", "{{").replace("}", "}}") + field
+                            for literal, field in zip(self.literals, fields)).format
 
     def at(self, row: int) -> Rendered:
-        pieces = [self.literals[0]]
-        for offset, literal in zip(self.offsets, self.literals[1:]):
-            pieces.append(str(row + offset))
-            pieces.append(literal)
-        return Rendered("".join(pieces))
+        if len(self.distinct) == 1:
+            return Rendered(self.fill(row + self.distinct[0]))
+        return Rendered(self.fill(*[row + offset for offset in self.distinct]))
 
 
 def call(function: str, *args) -> Call:

@@ -64,7 +64,11 @@ def fitted_format(values: list, weight: bool = False) -> str:
     integers (General), scientific when any passes 1e9 or most are below 1e-4, otherwise
     fixed decimals enough for the largest to keep 5 significant digits (7 for weights,
     which change in the 5th) and for the small ones to keep 2."""
-    numbers = finite_numbers(values)
+    return fitted_to_numbers(finite_numbers(values), weight)
+
+
+def fitted_to_numbers(numbers: list, weight: bool = False) -> str:
+    """fitted_format of numbers known to be finite floats."""
     magnitudes = sorted(abs(v) for v in numbers if v != 0)
     if not magnitudes:
         return INTEGER
@@ -181,6 +185,11 @@ def numeric_kind(style: tuple) -> str | None:
 
 def finite_numbers(values) -> list:
     """The finite numbers among `values` (booleans, text, errors and None left out)."""
+    if not hasattr(values, "__len__"):
+        values = list(values)
+    floats = [value for value in values if type(value) is float and value - value == 0]
+    if len(floats) == len(values):          # the usual column: every value a finite float
+        return floats
     out = []
     for value in values:
         kind = type(value)
@@ -202,28 +211,43 @@ class Survey:
     last_row: int = 1
     last_col: int = 1
     numbers: dict = field(default_factory=dict)   # group -> its finite numbers
+    wrapped: list = field(default_factory=list)   # (row, col) of wrapped cells that are no note
+    chosen: dict = field(default_factory=dict)    # group -> its fitted format
+    blown_up: set = field(default_factory=set)    # groups with a number past 1e9
 
 
-def survey(sheet_plan, values: dict, note_styles: tuple) -> Survey:
+def survey(sheet_plan, values: dict, note_styles: tuple, styles: dict | None = None) -> Survey:
     """Group a column's cells in one numeric style under one header (an epoch table and
     the rows below it, in the same column, get formats of their own)."""
     kinds = {}
     header_rows = {}
-    for style in {entry.style for entry in sheet_plan.cells.values()}:
-        kinds[style] = (numeric_kind(style), "header" in style, any(name in note_styles for name in style))
-    for (row, col), entry in sheet_plan.cells.items():
-        if kinds[entry.style][1]:
-            header_rows.setdefault(col, []).append(row)
+    cells = sheet_plan.cells
+    for style in {entry.style for entry in cells.values()}:
+        kind = numeric_kind(style)
+        is_note = any(name in note_styles for name in style)
+        wraps = styles is not None and any(styles.get(name, {}).get("text_wrap") for name in style)
+        kinds[style] = (kind, "header" in style, is_note, wraps and not (kind is None and is_note))
+    header_styles = {style for style, facts in kinds.items() if facts[1]}
+    if header_styles:
+        for (row, col), entry in cells.items():
+            if entry.style in header_styles:
+                header_rows.setdefault(col, []).append(row)
     for rows in header_rows.values():
         rows.sort()
-    groups, others, notes, headers = {}, [], set(), {}
+    groups, others, notes, headers, wrapped = {}, [], set(), {}, []
     name = sheet_plan.name
-    for (row, col), entry in sheet_plan.cells.items():
-        kind, is_header, is_note = kinds[entry.style]
+    last_col = 1
+    for cell, entry in cells.items():
+        kind, is_header, is_note, wraps = kinds[entry.style]
+        row, col = cell
+        if col > last_col:
+            last_col = col
+        if wraps:
+            wrapped.append(cell)
         if kind is None:
             others.append((row, col, entry))
             if is_note:
-                notes.add((row, col))
+                notes.add(cell)
             if is_header:
                 headers[row] = headers.get(row, 0) + 1
             continue
@@ -231,10 +255,12 @@ def survey(sheet_plan, values: dict, note_styles: tuple) -> Survey:
         header = above[bisect.bisect_right(above, row) - 1] if above and above[0] <= row else 0
         content = entry.content
         value = values.get((name, row, col)) if isinstance(content, Expr) else content
-        groups.setdefault((col, kind, header), {})[(row, col)] = value
-    rows_cols = sheet_plan.cells.keys()
-    return Survey(groups, others, notes, headers, max((r for r, _c in rows_cols), default=1),
-                  max((c for _r, c in rows_cols), default=1))
+        group = groups.get((col, kind, header))
+        if group is None:
+            group = groups[(col, kind, header)] = {}
+        group[cell] = value
+    last_row = max(cells)[0] if cells else 1
+    return Survey(groups, others, notes, headers, last_row, last_col, wrapped=wrapped)
 
 
 def group_formats(found: Survey) -> dict:
@@ -244,9 +270,10 @@ def group_formats(found: Survey) -> dict:
     for key, cells in found.groups.items():
         kind = key[1]
         numbers = found.numbers[key] = finite_numbers(cells.values())
-        chosen = fitted_format([v for v in numbers if abs(v) < 1e9], weight=kind == "weight")
+        chosen = found.chosen[key] = fitted_to_numbers([v for v in numbers if abs(v) < 1e9], weight=kind == "weight")
         formats.update(dict.fromkeys(cells, chosen))
         if numbers and max(numbers) >= 1e9 or numbers and min(numbers) <= -1e9:
+            found.blown_up.add(key)
             for cell, value in cells.items():
                 if type(value) in (int, float) and abs(value) >= 1e9:
                     formats[cell] = SCIENTIFIC
@@ -264,6 +291,24 @@ def is_bold(style: tuple, styles: dict) -> bool:
     return any(styles.get(name, {}).get("bold") for name in style)
 
 
+class ShownWidths(dict):
+    """text_units(display(value, num_format), bold), remembered: a column shows the same
+    few values many times."""
+
+    def __call__(self, value, num_format: str, bold: bool = False) -> float:
+        kind = type(value)
+        if kind is float and value == 0:     # 0.0 and -0.0 are equal but show differently
+            return text_units(display(value, num_format), bold)
+        key = (kind, value, num_format, bold)
+        try:
+            return self[key]
+        except KeyError:
+            units = self[key] = text_units(display(value, num_format), bold)
+            return units
+        except TypeError:                    # an unhashable value
+            return text_units(display(value, num_format), bold)
+
+
 def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles: dict) -> dict:
     """col -> width that shows every cell's formatted value whole. Numbers never spill:
     their column fits the longest (the largest and the most negative, in the column's
@@ -271,6 +316,7 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
     text with a filled right neighbour counts; headers always do. Notes (wrapped in
     merged cells) do not count."""
     need = {}
+    shown = ShownWidths()
 
     def fit(col, units):
         need[col] = max(need.get(col, MIN_WIDTH), min(units + PADDING, MAX_WIDTH))
@@ -280,27 +326,40 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
         numbers = found.numbers[key]
         for value in set(column.values()) if len(numbers) < len(column) else ():
             if not (type(value) in (int, float) and value - value == 0) and value is not None:
-                fit(col, text_units(display(value, GENERAL)))
+                fit(col, shown(value, GENERAL))
         if not numbers:
             continue
         ordinary = [v for v in numbers if abs(v) < 1e9]     # those in the group's format
         extremes = {max(numbers), min(numbers), *((max(ordinary), min(ordinary)) if ordinary else ())}
-        for cell, value in column.items():     # a blow-up cell's own format, else the group's
-            if value in extremes or formats[cell] == SCIENTIFIC and type(value) in (int, float):
-                fit(col, text_units(display(value, formats[cell])))
-    cells = sheet_plan.cells
+        chosen = found.chosen.get(key)
+        if chosen is None or chosen == SCIENTIFIC or key in found.blown_up:
+            for cell, value in column.items():     # a blow-up cell's own format, else the group's
+                if value in extremes or formats[cell] == SCIENTIFIC and type(value) in (int, float):
+                    fit(col, shown(value, formats[cell]))
+        else:                                      # every cell in the group's format
+            for value in [value for value in column.values() if value in extremes]:
+                fit(col, shown(value, chosen))
+    name, cells = sheet_plan.name, sheet_plan.cells
+    facts = {}
     for row, col, entry in found.others:
         if (row, col) in found.notes:
             continue
-        if any(styles.get(name, {}).get("text_wrap") for name in entry.style):
+        style = entry.style
+        style_facts = facts.get(style)
+        if style_facts is None:
+            style_facts = facts[style] = (any(styles.get(name, {}).get("text_wrap") for name in style),
+                                          "header" in style, style_format(style, styles), is_bold(style, styles))
+        wraps, is_header, num_format, bold = style_facts
+        if wraps:
             # wrapped text fits its column, not the other way round: the builder's width
             if col in sheet_plan.widths:
                 need[col] = max(need.get(col, MIN_WIDTH), sheet_plan.widths[col])
             continue
-        value = cell_value(sheet_plan, values, row, col)
-        if isinstance(value, str) and "header" not in entry.style and (row, col + 1) not in cells:
+        content = entry.content
+        value = values.get((name, row, col)) if isinstance(content, Expr) else content
+        if isinstance(value, str) and not is_header and (row, col + 1) not in cells:
             continue
-        fit(col, text_units(display(value, style_format(entry.style, styles)), is_bold(entry.style, styles)))
+        fit(col, shown(value, num_format, bold))
     return {col: round(width, 2) for col, width in need.items()}
 
 
@@ -497,11 +556,11 @@ def header_row(sheet_plan, headers: dict | None = None) -> int | None:
 
 
 def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("note", "banner", "prose")) -> Look:
-    found = survey(sheet_plan, values, note_styles)
+    found = survey(sheet_plan, values, note_styles, styles)
     formats = group_formats(found)
     widths = column_widths(sheet_plan, values, found, formats, styles)
     merges, heights = wrap_notes(sheet_plan, values, widths, styles, found.notes, found.last_col)
-    wrapped_heights(sheet_plan, values, widths, styles, found.notes, heights)
+    wrapped_heights(sheet_plan, values, widths, styles, found.notes, heights, found.wrapped)
     repeat = header_row(sheet_plan, found.headers)
     grid = Grid(widths, heights)
     charts = place_charts(sheet_plan, grid, merges, repeat)
@@ -510,14 +569,18 @@ def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("no
     return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat)
 
 
-def wrapped_heights(sheet_plan, values: dict, widths: dict, styles: dict, notes: set, heights: dict) -> None:
+def wrapped_heights(sheet_plan, values: dict, widths: dict, styles: dict, notes: set, heights: dict,
+                    wrapped: list | None = None) -> None:
     """Rows tall enough for their wrapped (not note) cells, across a builder's merge where
     the cell starts one: set here, so the page breaks planned are the ones printed (a
-    spreadsheet would grow such rows on its own, past the plan)."""
+    spreadsheet would grow such rows on its own, past the plan). `wrapped`: those cells,
+    if the survey found them."""
     merged_to = {(row, first): last for row, first, last in sheet_plan.merges}
-    for (row, col), entry in sheet_plan.cells.items():
-        if (row, col) in notes or not any(styles.get(name, {}).get("text_wrap") for name in entry.style):
-            continue
+    if wrapped is None:
+        wrapped = [cell for cell, entry in sheet_plan.cells.items()
+                   if cell not in notes and any(styles.get(name, {}).get("text_wrap") for name in entry.style)]
+    for row, col in wrapped:
+        entry = sheet_plan.cells[(row, col)]
         span = sum(column_units(widths, c) for c in range(col, merged_to.get((row, col), col) + 1))
         units = text_units(str(cell_value(sheet_plan, values, row, col)), is_bold(entry.style, styles))
         lines = max(1, math.ceil(units / max(span - PADDING, 1) * 1.08))

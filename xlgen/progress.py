@@ -24,7 +24,7 @@ ETA_AFTER_FRACTION = 0.05
 # phases counted in many like units; sheets differ too much in size to extrapolate from
 ESTIMATED = ("compiling", "computing")
 UNITS = {"planning": "sheets", "preparing": "sheets", "compiling": "formulas", "computing": "cells",
-         "checking": "sheets", "writing": "sheets"}
+         "checking": "sheets", "writing": "sheets", "building": "workbooks"}
 
 
 def seconds(value: float) -> str:
@@ -74,6 +74,20 @@ class Progress:
         parts.append(f"{seconds(now - self.started)} so far" if now - self.started >= 1 else "")
         return "  ".join(part for part in parts if part)
 
+    def print_above(self, echo) -> None:
+        """Run `echo` (which prints a line) with the progress line cleared, then redraw it."""
+        with self.lock:
+            self._clear()
+            echo()
+            if self.phase is not None:
+                self._draw()
+
+    def _clear(self) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
     def _draw(self) -> None:
         text = self.line()
         padding = " " * max(0, self.width - len(text))
@@ -97,9 +111,7 @@ class Progress:
         if self.ticker is not None:
             self.ticker.join()
         with self.lock:   # leave the terminal line clean for the result
-            if self.width:
-                self.stream.write("\r" + " " * self.width + "\r")
-                self.stream.flush()
+            self._clear()
         return False
 
 

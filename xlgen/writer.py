@@ -3,8 +3,7 @@
 Cached values let numbers show where nothing recalculates (Protected View, previews,
 pandas). The file is written to a temporary name in the target folder and renamed into
 place, so an interrupted build never leaves a half-written file where the old one was.
-Same plan, same bytes: document dates are fixed and XlsxWriter's zip entries carry no
-clock time.
+Same plan, same bytes: document dates are fixed and the zip entries carry no clock time.
 """
 
 from __future__ import annotations
@@ -21,8 +20,10 @@ import zipfile
 from pathlib import Path
 
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell_fast
-from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
+from xlsxwriter.packager import Packager
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import (CellBlankTuple, CellFormulaTuple, CellNumberTuple, CellStringTuple,
+                                  Worksheet)
 
 from xlgen.engine.book import ExcelError
 from xlgen.errors import XlgenError
@@ -100,31 +101,141 @@ class PreparedWorksheet(Worksheet):
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
 
-    def _write_formula(self, row, col, formula, cell_format=None, value=0):
-        """Store a plain formula without XlsxWriter's per-formula scan for dynamic-array
-        functions: those always carry our _xlfn. prefix, and go the usual way."""
-        if "_xlfn." in formula or formula.startswith("{") or self.constant_memory:
-            return super()._write_formula(row, col, formula, cell_format, value)
-        if self._check_dimensions(row, col):
-            return -1
-        self.table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula,
-                                                cell_format, value)
-        return 0
+    def _calculate_spans(self):
+        """XlsxWriter's `spans` of each block of 16 rows (the first and last column used),
+        from each row's own cells instead of a scan of every column of every row."""
+        spans = {}
+        span_min = span_max = None
+        first_col, last_col = self.dim_colmin, self.dim_colmax
+        table, comments = self.table, self.comments
+        for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
+            for cols in (table.get(row_num), comments.get(row_num)):
+                if not cols:
+                    continue
+                low, high = min(cols), max(cols)
+                if low < first_col or high > last_col:   # XlsxWriter counts columns within the dimensions
+                    inside = [col for col in cols if first_col <= col <= last_col]
+                    if not inside:
+                        continue
+                    low, high = min(inside), max(inside)
+                if span_min is None:
+                    span_min, span_max = low, high
+                else:
+                    span_min, span_max = min(span_min, low), max(span_max, high)
+            if (row_num + 1) % 16 == 0 or row_num == self.dim_rowmax:
+                if span_min is not None:
+                    spans[row_num // 16] = f"{span_min + 1}:{span_max + 1}"
+                    span_min = None
+        self.row_spans = spans
 
-    def _write_cell(self, row, col, cell):
-        """The same XML XlsxWriter writes for a formatted number or formula with a number
-        result, without its per-cell generality (the innermost loop of a large build)."""
-        kind = type(cell)
-        if cell.format is not None:
-            if kind is CellFormulaTuple and type(cell.value) is float and not _NEEDS_ESCAPE.search(cell.formula):
-                self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
-                              f"<f>{cell.formula}</f><v>{cell.value}</v></c>")
-                return
-            if kind is CellNumberTuple:
-                self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
-                              f"<v>{cell.number:.16G}</v></c>")
-                return
-        super()._write_cell(row, col, cell)
+    def _write_rows(self):
+        """XlsxWriter's <row> and <c> elements, the same XML, a row at a time: each row's
+        cells in column order (not a scan of every column), the common cells (numbers,
+        shared strings, blanks, formulas with their cached values) written here, anything
+        else by XlsxWriter. Sheets with row or column formats, or other options that
+        change a cell's XML, are left wholly to XlsxWriter."""
+        if (self.constant_memory or self.excel_version != 2007
+                or self.default_row_height != self.original_row_height
+                or any(info.row_format for info in self.row_info.values())
+                or any(info.column_format is not None for info in self.col_info.values())):
+            super()._write_rows()
+            return
+        self._calculate_spans()
+        write, table, row_info, spans = self.fh.write, self.table, self.row_info, self.row_spans
+        letters = {col: xl_col_to_name(col) for col in range(self.dim_colmin, self.dim_colmax + 1)}
+        style = {None: ""}          # format -> its s="..." attribute, made in XlsxWriter's order
+        for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
+            cells = table.get(row_num)
+            span = spans.get(row_num // 16)
+            if not cells:
+                if row_num in self.comments or row_num in row_info:
+                    self._write_empty_row(row_num, span, row_info.get(row_num))
+                continue
+            if row_num in row_info:
+                self._write_row(row_num, span, row_info[row_num])
+                parts = []
+            else:
+                parts = [f'<row r="{row_num + 1}" spans="{span}">' if span else f'<row r="{row_num + 1}">']
+            number = str(row_num + 1)
+            for col_num in sorted(cells):
+                cell = cells[col_num]
+                cell_format = cell.format
+                s = style.get(cell_format)
+                if s is None:
+                    s = style[cell_format] = f' s="{cell_format._get_xf_index()}"'
+                kind = type(cell)
+                if kind is CellFormulaTuple:
+                    value = cell.value
+                    value_type = type(value)
+                    if value_type is float or value_type is int:
+                        t = ""
+                    elif value_type is bool:
+                        t, value = ' t="b"', int(value)
+                    elif value_type is str:
+                        t = "" if value == "" else ' t="e"' if value in _ERROR_CODES else ' t="str"'
+                        value = _escape(value)
+                    else:
+                        parts = self._write_other(parts, row_num, col_num, cell)
+                        continue
+                    text = cell.formula
+                    if "&" in text or "<" in text or ">" in text:
+                        text = _escape(text)
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}{t}><f>{text}</f><v>{value}</v></c>')
+                elif kind is CellNumberTuple:
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}><v>{cell.number:.16G}</v></c>')
+                elif kind is CellStringTuple:
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s} t="s"><v>{cell.string}</v></c>')
+                elif kind is CellBlankTuple:
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}/>')
+                else:
+                    parts = self._write_other(parts, row_num, col_num, cell)
+            parts.append("</row>")
+            write("".join(parts))
+
+    def _write_other(self, parts: list, row_num: int, col_num: int, cell) -> list:
+        """A cell XlsxWriter writes itself, after the row's XML so far."""
+        self.fh.write("".join(parts))
+        super()._write_cell(row_num, col_num, cell)
+        return []
+
+
+_ERROR_CODES = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"))
+
+
+def _escape(text: str) -> str:
+    """XlsxWriter's escaping of text inside an element (& < >; quotes stay)."""
+    if _NEEDS_ESCAPE.search(text):
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
+
+
+_new_tuple = tuple.__new__     # a namedtuple made without its Python-level __new__
+
+
+class _Extent:
+    """The first and last rows and columns of the cells stored straight into a sheet's
+    table (rows arrive in order), marked as the sheet's extent at the end."""
+
+    def __init__(self):
+        self.first_row = self.last_row = self.first_col = self.last_col = None
+
+    def row(self, row: int) -> None:
+        if self.first_row is None:
+            self.first_row = row
+        self.last_row = row
+
+    def col(self, col: int) -> None:
+        if self.first_col is None or col < self.first_col:
+            self.first_col = col
+        if self.last_col is None or col > self.last_col:
+            self.last_col = col
+
+    def mark(self, worksheet) -> None:
+        if self.first_row is None:
+            return
+        if (worksheet._check_dimensions(self.first_row - 1, self.first_col - 1)
+                or worksheet._check_dimensions(self.last_row - 1, self.last_col - 1)):
+            raise XlgenError(f"sheet {worksheet.name}: a cell beyond Excel's last row or column")
 
 
 def cached_value(value):
@@ -159,7 +270,6 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
         if keep_mode is not None:
             os.chmod(temporary, keep_mode)
         _write(plan, book, values, str(temporary), progress, charts_only)
-        _comment_names(str(temporary), {name: comment for name, (_expr, comment) in plan.names.items() if comment})
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
@@ -170,8 +280,8 @@ def write_workbook(plan: WorkbookPlan, book, values: dict, path: Path, force: bo
 
 def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
            charts_only: bool = False) -> None:
-    workbook = xlsxwriter.Workbook(filename, {"strings_to_numbers": False, "strings_to_formulas": False,
-                                              "strings_to_urls": False})
+    comments = {name: comment for name, (_expr, comment) in plan.names.items() if comment}
+    workbook = _StreamedWorkbook(filename, comments)
     workbook.set_properties({"title": plan.title, "subject": plan.description, "author": "xlgen",
                              "created": FIXED_DATE, "comments": "Built by xlgen; verify with `xlgen verify`."})
     formats = Formats(workbook)
@@ -193,19 +303,41 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
             worksheet.merge_range(row - 1, first_col - 1, row - 1, last_col - 1, "",
                                   formats.get(entry.style) if entry else None)
         name = sheet_plan.name
-        store_formula = worksheet._write_formula  # PreparedWorksheet's: no per-call wrappers
-        numeric_formats = look.formats
-        for (row, col), entry in sorted(sheet_plan.cells.items()):
-            fmt = formats.get(entry.style, numeric_formats.get((row, col)))
+        numeric_formats, merges, made = look.formats, look.merges, formats.cache
+        # plain formulas and finite numbers go straight into XlsxWriter's table, as its
+        # write_formula and write_number would store them, without their per-call checks
+        # (the formula's scan for dynamic-array functions: ours carry an _xlfn. prefix and
+        # take XlsxWriter's way); the sheet's extent is updated once, after the loop
+        table, table_row, table_row_number = worksheet.table, None, None
+        extent = _Extent()
+        for cell, entry in sorted(sheet_plan.cells.items()):
+            row, col = cell
+            key = (entry.style, numeric_formats.get(cell))
+            fmt = made[key] if key in made else formats.get(*key)
             content = entry.content
-            if (row, col) in look.merges:
-                merge = look.merges[(row, col)]
+            if cell in merges:
+                merge = merges[cell]
                 worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
                                       merge.last_col - 1, content, fmt)
             elif isinstance(content, Expr):
                 value = values[(name, row, col)]
-                store_formula(row - 1, col - 1, formulas[(row, col)], fmt,
-                              value if type(value) is float else cached_value(value))
+                value = value if type(value) is float else cached_value(value)
+                text = formulas[cell]
+                if "_xlfn." in text or text.startswith("{"):   # dynamic arrays: XlsxWriter's own way
+                    worksheet.write_formula(row - 1, col - 1, text, fmt, value)
+                else:
+                    if row != table_row_number:
+                        table_row, table_row_number = table[row - 1], row
+                        extent.row(row)
+                    table_row[col - 1] = _new_tuple(CellFormulaTuple, (text[1:] if text.startswith("=") else text,
+                                                                       fmt, value))
+                    extent.col(col)
+            elif (type(content) is float or type(content) is int) and content - content == 0:
+                if row != table_row_number:
+                    table_row, table_row_number = table[row - 1], row
+                    extent.row(row)
+                table_row[col - 1] = _new_tuple(CellNumberTuple, (content, fmt))
+                extent.col(col)
             elif (row, col) in sheet_plan.links:
                 target = sheet_plan.links[(row, col)].replace("'", "''")
                 worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
@@ -216,6 +348,7 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                 worksheet.write_boolean(row - 1, col - 1, content, fmt)
             else:
                 worksheet.write_number(row - 1, col - 1, content, fmt)
+        extent.mark(worksheet)
         for (row, col), text in sorted(sheet_plan.comments.items()):
             worksheet.write_comment(row - 1, col - 1, text, {"x_scale": 2, "y_scale": 1.5})
         for highlight in sheet_plan.highlights:
@@ -259,25 +392,107 @@ class _CellsBySheet:
         return self.sheets.get(sheet, {}).get((row, col))
 
 
-def _comment_names(filename: str, comments: dict) -> None:
-    """Give workbook-level defined names their Name Manager comment.
+# The zip entries as XlsxWriter's own packaging writes them from its temporary files
+# (made by mkstemp, dated 31 January 1980), so the bytes are the same as ever.
+PART_DATE = (1980, 1, 31, 0, 0, 0)
+PART_MODE = 0o100600 << 16
+PART_CHUNK = 1 << 20        # characters gathered before they are compressed
 
-    XlsxWriter's define_name has no comment argument, so the `comment` attribute is added
-    to the `<definedName>` elements of xl/workbook.xml after it closes the file. Every
-    zip entry is copied with its own ZipInfo (fixed date, same compression), so the same
-    plan still gives the same bytes.
-    """
-    if not comments:
-        return
-    with zipfile.ZipFile(filename) as archive:
-        entries = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as target:
-        for info, data in entries:
-            if info.filename == "xl/workbook.xml":
-                data = _with_name_comments(data.decode("utf-8"), comments).encode("utf-8")
-            target.writestr(info, data)
-    Path(filename).write_bytes(buffer.getvalue())
+
+class _StreamedWorkbook(xlsxwriter.Workbook):
+    """An XlsxWriter workbook whose parts are compressed into `filename` as they are
+    assembled, instead of each going to a temporary file that is then read back, zipped
+    and removed, and the whole zip rewritten to add the names' comments."""
+
+    def __init__(self, filename: str, name_comments: dict):
+        # XlsxWriter's own zip receives no parts: it goes to a buffer and is dropped
+        super().__init__(io.BytesIO(), {"strings_to_numbers": False, "strings_to_formulas": False,
+                                        "strings_to_urls": False})
+        self.target, self.name_comments = filename, name_comments
+
+    def _get_packager(self):
+        return _StreamingPackager(self.target, self.name_comments, self.allow_zip64)
+
+
+class _StreamingPackager(Packager):
+    """Each part XlsxWriter asks a file for is a zip entry written while XlsxWriter
+    writes it; a part ends when the next begins (XlsxWriter writes them one at a time)."""
+
+    def __init__(self, target: str, name_comments: dict, allow_zip64: bool):
+        super().__init__()
+        self.target, self.name_comments, self.allow_zip64 = target, name_comments, allow_zip64
+        self.archive = self.part = None
+
+    def _filename(self, xml_filename):
+        self.part.finish()
+        # xl/workbook.xml is held whole: the names' comments are added to its text
+        transform = (lambda xml: _with_name_comments(xml, self.name_comments)) \
+            if xml_filename == "xl/workbook.xml" and self.name_comments else None
+        self.part = _ZipPart(self.archive, xml_filename, transform)
+        self.filenames.append((self.part, xml_filename, False))
+        return self.part
+
+    def _create_package(self):
+        self.archive = zipfile.ZipFile(self.target, "w", compression=zipfile.ZIP_DEFLATED,
+                                       allowZip64=self.allow_zip64)
+        self.part = _NO_PART
+        try:
+            super()._create_package()
+            self.part.finish()
+            for part, name, _is_binary in self.filenames:
+                if not isinstance(part, _ZipPart):   # images or macros: not written by xlgen
+                    raise XlgenError(f"{name}: a part the streaming writer cannot store")
+        finally:
+            self.part.close_entry()    # after a failure too, so the zip can close
+            self.archive.close()
+        return []      # nothing left for XlsxWriter's own zip
+
+
+class _ZipPart(io.StringIO):
+    """One part of the package: the text XlsxWriter writes, compressed into its zip entry
+    a chunk at a time (so a large sheet is never held whole)."""
+
+    def __init__(self, archive, name: str, transform=None):
+        super().__init__()
+        info = zipfile.ZipInfo(name, PART_DATE)
+        info.external_attr = PART_MODE
+        info.compress_type = zipfile.ZIP_DEFLATED
+        self.stream = archive.open(info, "w")
+        self.transform = transform
+        self.pieces, self.size = [], 0
+
+    def write(self, text):
+        self.pieces.append(text)
+        self.size += len(text)
+        if self.size > PART_CHUNK and self.transform is None:
+            self._compress()
+        return len(text)
+
+    def _compress(self):
+        text = "".join(self.pieces)
+        self.pieces, self.size = [], 0
+        if self.transform is not None:
+            text = self.transform(text)
+        self.stream.write(text.encode("utf-8"))
+
+    def finish(self):
+        if not self.stream.closed:
+            self._compress()
+            self.stream.close()
+
+    def close_entry(self):
+        self.stream.close()
+
+
+class _NoPart:
+    def finish(self):
+        pass
+
+    def close_entry(self):
+        pass
+
+
+_NO_PART = _NoPart()
 
 
 def _with_name_comments(xml: str, comments: dict) -> str:

@@ -8,9 +8,10 @@ smuggle in hand-computed results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from xlgen.engine.book import Book, Sheet
-from xlgen.formula import Expr, Range, Ref, formula
+from xlgen.formula import Expr, Range, Ref
 
 
 @dataclass
@@ -57,10 +58,13 @@ class ColorScale:
     high: str = "#F8696B"
 
 
-@dataclass(slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """A cell of a plan (a tuple: hundreds of thousands are made per build)."""
     content: object           # a constant (number, text, bool) or an Expr
     style: tuple = ()
+
+
+_new_entry = tuple.__new__     # an Entry without NamedTuple's Python-level __new__
 
 
 @dataclass
@@ -82,7 +86,7 @@ class SheetPlan:
     print_columns: int | None = None
 
     def put(self, row: int, col: int, content, *style: str) -> None:
-        self.cells[(row, col)] = Entry(content, style)
+        self.cells[(row, col)] = _new_entry(Entry, (content, style))
 
     def name_cell(self, name: str, row: int, col: int, content, *style: str) -> Ref:
         """An input cell with a sheet-scoped name, so formulas and Name Manager say what it is."""
@@ -115,13 +119,18 @@ class WorkbookPlan:
             if progress is not None:
                 progress(number, len(self.sheets), "preparing")
             sheet = Sheet(plan.name)
+            formulas, constants = sheet.formulas, sheet.constants
             for cell, entry in plan.cells.items():
-                if isinstance(entry.content, Expr):
-                    sheet.formulas[cell] = formula(entry.content)[1:]
-                elif isinstance(entry.content, (int, float)) and not isinstance(entry.content, bool):
-                    sheet.constants[cell] = float(entry.content)
+                content = entry.content
+                kind = type(content)
+                if kind is float:
+                    constants[cell] = content
+                elif isinstance(content, Expr):
+                    formulas[cell] = content.text()    # formula(content) without its "="
+                elif isinstance(content, (int, float)) and kind is not bool:
+                    constants[cell] = float(content)
                 else:
-                    sheet.constants[cell] = entry.content
+                    constants[cell] = content
             book.sheets.append(sheet)
             for name, target in plan.names.items():
                 book.names[(plan.name, name.upper())] = target.text()

@@ -1,0 +1,74 @@
+"""`xlgen build --all`: the examples built and verified in worker processes, reported
+in template order whatever order they finish in, a failure reported in its turn, and
+nothing half-written (xlgen/build.py: ExampleBuilds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+# small templates; titanic's 51,000 formula cells would take most of the test's time
+NAMES = ["cross-entropy", "convolution", "graddesc"]
+
+
+@pytest.fixture()
+def examples(tmp_path, monkeypatch):
+    import xlgen.build
+    monkeypatch.setattr(xlgen.build, "EXAMPLES_DIR", tmp_path)   # forked workers inherit it
+    return tmp_path
+
+
+def leftovers(folder):
+    return sorted(path.name for path in folder.iterdir() if not path.name.endswith(".xlsx"))
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_results_come_in_template_order_and_the_files_are_the_examples(examples, monkeypatch, cores):
+    import xlgen.build
+    monkeypatch.setattr(xlgen.build, "_cores", lambda: cores)
+    # the largest last build is started first: graddesc, though it is reported last
+    (examples / "graddesc.xlsx").write_bytes(b"x" * 10_000_000)
+    builds, heard = xlgen.build.ExampleBuilds(NAMES), []
+    builds.progress = lambda done, total, phase: heard.append((done, total, phase))
+    results = list(builds)
+    assert heard and heard == sorted(heard) and {total for _, total, _ in heard} == {len(NAMES)}
+    assert {phase for _, _, phase in heard} == {"building"} and heard[-1][0] < len(NAMES)
+    assert [line.split()[1] for _ok, line in results] == [f"{examples / name}.xlsx:" for name in NAMES]
+    assert all(ok and line.startswith("OK ") for ok, line in results)
+    for name in NAMES:
+        assert (examples / f"{name}.xlsx").read_bytes() == (ROOT / "workbooks" / f"{name}.xlsx").read_bytes()
+    assert leftovers(examples) == []
+
+
+def test_a_failure_is_raised_in_its_turn_after_the_results_before_it(examples, monkeypatch):
+    import xlgen.build
+    from xlgen.errors import XlgenError
+    monkeypatch.setattr(xlgen.build, "_cores", lambda: 2)
+    results = iter(xlgen.build.ExampleBuilds(["cross-entropy", "no-such-template", "graddesc"]))
+    ok, line = next(results)
+    assert ok and "cross-entropy.xlsx" in line
+    with pytest.raises(XlgenError, match="unknown template 'no-such-template'"):
+        next(results)
+    assert leftovers(examples) == []          # graddesc, if it started, was finished whole
+    for path in examples.iterdir():
+        assert path.read_bytes() == (ROOT / "workbooks" / path.name).read_bytes()
+
+
+def test_the_command_prints_one_line_per_template_in_order(examples, monkeypatch):
+    import xlgen.templates
+    monkeypatch.setattr(xlgen.templates, "available_templates", lambda: NAMES)
+    code, out, err = run_cli("build", "--all", "--quiet")
+    assert code == 0, err
+    assert out.splitlines() == [f"OK   {examples / name}.xlsx: {count} of {count} formula cells checked"
+                                for name, count in zip(NAMES, ["116", "2,794", "9,670"])]
+
+
+def test_the_command_reports_a_failure_in_one_line(examples, monkeypatch):
+    import xlgen.templates
+    monkeypatch.setattr(xlgen.templates, "available_templates", lambda: ["cross-entropy", "no-such-template"])
+    code, out, err = run_cli("build", "--all", "--quiet")
+    assert code == 2
+    assert out.splitlines() == [f"OK   {examples / 'cross-entropy.xlsx'}: 116 of 116 formula cells checked"]
+    assert err.startswith("xlgen: error: unknown template 'no-such-template'") and err.count("\n") == 1
+    assert leftovers(examples) == []
