@@ -66,9 +66,10 @@ def _formulas_below(sheet, row: int, col: int) -> list[int]:
 def _from_source(source_check, cell, what: str):
     """The reference's value for a cell of another sheet, with its scale; a sentence
     (which no cell can equal) when that sheet's checker did not check the cell."""
-    if source_check is None or cell is None or cell not in source_check.expected:
+    found = None if source_check is None or cell is None else source_check.lookup(cell)
+    if found is None:
         return f"({what}: not a cell the reference checks)", 0.0
-    return source_check.expected[cell], source_check.scale.get(cell, 0.0)
+    return found[0], found[1]
 
 
 def rmse_cell(sheet, epoch: int):
@@ -119,9 +120,10 @@ def test_verdicts(sheet, source_check, verdict: str):
         if normal(value) != "result":
             continue
         for r in _formulas_below(sheet, row, col):
-            if source_check is None or (r, col) not in source_check.expected:
+            found = None if source_check is None else source_check.lookup((r, col))
+            if found is None:
                 return f"({sheet.name}!{cell_name(r, col)}: a test result the reference does not check)"
-            count += source_check.expected[(r, col)] == verdict
+            count += found[0] == verdict
     return float(count)
 
 
