@@ -56,6 +56,7 @@ def check(sheet, match, context) -> SheetCheck | None:
     if switch is not None:
         derivative = "finite" if normal(context.input(result, "derivative", switch)) == "finite" else "analytic"
 
+    formula_rows = FormulaRows(sheet)
     # the data points: linked rows follow the data sheet, pasted ones are inputs
     x_col, y_col = col["x"], col["y"]
     linked = any((r, x_col) in sheet.formulas or (r, y_col) in sheet.formulas for r in rows)
@@ -71,7 +72,6 @@ def check(sheet, match, context) -> SheetCheck | None:
             reps = -(-len(rows) // rows_per_epoch)
             xs = np.tile(dataset.x, reps)[:len(rows)]
             ys = np.tile(dataset.y, reps)[:len(rows)]
-            formula_rows = FormulaRows(sheet)
             for c, column in ((x_col, xs), (y_col, ys)):
                 present, indices = formula_rows.of(rows, c)
                 result.expect_column(present, c, column if indices is None else column[indices])
@@ -88,7 +88,6 @@ def check(sheet, match, context) -> SheetCheck | None:
     model = row_model(xs[:rows_per_epoch], ys[:rows_per_epoch], a0, b0, learning_rate, derivative)
     first = {header: c for header, c in col.items() if header not in ("x", "y")}
     columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
-    formula_rows = FormulaRows(sheet)
     for header, c in first.items():
         present, indices = formula_rows.of(rows, c)
         expected, scales, bounds = columns.column(header)
