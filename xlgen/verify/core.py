@@ -222,7 +222,8 @@ class SheetCheck:
             blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
             codes = [block.rows * CODE_SHIFT + block.cols for block in blocks]
             codes = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
-            self._distinct = len(np.unique(codes)) == len(codes)
+            codes = np.sort(codes)   # (np.unique hashes: far slower at 300k cells)
+            self._distinct = not bool((codes[1:] == codes[:-1]).any())
         return self._distinct
 
     def count(self) -> int:
