@@ -70,10 +70,6 @@ def agrees(expected, actual, scale: float = 0.0, any_error: bool = False, bound:
     return expected == actual
 
 
-# a cell as one integer (row, col < 2^21, 2^15): whole columns of cells are matched with NumPy
-CODE_SHIFT = 1 << 15
-
-
 def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of (row, col) cells as integer arrays."""
     count = len(cells)
@@ -220,10 +216,14 @@ class SheetCheck:
         """Is no cell expected twice? (Else the dicts, where the last value counts, decide.)"""
         if self._distinct is None:
             blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
-            codes = [block.rows * CODE_SHIFT + block.cols for block in blocks]
-            codes = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
-            codes = np.sort(codes)   # (np.unique hashes: far slower at 300k cells)
-            self._distinct = not bool((codes[1:] == codes[:-1]).any())
+            if not blocks:
+                self._distinct = True
+                return True
+            rows = np.concatenate([block.rows for block in blocks])
+            cols = np.concatenate([block.cols for block in blocks])
+            order = np.lexsort((cols, rows))   # (np.unique hashes: far slower at 300k cells)
+            rows, cols = rows[order], cols[order]
+            self._distinct = not bool(((rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])).any())
         return self._distinct
 
     def count(self) -> int:
@@ -434,7 +434,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
     looked up once (and reused for the saved values), and everything is judged with NumPy
     (`disagreeing`); the per-cell rules stay in `agrees`."""
     found = []
-    judged = {}   # sheet name -> per check: (cell codes, computed values, which came from constants, scales)
+    judged = {}   # sheet name -> per check: (rows, cols, computed values, which came from constants, scales)
     for check in report.checks:
         sheet = book.sheet(check.sheet)
         name = check.sheet
@@ -453,7 +453,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             row, col = row_list[index], col_list[index]
             found.append(((name, row, col), Mismatch(f"{name}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),
                                                      as_expected(expected[index]), actual[index])))
-        judged.setdefault(name, []).append((rows * CODE_SHIFT + cols, actual, constants, scale))
+        judged.setdefault(name, []).append((rows, cols, actual, constants, scale))
     if found:
         position = {cell: index for index, cell in enumerate(order)}
         found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
@@ -519,16 +519,23 @@ def _checked_positions(cells: list, parts: list) -> tuple[np.ndarray | None, lis
     the cell is no computed one) and scales. A cell two checks judge takes the later one's."""
     if not parts:
         return None, [], np.zeros(0)
-    codes = np.concatenate([part[0] for part in parts])
-    actual = [value for part in parts for value in part[1]] if len(parts) > 1 else list(parts[0][1])
+    actual = [value for part in parts for value in part[2]] if len(parts) > 1 else list(parts[0][2])
     offset = 0
     for part in parts:   # the cells looked up in the constants are not computed ones
-        for index in part[2]:
+        for index in part[3]:
             actual[offset + index] = None
-        offset += len(part[1])
-    scales = np.concatenate([part[3] for part in parts])
+        offset += len(part[2])
+    scales = np.concatenate([part[4] for part in parts])
+    checked_rows = np.concatenate([part[0] for part in parts])
+    checked_cols = np.concatenate([part[1] for part in parts])
     rows, cols = cell_codes(cells)
-    wanted = rows * CODE_SHIFT + cols
+    if not len(checked_rows) or not len(rows):
+        return np.full(len(cells), -1, dtype=np.int64), actual, scales
+    # a cell as one integer: row * width + column (from the smallest), one to one
+    low = min(int(checked_cols.min()), int(cols.min()))
+    width = max(int(checked_cols.max()), int(cols.max())) - low + 1
+    codes = checked_rows * width + (checked_cols - low)
+    wanted = rows * width + (cols - low)
     sorter = np.argsort(codes, kind="stable")
     ordered = codes[sorter]
     at = np.searchsorted(ordered, wanted, side="right") - 1   # the last of equal codes: the later check
