@@ -226,6 +226,20 @@ def _is_sheet_name(tokens: list[tuple[str | None, str]], index: int) -> bool:
     return index + 1 < len(tokens) and tokens[index + 1][1] == "!"
 
 
+_SEPARATOR = "\x00"   # XML cannot hold it, so no formula text does
+
+
+def _shapes(formulas: dict) -> tuple[list, list]:
+    """(cells, the shape of each cell's formula: its cell references made A1), in one
+    regex pass over all the texts joined (each text on its own, as the lookarounds see a
+    separator as they see the start or end of a text)."""
+    cells, texts = list(formulas), list(formulas.values())
+    joined = _SEPARATOR.join(texts)
+    if joined.count(_SEPARATOR) != len(texts) - 1:   # a text held one after all
+        return cells, [_CELL_REFERENCE.sub("A1", text) for text in texts]
+    return cells, _CELL_REFERENCE.sub("A1", joined).split(_SEPARATOR)
+
+
 def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = None) -> list[LintProblem]:
     """Check every formula cell and defined name of `book`; return the problems found.
 
@@ -247,20 +261,29 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
     else:
         deterministic = {name.lower() for name in deterministic_sheets}
 
-    # imported here: verify lints in a forked child, so its parent never pays for XlsxWriter
-    from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
-
     problems: list[LintProblem] = []
     used_by_deterministic: dict[int, _FormulaFacts] = {}  # distinct analyses, by id
     for sheet in book.sheets:
         is_deterministic = sheet.name.lower() in deterministic
-        sheet_prefix = quote_sheetname(sheet.name) + "!"
-        for (row, col), text in sorted(sheet.formulas.items()):
-            found = facts(text)
+        # each distinct shape is analysed once; only cells of a shape with something to say
+        # are visited one by one (in row order), so a clean sheet costs one regex pass
+        cells, shapes = _shapes(sheet.formulas)
+        flagged = set()
+        for shape in set(shapes):
+            found = facts_by_shape.get(shape)
+            if found is None:
+                found = facts_by_shape[shape] = _analyse(shape.removeprefix("="))
             if is_deterministic:
                 used_by_deterministic[id(found)] = found
-            if not found.problems and not (is_deterministic and found.volatile):
-                continue
+            if found.problems or (is_deterministic and found.volatile):
+                flagged.add(shape)
+        if not flagged:
+            continue
+        # imported only to name a problem: verify's lint of a clean book never loads XlsxWriter
+        from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
+        sheet_prefix = quote_sheetname(sheet.name) + "!"
+        for (row, col), shape in sorted((cell, shape) for cell, shape in zip(cells, shapes) if shape in flagged):
+            found = facts_by_shape[shape]
             where = sheet_prefix + xl_rowcol_to_cell(row - 1, col - 1)
             problems.extend(LintProblem(where, message) for message in found.problems)
             if is_deterministic:
@@ -286,6 +309,8 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
 
     for (scope, name), text in sorted(book.names.items(), key=lambda item: (item[0][0] or "", item[0][1])):
         found = facts(text)
+        if scope:
+            from xlsxwriter.utility import quote_sheetname
         where = f"name {quote_sheetname(scope)}!{name}" if scope else f"name {name}"
         problems.extend(LintProblem(where, message) for message in found.problems)
         if scope is not None:

@@ -13,6 +13,7 @@ from xlgen.formula import cell_name
 import json
 import os
 import re
+from itertools import repeat
 
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
@@ -24,6 +25,8 @@ from xlgen.verify import convolution, cross_entropy, softmax
 from xlgen.verify import collab, embeddings, titanic
 from xlgen.verify.core import Report, compare
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
+
+_ABSENT = object()   # not a computed cell
 
 # data first: the sheets that link to the data points need them
 CHECKERS = [data, basic]
@@ -57,6 +60,13 @@ class Context:
             from xlgen.errors import XlgenError
             raise XlgenError(f"{sheet}!{cell_name(row, col)} is named as an input, "
                              f"but the workbook has no sheet {sheet!r}") from None
+
+    def column(self, sheet: str, rows, col: int) -> list:
+        """`value` of the cells (row, col) of `rows`, as a list."""
+        found = list(map(self.values.get, [(sheet, row, col) for row in rows], repeat(_ABSENT)))
+        for index in [index for index, value in enumerate(found) if value is _ABSENT]:
+            found[index] = self.value(sheet, rows[index], col)
+        return found
 
     def numbers(self, sheet: str, cells, label: str):
         """Input cells read as a float array (an empty cell is nan); text or an error where a

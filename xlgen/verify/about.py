@@ -47,9 +47,17 @@ def _sheet(book, name: str):
         return None
 
 
+def _constants(sheet, wanted: str) -> list:
+    """The sheet's constants in row order, that `normal(value) == wanted` may hold for: its
+    texts alone unless `wanted` is empty (what `normal` makes of anything else)."""
+    if wanted:
+        return sorted(item for item in sheet.constants.items() if isinstance(item[1], str))
+    return sorted(sheet.constants.items())
+
+
 def _header_cell(sheet, text: str, right_of: str | None = None):
     wanted = normal(text)
-    for (row, col), value in sorted(sheet.constants.items()):
+    for (row, col), value in _constants(sheet, wanted):
         if normal(value) == wanted and (right_of is None or normal(sheet.constants.get((row, col - 1))) == normal(right_of)):
             return row, col
     return None
@@ -66,9 +74,10 @@ def _formulas_below(sheet, row: int, col: int) -> list[int]:
 def _from_source(source_check, cell, what: str):
     """The reference's value for a cell of another sheet, with its scale; a sentence
     (which no cell can equal) when that sheet's checker did not check the cell."""
-    if source_check is None or cell is None or cell not in source_check.expected:
+    found = None if source_check is None or cell is None else source_check.lookup(cell)
+    if found is None:
         return f"({what}: not a cell the reference checks)", 0.0
-    return source_check.expected[cell], source_check.scale.get(cell, 0.0)
+    return found[0], found[1]
 
 
 def rmse_cell(sheet, epoch: int):
@@ -115,13 +124,14 @@ def first_blowup(context, sheet, what: str):
 def test_verdicts(sheet, source_check, verdict: str):
     """How many result cells of the test tables the reference says read `verdict`."""
     count = 0
-    for (row, col), value in sorted(sheet.constants.items()):
+    for (row, col), value in _constants(sheet, "result"):
         if normal(value) != "result":
             continue
         for r in _formulas_below(sheet, row, col):
-            if source_check is None or (r, col) not in source_check.expected:
+            found = None if source_check is None else source_check.lookup((r, col))
+            if found is None:
                 return f"({sheet.name}!{cell_name(r, col)}: a test result the reference does not check)"
-            count += source_check.expected[(r, col)] == verdict
+            count += found[0] == verdict
     return float(count)
 
 
@@ -143,7 +153,7 @@ def expectation(context, label: str, source, source_check):
         return _from_source(source_check, (below[0], found[1]) if below else None, label)
     if (match := re.fullmatch(r"(.+) \(beside its label\)", label)):
         wanted = normal(match.group(1))
-        beside = next(((row, col + 1) for (row, col), value in sorted(source.constants.items())
+        beside = next(((row, col + 1) for (row, col), value in _constants(source, wanted)
                        if normal(value).rstrip(":") == wanted and (row, col + 1) in source.formulas), None)
         return _from_source(source_check, beside, label)
     if (match := re.fullmatch(r"(.+?), (.+)", label)):
@@ -156,7 +166,7 @@ def labelled_cell(sheet, row_label: str, header: str):
     found = _header_cell(sheet, header)
     if found is None:
         return None
-    for (row, col), value in sorted(sheet.constants.items()):
+    for (row, col), value in _constants(sheet, normal(row_label)):
         if row > found[0] and normal(value) == normal(row_label) and (row, found[1]) in sheet.formulas:
             return row, found[1]
     return None

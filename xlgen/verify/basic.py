@@ -15,7 +15,7 @@ from xlgen.formula import cell_name
 from xlgen.reference.models import Linear, bumped_losses, finite_gradient, loss
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
-from xlgen.verify.locate import find_header_row, input_cell, normal
+from xlgen.verify.locate import FormulaRows, find_header_row, input_cell, normal
 
 LAYOUT = "basic"
 HEADERS = ("x", "y", "intercept", "slope", "y_pred", "err^2", "errb1", "est de/db",
@@ -56,6 +56,7 @@ def check(sheet, match, context) -> SheetCheck | None:
     if switch is not None:
         derivative = "finite" if normal(context.input(result, "derivative", switch)) == "finite" else "analytic"
 
+    formula_rows = FormulaRows(sheet)
     # the data points: linked rows follow the data sheet, pasted ones are inputs
     x_col, y_col = col["x"], col["y"]
     linked = any((r, x_col) in sheet.formulas or (r, y_col) in sheet.formulas for r in rows)
@@ -71,10 +72,9 @@ def check(sheet, match, context) -> SheetCheck | None:
             reps = -(-len(rows) // rows_per_epoch)
             xs = np.tile(dataset.x, reps)[:len(rows)]
             ys = np.tile(dataset.y, reps)[:len(rows)]
-            for r, x, y in zip(rows, xs, ys):
-                for c, value in ((x_col, x), (y_col, y)):
-                    if (r, c) in sheet.formulas:
-                        result.expect(r, c, value)
+            for c, column in ((x_col, xs), (y_col, ys)):
+                present, indices = formula_rows.of(rows, c)
+                result.expect_column(present, c, column if indices is None else column[indices])
     else:
         xs = context.numbers(sheet.name, [(r, x_col) for r in rows], "x")
         ys = context.numbers(sheet.name, [(r, y_col) for r in rows], "y")
@@ -89,11 +89,11 @@ def check(sheet, match, context) -> SheetCheck | None:
     first = {header: c for header, c in col.items() if header not in ("x", "y")}
     columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
     for header, c in first.items():
-        indices = [i for i, r in enumerate(rows) if (r, c) in sheet.formulas]
+        present, indices = formula_rows.of(rows, c)
         expected, scales, bounds = columns.column(header)
-        if len(indices) != len(rows):  # a pasted value among the formulas is not checked
+        if indices is not None:  # a pasted value among the formulas is not checked
             expected, scales, bounds = expected[indices], scales[indices], bounds[indices]
-        result.expect_many([(rows[i], c) for i in indices], expected, scales, bounds)
+        result.expect_column(present, c, expected, scales, bounds)
 
     check_rmse_table(sheet, result, columns, rows_per_epoch)
     check_summary_row(sheet, result, rows[-1] + 1, col, columns)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter
 
 import numpy as np
 
@@ -68,36 +70,184 @@ def agrees(expected, actual, scale: float = 0.0, any_error: bool = False, bound:
     return expected == actual
 
 
+def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of (row, col) cells as integer arrays."""
+    count = len(cells)
+    pairs = np.fromiter(chain.from_iterable(cells), dtype=np.int64, count=2 * count).reshape(count, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
+class _Block:
+    """Expectations of many cells at once (a column), as arrays: no dict per cell."""
+    __slots__ = ("rows", "cols", "values", "scales", "bounds")
+
+    def __init__(self, rows, cols, values: list, scales, bounds):
+        self.rows, self.cols, self.values, self.scales, self.bounds = rows, cols, values, scales, bounds
+
+
 @dataclass
 class SheetCheck:
-    """What one layout checker expects of one sheet."""
+    """What one layout checker expects of one sheet.
+
+    `expected`, `scale` and `bound` are dicts by (row, col); checkers that expect whole
+    columns at once (`expect_many`, `expect_column`) are kept as arrays until someone
+    asks for the dicts, so `compare` matches them with the computed values without a dict
+    per cell. Scale 0 and bound NaN mean none."""
     sheet: str
     layout: str
-    expected: dict = field(default_factory=dict)   # (row, col) -> expected value
-    scale: dict = field(default_factory=dict)      # (row, col) -> magnitude of its operands
-    bound: dict = field(default_factory=dict)      # (row, col) -> largest difference rounding explains
     inputs: dict = field(default_factory=dict)     # input name -> "sheet!A1 = value", for the report
     volatile: list = field(default_factory=list)   # cells taken as inputs because they are volatile
     notes: list = field(default_factory=list)
     skipped: dict = field(default_factory=dict)    # (row, col) -> why it is not checked here
+    # in the order expected: dicts (row, col) -> (value, scale, bound) of single cells, and
+    # _Blocks; None once `expected` was asked for (then the three dicts below hold everything)
+    _parts: list | None = field(default_factory=list, repr=False)
+    _expected: dict = field(default_factory=dict, repr=False)
+    _scale: dict = field(default_factory=dict, repr=False)
+    _bound: dict = field(default_factory=dict, repr=False)
+    _distinct: bool | None = field(default=None, repr=False)
 
+    # --- filling -----------------------------------------------------------------------
     def expect(self, row: int, col: int, value, scale: float = 0.0, bound: float | None = None) -> None:
-        self.expected[(row, col)] = value
-        if scale:
-            self.scale[(row, col)] = scale
-        if bound is not None:
-            self.bound[(row, col)] = float(bound)
+        cell = (row, col)
+        scale = scale or 0.0
+        bound = math.nan if bound is None else float(bound)
+        if self._parts is None:
+            self._expected[cell], self._scale[cell], self._bound[cell] = value, scale, bound
+            return
+        if not self._parts or not isinstance(self._parts[-1], dict):
+            self._parts.append({})
+        self._parts[-1][cell] = (value, scale, bound)
+        self._distinct = None
 
     def expect_many(self, cells: list, values, scales=None, bounds=None) -> None:
-        """A column's worth at once: `values` (and `scales`, `bounds`) line up with `cells`."""
-        values = values.tolist() if hasattr(values, "tolist") else values
-        self.expected.update(zip(cells, values))
-        if scales is not None:
-            scales = scales.tolist() if hasattr(scales, "tolist") else scales
-            self.scale.update((cell, size) for cell, size in zip(cells, scales) if size)
-        if bounds is not None:
-            bounds = bounds.tolist() if hasattr(bounds, "tolist") else bounds
-            self.bound.update(zip(cells, bounds))
+        """Many cells at once: `values` (and `scales`, `bounds`) line up with `cells`."""
+        rows, cols = cell_codes(cells)
+        self._add(rows, cols, values, scales, bounds)
+
+    def expect_column(self, rows, col: int, values, scales=None, bounds=None) -> None:
+        """Cells (row, col) for each of `rows`: `values` (and `scales`, `bounds`) line up with `rows`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self._add(rows, np.full(len(rows), col, dtype=np.int64), values, scales, bounds)
+
+    def _add(self, rows, cols, values, scales, bounds) -> None:
+        values = values.tolist() if hasattr(values, "tolist") else list(values)
+        count = min(len(rows), len(values))   # as zip() pairs them
+        rows, cols, values = rows[:count], cols[:count], values[:count]
+        scales = _column(scales, count, 0.0)
+        bounds = _column(bounds, count, math.nan)
+        if self._parts is None:
+            cells = list(zip(rows.tolist(), cols.tolist()))
+            self._expected.update(zip(cells, values))
+            self._scale.update(zip(cells, scales.tolist()))
+            self._bound.update(zip(cells, bounds.tolist()))
+            return
+        self._parts.append(_Block(rows, cols, values, scales, bounds))
+        self._distinct = None
+
+    # --- the dicts (built on demand) ----------------------------------------------------
+    def _materialise(self) -> None:
+        if self._parts is None:
+            return
+        for part in self._parts:
+            if isinstance(part, dict):
+                for cell, (value, scale, bound) in part.items():
+                    self._expected[cell], self._scale[cell], self._bound[cell] = value, scale, bound
+            else:
+                cells = list(zip(part.rows.tolist(), part.cols.tolist()))
+                self._expected.update(zip(cells, part.values))
+                self._scale.update(zip(cells, part.scales.tolist()))
+                self._bound.update(zip(cells, part.bounds.tolist()))
+        self._parts = None
+
+    @property
+    def expected(self) -> dict:
+        """(row, col) -> expected value."""
+        self._materialise()
+        return self._expected
+
+    @property
+    def scale(self) -> dict:
+        """(row, col) -> magnitude of its operands (0: none given)."""
+        self._materialise()
+        return self._scale
+
+    @property
+    def bound(self) -> dict:
+        """(row, col) -> largest difference rounding explains (NaN: none given)."""
+        self._materialise()
+        return self._bound
+
+    # --- reading without the dicts ------------------------------------------------------
+    def lookup(self, cell) -> tuple | None:
+        """(expected value, scale, bound) of `cell`, or None if it is not expected."""
+        if self._parts is None:
+            if cell not in self._expected:
+                return None
+            return self._expected[cell], self._scale.get(cell, 0.0), self._bound.get(cell, math.nan)
+        row, col = cell
+        for part in reversed(self._parts):   # a cell expected twice holds its last value
+            if isinstance(part, dict):
+                if cell in part:
+                    return part[cell]
+                continue
+            found = np.flatnonzero((part.rows == row) & (part.cols == col))
+            if len(found):
+                i = int(found[-1])
+                return part.values[i], float(part.scales[i]), float(part.bounds[i])
+        return None
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, np.ndarray]:
+        """Every expected cell, in order: rows, cols, values, scales, bounds."""
+        if self._parts is not None and self._is_distinct():
+            blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+            if not blocks:
+                empty = np.zeros(0, dtype=np.int64)
+                return empty, empty, [], np.zeros(0), np.zeros(0)
+            return (np.concatenate([block.rows for block in blocks]), np.concatenate([block.cols for block in blocks]),
+                    [value for block in blocks for value in block.values] if len(blocks) > 1 else blocks[0].values,
+                    np.concatenate([block.scales for block in blocks]), np.concatenate([block.bounds for block in blocks]))
+        cells = list(self.expected)
+        rows, cols = cell_codes(cells)
+        return (rows, cols, list(self._expected.values()), _floats(self._scale, cells, 0.0),
+                _floats(self._bound, cells, math.nan))
+
+    def _is_distinct(self) -> bool:
+        """Is no cell expected twice? (Else the dicts, where the last value counts, decide.)"""
+        if self._distinct is None:
+            blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+            if not blocks:
+                self._distinct = True
+                return True
+            rows = np.concatenate([block.rows for block in blocks])
+            cols = np.concatenate([block.cols for block in blocks])
+            order = np.lexsort((cols, rows))   # (np.unique hashes: far slower at 300k cells)
+            rows, cols = rows[order], cols[order]
+            self._distinct = not bool(((rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])).any())
+        return self._distinct
+
+    def count(self) -> int:
+        """How many cells are expected."""
+        if self._parts is not None and self._is_distinct():
+            return sum(len(part) if isinstance(part, dict) else len(part.values) for part in self._parts)
+        return len(self.expected)
+
+
+def _column(given, count: int, default: float) -> np.ndarray:
+    """`given` (scales or bounds) as `count` floats; `default` where none is given."""
+    out = np.full(count, default, dtype=np.float64)
+    if given is not None:
+        given = np.asarray(given, dtype=np.float64).reshape(-1)[:count]
+        out[:len(given)] = given
+    return out
+
+
+def _single_block(part: dict) -> _Block:
+    rows, cols = cell_codes(list(part))
+    entries = list(part.values())
+    return _Block(rows, cols, [entry[0] for entry in entries],
+                  np.array([entry[1] for entry in entries], dtype=np.float64).reshape(len(entries)),
+                  np.array([entry[2] for entry in entries], dtype=np.float64).reshape(len(entries)))
 
 
 @dataclass
@@ -136,7 +286,7 @@ class Report:
 
     @property
     def cells_checked(self) -> int:
-        return sum(len(check.expected) for check in self.checks)
+        return sum(check.count() for check in self.checks)
 
     @property
     def ok(self) -> bool:
@@ -170,7 +320,7 @@ class Report:
             "formula_cells": self.formula_cells,
             "first_divergence": self.mismatches[0].cell if self.mismatches else None,
             "mismatches": [m.as_json() for m in self.mismatches],
-            "sheets": {check.sheet: {"layout": check.layout, "cells_checked": len(check.expected),
+            "sheets": {check.sheet: {"layout": check.layout, "cells_checked": check.count(),
                                      "inputs": check.inputs, "volatile_inputs": check.volatile}
                        for check in self.checks},
             "unchecked_formula_cells": self.unchecked,
@@ -201,19 +351,27 @@ def json_value(value):
     return value
 
 
+# element types judged all at once; anything else (bool, text, errors, None) goes through
+# `agrees` one by one (NumPy would read the text "1.5" as the number 1.5)
+_PLAIN_NUMBERS = frozenset({float, int, np.float64})
+_ABSENT = object()   # no computed value: the cell is a constant
+
+
 def as_floats(items: list) -> tuple[np.ndarray, np.ndarray]:
     """Items as a float array and a mask of those that were plain numbers."""
-    try:
-        array = np.asarray(items, dtype=np.float64)
-        if array.ndim == 1:
-            return array, np.ones(len(items), dtype=bool)
-    except (TypeError, ValueError):
-        pass
+    if set(map(type, items)) <= _PLAIN_NUMBERS:
+        try:
+            return np.array(items, dtype=np.float64), np.ones(len(items), dtype=bool)
+        except OverflowError:  # an int past a double's range
+            pass
     array = np.full(len(items), np.nan)
     numeric = np.zeros(len(items), dtype=bool)
     for index, item in enumerate(items):
         if isinstance(item, NUMBER) and not isinstance(item, bool):
-            array[index] = item
+            try:
+                array[index] = item
+            except OverflowError:
+                continue
             numeric[index] = True
     return array, numeric
 
@@ -248,6 +406,20 @@ def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool
                           math.nan if bound is None else float(bound[i]))]
 
 
+def _floats(mapping: dict, cells: list, default: float) -> np.ndarray:
+    """mapping.get(cell, default) for each cell, as a float array."""
+    if not mapping:
+        return np.full(len(cells), default, dtype=np.float64)
+    if _same_keys(mapping, cells):   # filled alongside (expect_many): no lookups
+        return np.fromiter(mapping.values(), dtype=np.float64, count=len(cells))
+    return np.fromiter(map(mapping.get, cells, repeat(default)), dtype=np.float64, count=len(cells))
+
+
+def _same_keys(mapping: dict, cells: list) -> bool:
+    """Are the mapping's keys `cells`, in that order? (Cheap when they are the same objects.)"""
+    return len(mapping) == len(cells) and list(mapping) == cells
+
+
 def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
             ignore_sheets: set = frozenset(), volatile: set = frozenset(), check_stale: bool = True,
             fifteen_digits: bool = False) -> None:
@@ -256,51 +428,119 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
     `any_error`: an error where the reference has one agrees whatever its code (LibreOffice
     says #VALUE! where Excel says #NUM!); `ignore_sheets` were skipped on purpose;
     `check_stale` compares the saved values with the recomputed ones; `fifteen_digits`: the
-    values were read back rounded to 15 significant digits (LibreOffice)."""
-    checked = set()
+    values were read back rounded to 15 significant digits (LibreOffice).
+
+    Column-wise: each check's expectations come as arrays, its cells' computed values are
+    looked up once (and reused for the saved values), and everything is judged with NumPy
+    (`disagreeing`); the per-cell rules stay in `agrees`."""
     found = []
+    judged = {}   # sheet name -> per check: (rows, cols, computed values, which came from constants, scales)
     for check in report.checks:
         sheet = book.sheet(check.sheet)
-        cells = list(check.expected)
-        keys = [(check.sheet, row, col) for row, col in cells]
-        checked.update(keys)
-        actual = [values[key] if key in values else sheet.constants.get(cell) for key, cell in zip(keys, cells)]
-        expected = [check.expected[cell] for cell in cells]
-        scale = np.array([check.scale.get(cell, 0.0) for cell in cells], dtype=np.float64)
-        bound = np.array([check.bound.get(cell, math.nan) for cell in cells], dtype=np.float64) if check.bound else None
+        name = check.sheet
+        rows, cols, expected, scale, bound = check._arrays()
+        row_list, col_list = rows.tolist(), cols.tolist()
+        actual = list(map(values.get, [(name, row, col) for row, col in zip(row_list, col_list)], repeat(_ABSENT)))
+        constants = [index for index, value in enumerate(actual) if value is _ABSENT] if _ABSENT in actual else []
+        for index in constants:
+            actual[index] = sheet.constants.get((row_list[index], col_list[index]))
+        if np.isnan(bound).all():   # no bound given: the relative rule for every cell
+            bound = None
         if bound is not None and fifteen_digits:
             sizes = np.abs(np.array([value if isinstance(value, float) else 0.0 for value in expected]))
             bound = bound + FIFTEEN_DIGITS * np.nan_to_num(np.maximum(sizes, scale), nan=0.0, posinf=0.0)
         for index in disagreeing(expected, actual, scale, any_error, report, bound):
-            row, col = cells[index]
-            found.append((keys[index], Mismatch(f"{check.sheet}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),
-                                                as_expected(expected[index]), actual[index])))
+            row, col = row_list[index], col_list[index]
+            found.append(((name, row, col), Mismatch(f"{name}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),
+                                                     as_expected(expected[index]), actual[index])))
+        judged.setdefault(name, []).append((rows, cols, actual, constants, scale))
     if found:
         position = {cell: index for index, cell in enumerate(order)}
         found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
     report.mismatches = [mismatch for _, mismatch in found]
-    taken_as_inputs = {cell for check in report.checks for cell in check.volatile}
-    taken_as_inputs |= {f"{check.sheet}!{cell_name(*cell)}" for check in report.checks for cell in check.skipped}
-    # a saved value is judged as the reference is: cells whose operands dwarf them carry
-    # rounding noise of the operands' size, whichever engine saved them
-    scales = {(check.sheet, *cell): size for check in report.checks for cell, size in check.scale.items()}
+    volatile_of = {}   # sheet name -> its volatile cells
+    for name, row, col in volatile:
+        volatile_of.setdefault(name, set()).add((row, col))
+    taken_as_inputs = None
     for sheet in book.sheets:
         if sheet.name in ignore_sheets:
             continue
-        report.formula_cells += len(sheet.formulas)
-        report.unchecked.extend(name for name in (f"{sheet.name}!{cell_name(row, col)}" for row, col in sheet.formulas
-                                                  if (sheet.name, row, col) not in checked)
-                                if name not in taken_as_inputs)
-        report.cached_missing += sum(1 for cell in sheet.formulas if cell not in sheet.cached)
+        name, formulas, cached = sheet.name, sheet.formulas, sheet.cached
+        report.formula_cells += len(formulas)
+        cells = list(formulas)
+        where, actual, scales = _checked_positions(cells, judged.get(name, ()))
+        unchecked = range(len(cells)) if where is None else np.flatnonzero(where < 0).tolist()
+        if len(unchecked):
+            if taken_as_inputs is None:
+                taken_as_inputs = {cell for check in report.checks for cell in check.volatile}
+                taken_as_inputs |= {f"{check.sheet}!{cell_name(*cell)}" for check in report.checks
+                                    for cell in check.skipped}
+            report.unchecked.extend(cell for cell in (f"{name}!{cell_name(*cells[index])}" for index in unchecked)
+                                    if cell not in taken_as_inputs)
+        aligned = _same_keys(cached, cells)   # the reader saves them in the same order
+        without_saved = 0 if aligned else len(formulas.keys() - cached.keys())
+        report.cached_missing += without_saved
         if not check_stale:
             continue
-        cached_cells = [cell for cell in sheet.formulas
-                        if cell in sheet.cached and (sheet.name, *cell) not in volatile]
-        saved = [sheet.cached[cell] for cell in cached_cells]
-        recomputed = [values.get((sheet.name, *cell)) for cell in cached_cells]
+        kept = None   # indices into cells of the formula cells with a saved value (None: all)
+        if without_saved:
+            kept = [index for index, cell in enumerate(cells) if cell in cached]
+        if name in volatile_of:
+            drawn = volatile_of[name]
+            kept = [index for index in (range(len(cells)) if kept is None else kept) if cells[index] not in drawn]
+        cached_cells = cells if kept is None else [cells[index] for index in kept]
+        saved = list(cached.values()) if kept is None and aligned else list(map(cached.__getitem__, cached_cells))
+        # the values computed for the checked cells were looked up above; the rest here
+        if where is None:
+            recomputed = list(map(values.get, [(name, row, col) for row, col in cached_cells]))
+            saved_scale = np.zeros(len(cached_cells))
+        else:
+            at = where if kept is None else where[kept]
+            if len(at) > 1 and at.min() >= 0:   # every one checked
+                recomputed = list(itemgetter(*at.tolist())(actual))
+            else:
+                recomputed = [actual[index] if index >= 0 else _ABSENT for index in at.tolist()]
+                for index in [index for index, value in enumerate(recomputed) if value is _ABSENT]:
+                    row, col = cached_cells[index]
+                    recomputed[index] = values.get((name, row, col))
+            # a saved value is judged as the reference is: cells whose operands dwarf them
+            # carry rounding noise of the operands' size, whichever engine saved them
+            saved_scale = np.where(at >= 0, scales[np.maximum(at, 0)], 0.0) if len(at) else np.zeros(0)
         stale_report = Report(report.path)  # differences of saved values are not the reference's
-        saved_scale = np.array([scales.get((sheet.name, *cell), 0.0) for cell in cached_cells], dtype=np.float64)
         for index in disagreeing(saved, recomputed, saved_scale, any_error, stale_report):
             row, col = cached_cells[index]
-            report.stale.append(Mismatch(f"{sheet.name}!{cell_name(row, col)}", sheet.formulas[(row, col)],
+            report.stale.append(Mismatch(f"{name}!{cell_name(row, col)}", formulas[(row, col)],
                                          recomputed[index], saved[index]))
+
+
+def _checked_positions(cells: list, parts: list) -> tuple[np.ndarray | None, list, np.ndarray]:
+    """For each of a sheet's formula `cells`, where it stands among the cells its checks
+    judged (-1: not checked; None: no check), with those cells' computed values (None where
+    the cell is no computed one) and scales. A cell two checks judge takes the later one's."""
+    if not parts:
+        return None, [], np.zeros(0)
+    actual = [value for part in parts for value in part[2]] if len(parts) > 1 else list(parts[0][2])
+    offset = 0
+    for part in parts:   # the cells looked up in the constants are not computed ones
+        for index in part[3]:
+            actual[offset + index] = None
+        offset += len(part[2])
+    scales = np.concatenate([part[4] for part in parts])
+    checked_rows = np.concatenate([part[0] for part in parts])
+    checked_cols = np.concatenate([part[1] for part in parts])
+    rows, cols = cell_codes(cells)
+    if not len(checked_rows) or not len(rows):
+        return np.full(len(cells), -1, dtype=np.int64), actual, scales
+    # a cell as one integer: row * width + column (from the smallest), one to one
+    low = min(int(checked_cols.min()), int(cols.min()))
+    width = max(int(checked_cols.max()), int(cols.max())) - low + 1
+    codes = checked_rows * width + (checked_cols - low)
+    wanted = rows * width + (cols - low)
+    sorter = np.argsort(codes, kind="stable")
+    ordered = codes[sorter]
+    at = np.searchsorted(ordered, wanted, side="right") - 1   # the last of equal codes: the later check
+    where = np.full(len(cells), -1, dtype=np.int64)
+    hit = at >= 0
+    hit[hit] = ordered[at[hit]] == wanted[hit]
+    where[hit] = sorter[at[hit]]
+    return where, actual, scales

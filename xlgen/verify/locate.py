@@ -4,6 +4,9 @@ named input cells, labelled input cells."""
 from __future__ import annotations
 
 import re
+from itertools import chain
+
+import numpy as np
 
 from xlgen.formula import column_number
 
@@ -46,10 +49,32 @@ def name_target(book, sheet_name: str, *names: str):
 def labelled_cell(sheet, label: str, max_row: int = 5):
     """(row, col) of the cell right of a text label near the top."""
     wanted = normal(label)
-    for (row, col), value in sorted(sheet.constants.items()):
-        if row <= max_row and normal(value) == wanted:
+    for (row, col), value in sorted(item for item in sheet.constants.items() if item[0][0] <= max_row):
+        if normal(value) == wanted:
             return row, col + 1
     return None
+
+
+class FormulaRows:
+    """Which rows of each column of a sheet hold formulas, found for whole columns at once
+    (a layout's columns of 20,000 rows each, without a dict lookup per cell)."""
+
+    def __init__(self, sheet):
+        count = len(sheet.formulas)
+        pairs = np.fromiter(chain.from_iterable(sheet.formulas), dtype=np.int64, count=2 * count).reshape(count, 2)
+        order = np.lexsort((pairs[:, 0], pairs[:, 1]))
+        self.rows, self.cols = pairs[order, 0], pairs[order, 1]
+
+    def of(self, rows, col: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows of `rows` whose cell in `col` holds a formula, and their indices in
+        `rows` (None when every row does: a column of a layout, a pasted value aside)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        first, last = np.searchsorted(self.cols, [col, col + 1])
+        present = np.isin(rows, self.rows[first:last])
+        if present.all():
+            return rows, None
+        indices = np.flatnonzero(present)
+        return rows[indices], indices
 
 
 def input_cell(book, sheet, names: tuple, label: str | None):

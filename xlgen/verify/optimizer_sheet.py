@@ -27,7 +27,7 @@ from xlgen.reference.models import Linear, loss
 from xlgen.reference.optimizers import debias
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
-from xlgen.verify.locate import find_header_row, input_cell, labelled_cell, name_target, normal
+from xlgen.verify.locate import FormulaRows, find_header_row, input_cell, labelled_cell, name_target, normal
 
 HEADERS = ("x", "y", "b", "a", "pred", "de/db", "de/da", "new b", "new a")
 COLUMNS = {header: i for i, header in enumerate(HEADERS)}      # offset from the first column
@@ -355,12 +355,15 @@ def expect_rows(found: Sheet, columns: Columns) -> None:
     for header in ("err^2", "step", "debias1", "debias2"):
         if header in col:
             where[col[header]] = header
+    formula_rows = FormulaRows(sheet)
     for c, key in where.items():
-        indices = [i for i, r in enumerate(found.rows) if (r, c) in sheet.formulas]
-        if not indices:
+        present, indices = formula_rows.of(found.rows, c)
+        if not len(present):
             continue
         expected, scales, bounds = columns.column(key)
-        result.expect_many([(found.rows[i], c) for i in indices], expected[indices], scales[indices], bounds[indices])
+        if indices is not None:
+            expected, scales, bounds = expected[indices], scales[indices], bounds[indices]
+        result.expect_column(present, c, expected, scales, bounds)
 
 
 def checked_rows(found: Sheet, model: ColumnModel, local_inputs: dict | None = None) -> Columns:

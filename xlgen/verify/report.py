@@ -48,12 +48,19 @@ def set_aside_volatile(checks: list, volatile: set) -> None:
     they are listed as the sheet's volatile inputs instead."""
     if not volatile:
         return
+    volatile_of = {}   # sheet name -> its volatile cells
+    for sheet, row, col in volatile:
+        volatile_of.setdefault(sheet, set()).add((row, col))
     for check in checks:
-        taken = [cell for cell in check.expected if (check.sheet, *cell) in volatile]
+        drawn = volatile_of.get(check.sheet)
+        if not drawn:
+            continue
+        taken = [cell for cell in check.expected if cell in drawn]
         listed = set(check.volatile)
         for cell in taken:
             del check.expected[cell]
             check.scale.pop(cell, None)
+            check.bound.pop(cell, None)
             name = f"{check.sheet}!{cell_name(*cell)}"
             if name not in listed:
                 check.volatile.append(name)
@@ -219,7 +226,7 @@ def text_report(report, strict: bool = False) -> str:
     from xlgen.verify.core import RELATIVE_TOLERANCE, json_value
     lines = [f"{report.path} (engine: {report.engine})"]
     for check in report.checks:
-        lines.append(f"  {check.sheet}: {check.layout} layout, {len(check.expected):,} cells checked")
+        lines.append(f"  {check.sheet}: {check.layout} layout, {check.count():,} cells checked")
         items = input_items(check)
         if items:
             lines.extend(wrapped("inputs: " + ", ".join(items), 4, 8))

@@ -15,7 +15,7 @@ from xlgen.reference.optimizers import average_grad, debias
 from xlgen.reference.smoothing import debiased
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import ColumnModel, Columns, column_reader
-from xlgen.verify.locate import find_header_row, input_cell
+from xlgen.verify.locate import FormulaRows, find_header_row, input_cell
 
 LAYOUT = "smoothing"
 HEADERS = ("n", "x", "sin(x)", "smoothed", "debiased")
@@ -44,12 +44,14 @@ def check(sheet, match, context) -> SheetCheck | None:
         if (rows[0], col["n"]) not in sheet.formulas else 1.0
     model = row_model(beta, start, x_step, n0)
     columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
+    formula_rows = FormulaRows(sheet)
     for header in HEADERS:
-        indices = [i for i, r in enumerate(rows) if (r, col[header]) in sheet.formulas]
-        if indices:
+        present, indices = formula_rows.of(rows, col[header])
+        if len(present):
             expected, scales, bounds = columns.column(header)
-            result.expect_many([(rows[i], col[header]) for i in indices], expected[indices], scales[indices],
-                               bounds[indices])
+            if indices is not None:
+                expected, scales, bounds = expected[indices], scales[indices], bounds[indices]
+            result.expect_column(present, col[header], expected, scales, bounds)
     return result
 
 

@@ -509,11 +509,19 @@ class Columns:
         return combine_columns(local, bound, np.atleast_2d(runs))
 
 
+_PLAIN_NUMBERS = frozenset({float, int, np.float64})
+
+
 def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[str], np.ndarray]:
     """read(key) for Columns: the values of a workbook column as floats."""
     def read(key: str) -> np.ndarray:
-        c = col[key]
-        return np.array([_as_float(context.value(sheet_name, r, c)) for r in rows], dtype=np.float64)
+        values = context.column(sheet_name, rows, col[key])
+        if set(map(type, values)) <= _PLAIN_NUMBERS:   # the usual case: all computed numbers
+            try:
+                return np.array(values, dtype=np.float64)
+            except OverflowError:
+                pass
+        return np.array([_as_float(value) for value in values], dtype=np.float64)
     return read
 
 

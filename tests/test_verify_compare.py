@@ -1,0 +1,98 @@
+"""verify's comparison: whole columns at once, with the per-cell rules of `agrees`.
+
+The checkers hand over column expectations as arrays (SheetCheck.expect_column /
+expect_many) and compare judges them with NumPy; these tests pin what must not change
+on the way: text is never a number, a cell expected twice holds its last value, and the
+dicts (`expected`, `scale`, `bound`) still read as before.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from xlgen.build import build
+from xlgen.verify.core import Report, SheetCheck, disagreeing
+
+
+def test_text_is_not_the_number_it_spells():
+    """NumPy reads the text "1.5" as 1.5; verify must not (a false OK before)."""
+    report = Report("x")
+    scale = np.zeros(3)
+    assert disagreeing([1.5, 2.0, 3.0], ["1.5", 2.0, "3"], scale, False, report) == [0, 2]
+    assert disagreeing(["a", 2.0], ["a", 2.0], scale[:2], False, report) == []
+
+
+def test_a_boolean_is_judged_as_agrees_does():
+    report = Report("x")
+    assert disagreeing([False, True], [1e-12, 1.0], np.zeros(2), False, report) == [0]
+
+
+def test_blocks_read_as_the_dicts():
+    check = SheetCheck("s", "layout")
+    check.expect(1, 1, 5.0, scale=2.0)
+    check.expect_column([2, 3, 4], 1, np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.0]), np.array([1e-9, 1e-9, 1e-9]))
+    check.expect_many([(2, 2), (3, 2)], [7.0, "text"])
+    assert check.count() == 6
+    assert check.lookup((3, 1)) == (2.0, 1.0, 1e-9)
+    assert check.lookup((3, 2))[0] == "text" and check.lookup((9, 9)) is None
+    assert check.expected == {(1, 1): 5.0, (2, 1): 1.0, (3, 1): 2.0, (4, 1): 3.0, (2, 2): 7.0, (3, 2): "text"}
+    assert check.scale[(1, 1)] == 2.0 and check.scale[(3, 1)] == 1.0 and check.scale[(2, 2)] == 0.0
+    assert math.isnan(check.bound[(1, 1)]) and check.bound[(4, 1)] == 1e-9
+    check.expect(5, 1, 4.0)   # after the dicts were asked for, they are filled directly
+    assert check.count() == 7 and check.lookup((5, 1))[0] == 4.0
+
+
+def test_a_cell_expected_twice_holds_its_last_value():
+    check = SheetCheck("s", "layout")
+    check.expect_column([1, 2], 1, [1.0, 2.0])
+    check.expect(1, 1, 9.0)
+    assert check.count() == 2
+    assert check.lookup((1, 1))[0] == 9.0
+    assert list(check.expected.items()) == [((1, 1), 9.0), ((2, 1), 2.0)]
+
+
+@pytest.fixture(scope="module")
+def small_graddesc(tmp_path_factory):
+    path = tmp_path_factory.mktemp("compare") / "graddesc.xlsx"
+    build("graddesc", path, ["epochs=2"])
+    return path
+
+
+def with_formula(source, target, old: str, new: str):
+    """`source` with the first formula `old` of the basic sheet made `new`, saved values kept."""
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        names = {item.filename for item in archive.infolist()}
+        done = False
+        for item in archive.infolist():
+            data = archive.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet") and not done and f"<f>{old}</f>".encode() in data:
+                data = data.replace(f"<f>{old}</f>".encode(), f"<f>{new}</f>".encode(), 1)
+                done = True
+            out.writestr(item, data)
+    assert done and names
+    return target
+
+
+def test_a_number_made_text_fails_at_its_cell(small_graddesc, tmp_path):
+    """basic!C5 =N4 made ="" & N4: the weight as text (Excel shows it left-aligned, and
+    arithmetic still reads it), which the reference says is a number."""
+    mutated = with_formula(small_graddesc, tmp_path / "text.xlsx", "N4", '""&amp;N4')
+    code, out, _ = run_cli("verify", mutated, "--json")
+    report = json.loads(out)
+    assert code == 1
+    assert report["first_divergence"] == "basic!C5"
+
+
+def test_formula_cells_are_matched_to_checked_cells_one_to_one():
+    """Cells past any fixed column width still match only themselves."""
+    from xlgen.verify.core import _checked_positions
+    checked = (np.array([1, 2, 1]), np.array([40_000, 1, 2]), ["a", "b", "c"], [], np.array([1.0, 2.0, 3.0]))
+    where, actual, scales = _checked_positions([(2, 1), (1, 40_000), (1, 40_001), (0, 2), (1, 2)], [checked])
+    assert where.tolist() == [1, 0, -1, -1, 2]
+    assert actual == ["a", "b", "c"] and scales.tolist() == [1.0, 2.0, 3.0]
