@@ -17,6 +17,7 @@ counts.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -108,6 +109,9 @@ def main(argv=None) -> int:
     soffice = shutil.which("soffice")
     workdir = Path(tempfile.mkdtemp(prefix="xlgen-build-verify-"))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    # as a user's second run finds it: xlgen's bytecode compiled (PYTHONDONTWRITEBYTECODE, set on
+    # some machines, would otherwise make every run compile xlgen from source, ~0.1 s)
+    compileall.compile_dir(ROOT / "xlgen", quiet=1)
     if not soffice:
         print("LibreOffice: soffice is not on PATH (scripts/install-libreoffice); no ratios")
     books = []  # (what, build arguments, file): graddesc's basic sheet at each size...
