@@ -274,3 +274,51 @@ def test_text_where_a_passenger_number_belongs_is_one_line(tmp_path):
     code, _out, err = run_cli("verify", damaged)
     assert code == 2
     assert err.strip().splitlines() == ["xlgen: error: mmult!G10 (SibSp) should hold a number, not 'ab'"]
+
+
+# --- the 5,000-case run of issue 13: three broken cases -------------------------------------
+
+def test_a_cell_on_a_missing_sheet_passed_to_a_function_is_ref_error():
+    """A fuzzed convolution: `MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)'a''b'!C3)` gave an
+    UnboundLocalError: a cell argument of a library function was wrapped in place
+    (`_k2 = _cell_array(_k2)`), but a cell on a sheet that does not exist is the #REF!
+    constant, not a variable."""
+    for formula in ("=MAX(0,nosuch!C3)", "=MAX(0,SUMPRODUCT(A1:A2,A1:A2),nosuch!C3)", "=ROUND(nosuch!C3,1)",
+                    "=SUMPRODUCT(nosuch!C3,A1)"):
+        assert value(formula, A1=1.0, A2=2.0) == ExcelError("#REF!"), formula
+    assert value("=IFERROR(ROUND(nosuch!C3,1),7)") == 7.0
+
+
+@pytest.mark.parametrize("formula", ["=MAX((1)2)", "=MAX((1)(2))", "=MAX(SUM(1)SUM(2))", "=MAX(1,{1,2}3)",
+                                     "=MAX(0,SUMPRODUCT(A1:A2,A1:A2)'a''b'!C3)", "=(A1:B2)(C1)", "={1,2}{3}"])
+def test_an_operand_right_after_a_closing_parenthesis_is_refused(formula):
+    """formulas' parser read the operand after `)` as one more argument of the call around
+    it (MAX((1)2) was MAX(1,2)); Excel refuses such a formula, and so does verify."""
+    with pytest.raises(UnsupportedFormula, match="cannot be parsed"):
+        value(formula, A1=1.0)
+
+
+def test_formulas_with_parentheses_and_arrays_still_parse():
+    from xlgen.engine.parse import parse_tree
+    assert value("=SUM({1,2;3,4})+MAX((A1),A2)+(1)+(2)", A1=1.0, A2=5.0) == 18.0
+    assert value("=INDEX({1,2;3,4},2,1)*SUM(A1)%", A1=100.0) == 3.0
+    assert parse_tree("=(A1) B1:B2")[:2] == ("op", " ")  # a space is the intersection
+
+
+def test_the_fuzzed_convolution_formulas_end_as_excel_would(tmp_path):
+    """The case end to end: an unknown name is #NAME? (a wrong cell, named: exit 1); the
+    missing comma is refused in one line naming its cell (exit 2)."""
+    from tests.conftest import ROOT
+    from tests.workbook_files import read_formula, replace_formula
+    source = ROOT / "workbooks" / "convolution.xlsx"
+    assert read_formula(source, "conv", "AZ3") == "MAX(0,SUMPRODUCT(S2:U4,conv1_filter1))"
+    unknown = tmp_path / "unknown.xlsx"
+    replace_formula(source, unknown, "conv", "AZ3", "MAX(0,SUMPRODUCT(S2:U4,conv1_f_xlfn._xlws.SORTilter1))")
+    code, out, err, crash = run_verify(unknown)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 1 and "the first in calculation order is conv!AZ3" in out and "#NAME?" in out
+    adjacent = tmp_path / "adjacent.xlsx"
+    replace_formula(source, adjacent, "conv", "AK8", "MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)'a''b'!C3)")
+    code, out, err, crash = run_verify(adjacent)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and err.startswith("xlgen: error: conv!AK8: formula =MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)")

@@ -610,7 +610,8 @@ class _Emitter:
         kind = node[0]
         if kind == "cell":
             t = self.value(node, scope)
-            self.line(f"{t} = _cell_array({t})")
+            if t.startswith("t"):  # else a constant: #REF! for a sheet that does not exist
+                self.line(f"{t} = _cell_array({t})")
             return t
         if kind == "range":
             target = self.sheet_of(node[1])
