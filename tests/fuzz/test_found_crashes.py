@@ -278,6 +278,50 @@ def test_text_where_a_passenger_number_belongs_is_one_line(tmp_path):
 
 # --- the 5,000-case run of issue 13: three broken cases -------------------------------------
 
+def test_a_whole_sheet_randarray_is_refused_before_it_is_allocated(small_book, tmp_path):
+    """A fuzzed two-neuron: `data!C18*_xlfn.RANDARRAY(1048576,16384)` made numpy allocate
+    128 GiB (a MemoryError traceback). An array past 16,777,216 cells (the bound ranges
+    have: ~1 GiB of cell objects, half the 2 GiB promise) is refused before anything is
+    allocated, naming the cell; a sheet-sized array (17 billion cells) is far past it."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, hard))  # an allocation would fail at once
+    try:
+        with pytest.raises(UnsupportedFormula, match=r"s!B1: RANDARRAY of 1,048,576 x 16,384 cells \(xlgen's "
+                                                     r"engine holds at most 16,777,216 in one array"):
+            value("=A1*_xlfn.RANDARRAY(1048576,16384)", A1=2.0)
+        with pytest.raises(UnsupportedFormula, match="RANDARRAY of 1e\\+300 x 1 cells"):
+            value("=SUM(_xlfn.RANDARRAY(1E+300))")
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    from tests.workbook_files import replace_formula
+    path = tmp_path / "randarray.xlsx"
+    replace_formula(small_book, path, "basic", "F5", "B5*_xlfn.RANDARRAY(1048576,16384)")
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and err.startswith("xlgen: error: basic!F5: RANDARRAY of 1,048,576 x 16,384 cells")
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("=SUM(_xlfn.RANDARRAY(-1))", "#VALUE!"),        # int() of a negative size: a ValueError
+    ("=SUM(_xlfn.RANDARRAY(\"a\"))", "#VALUE!"),     # int() of an error: a ValueError
+    ("=SUM(_xlfn.RANDARRAY(#N/A))", "#N/A"),
+    ("=SUM(_xlfn.RANDARRAY(2,2,5,1))", "#VALUE!"),   # Excel: min must not pass max
+    ("=SUM(_xlfn.RANDARRAY(2,2,1,\"x\"))", "#VALUE!"),  # a TypeError (error minus float)
+    ("=SUM(_xlfn.RANDARRAY(2,2,1.2,1.5,TRUE))", "#VALUE!"),  # no whole number between
+    ("=SUM(_xlfn.RANDARRAY(2,2,-1E+308,1E+308))", "#NUM!"),  # past the largest double
+])
+def test_randarray_with_bad_arguments_is_an_excel_error(formula, expected):
+    assert value(formula) == ExcelError(expected)
+
+
+def test_randarray_draws_within_its_bounds():
+    for _ in range(20):
+        assert 4.0 <= value("=SUM(_xlfn.RANDARRAY(2,2,1,2,TRUE))") <= 8.0
+        assert 0.0 <= value("=MAX(_xlfn.RANDARRAY(3,1))") < 1.0
+    assert value("=_xlfn.RANDARRAY(2,2,7,7,TRUE)") == 7.0
+
+
 def test_a_cell_on_a_missing_sheet_passed_to_a_function_is_ref_error():
     """A fuzzed convolution: `MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)'a''b'!C3)` gave an
     UnboundLocalError: a cell argument of a library function was wrapped in place
