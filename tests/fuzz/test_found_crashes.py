@@ -322,6 +322,53 @@ def test_randarray_draws_within_its_bounds():
     assert value("=_xlfn.RANDARRAY(2,2,7,7,TRUE)") == 7.0
 
 
+def test_the_convolution_reference_leaks_no_warning_on_huge_or_infinite_inputs():
+    """A fuzzed conv-example: numpy's 'invalid value encountered in multiply' from the
+    reference was printed on stderr. Overflow to inf (pixels of 1e308) and inf * 0 = nan are
+    IEEE's answers, which the comparison reads as Excel's #NUM!, so nothing is printed."""
+    import warnings
+
+    import numpy as np
+
+    from xlgen.reference.convolution import conv_relu, dense
+    image = np.zeros((4, 4))
+    image[0, 0], image[2, 3] = 1e308, np.inf
+    kernel = np.array([[2.0, 0.0], [0.0, -1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = conv_relu([image], [kernel], (3, 3))
+        total = dense([out], [np.ones((3, 3))])
+    assert out[0, 0] == np.inf  # 2e308 overflows
+    assert np.isnan(out[2, 2])  # inf * 0
+    assert out[1, 2] == 0.0 and out[1, 1] == 0.0  # ReLU of -inf; untouched
+    assert np.isnan(total)
+
+
+def test_an_infinite_number_in_a_cell_is_refused_in_one_line(tmp_path):
+    """The same case: `<c r="F2"><v>inf</v></c>` (Python reads 'inf' and '1e309' as
+    infinity; Excel holds no such number) gave the reference an infinite pixel."""
+    import re
+    import zipfile
+
+    from tests.conftest import ROOT
+    from tests.workbook_files import sheet_part
+    source = ROOT / "workbooks" / "convolution.xlsx"
+    part = sheet_part(source, "conv")
+    for text in ("inf", "1e309", "nan"):
+        damaged = tmp_path / f"{text}.xlsx"
+        with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+            for info in original.infolist():
+                data = original.read(info)
+                if info.filename == part:
+                    data, count = re.subn(rb'(<c r="F5"[^>]*>)<v>[^<]*</v>', rb'\1<v>' + text.encode() + rb'</v>',
+                                          data, count=1)
+                    assert count == 1
+                copy.writestr(info, data)
+        code, out, err, crash = run_verify(damaged)
+        assert judge(code, out, err, crash) is None, crash
+        assert code == 2 and f"a number Excel cannot hold ('{text}') in row 5" in err
+
+
 def test_a_cell_on_a_missing_sheet_passed_to_a_function_is_ref_error():
     """A fuzzed convolution: `MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)'a''b'!C3)` gave an
     UnboundLocalError: a cell argument of a library function was wrapped in place

@@ -426,9 +426,12 @@ class _SheetReader:
             return None  # <v/>: openpyxl writes this for formulas it has no value for
         if t == "n":
             try:
-                return float(v)
+                number = float(v)
             except ValueError:
                 raise _Refused(f"a non-numeric number {v!r} in row {row}") from None
+            if number - number:  # inf or nan: no Excel number (Python reads 'inf', '1e309')
+                raise _Refused(f"a number Excel cannot hold ({v.strip()!r}) in row {row}")
+            return number
         if t == "s":
             try:
                 return self.sst[int(v)]
@@ -535,9 +538,11 @@ def _scan(reader: _SheetReader, text: str) -> None:
             elif v_text:
                 if not ctype:
                     try:
-                        constants[(row, col)] = float(v_text)
+                        number = constants[(row, col)] = float(v_text)
                     except ValueError:
                         raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
+                    if number - number:  # inf or nan, as in typed_value
+                        raise _Refused(f"a number Excel cannot hold ({v_text.strip()!r}) in row {row}")
                 else:
                     store(row, col, ctype, v_text, None)
             elif ctype == "str" or ctype == "inlineStr":

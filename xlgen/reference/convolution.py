@@ -35,10 +35,13 @@ def conv_relu(maps, kernels, out_shape) -> np.ndarray:
         kr, kc = kernel.shape
         source = padded(image, rows + kr - 1, cols + kc - 1)
         layer = np.zeros((rows, cols))
-        for di in range(kr):          # one product at a time, in the spreadsheet's order
-            for dj in range(kc):
-                layer = layer + source[di:di + rows, dj:dj + cols] * kernel[di, dj]
-        total = total + layer
+        # inputs near the largest double (or inf in a damaged file) give inf and nan here,
+        # as IEEE says; the comparison reads those as Excel's #NUM!, so no warning is news
+        with np.errstate(over="ignore", invalid="ignore"):
+            for di in range(kr):          # one product at a time, in the spreadsheet's order
+                for dj in range(kc):
+                    layer = layer + source[di:di + rows, dj:dj + cols] * kernel[di, dj]
+            total = total + layer
     return np.maximum(0.0, total)
 
 
@@ -56,8 +59,9 @@ def max_pool(image, out_shape, size: int = 2) -> np.ndarray:
 
 def dense(pooled_maps, weights) -> float:
     """One output unit: the sum over every map of weight times activation."""
-    return float(sum(float(np.sum(np.asarray(w, dtype=np.float64) * np.asarray(p, dtype=np.float64)))
-                     for p, w in zip(pooled_maps, weights)))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and nan as in conv_relu
+        return float(sum(float(np.sum(np.asarray(w, dtype=np.float64) * np.asarray(p, dtype=np.float64)))
+                         for p, w in zip(pooled_maps, weights)))
 
 
 def dropout(random_numbers, p: float, margin: float = 0.001) -> np.ndarray:
