@@ -292,6 +292,15 @@ def test_a_whole_sheet_randarray_is_refused_before_it_is_allocated(small_book, t
             value("=A1*_xlfn.RANDARRAY(1048576,16384)", A1=2.0)
         with pytest.raises(UnsupportedFormula, match="RANDARRAY of 1e\\+300 x 1 cells"):
             value("=SUM(_xlfn.RANDARRAY(1E+300))")
+        # the same bound for arrays an operator or MMULT makes from two ranges
+        column = {f"A{r}": float(r) for r in range(1, 5001)}
+        for formula, what in [("=SUM(A1:A5000*TRANSPOSE(A1:A5000))", r"an array operation \(\*\)"),
+                              ("=SUM(IF(A1:A5000>TRANSPOSE(A1:A5000),1,0))", r"an array operation \(>\)"),
+                              ("=SUM(MMULT(A1:A5000,TRANSPOSE(A1:A5000)))", "MMULT")]:
+            book = book_of({**column, "B1": formula})
+            book.sheets[0].array_refs[(1, 2)] = "B1"
+            with pytest.raises(UnsupportedFormula, match=f"s!B1: {what} of 5,000 x 5,000 cells"):
+                calculate(book)
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     from tests.workbook_files import replace_formula
@@ -313,6 +322,16 @@ def test_a_whole_sheet_randarray_is_refused_before_it_is_allocated(small_book, t
 ])
 def test_randarray_with_bad_arguments_is_an_excel_error(formula, expected):
     assert value(formula) == ExcelError(expected)
+
+
+def test_arrays_within_the_bound_compute():
+    column = {f"A{r}": float(r) for r in range(1, 4097)}
+    book = book_of({**column, "B1": "=SUM(A1:A4096*TRANSPOSE(A1:A4096))",
+                    "C1": "=SUM(MMULT(TRANSPOSE(A1:A4096),A1:A4096))"})
+    book.sheets[0].array_refs[(1, 2)] = "B1"
+    values = calculate(book).values
+    assert values[("s", 1, 2)] == (4096 * 4097 / 2) ** 2
+    assert values[("s", 1, 3)] == sum(r * r for r in range(1, 4097))
 
 
 def test_randarray_draws_within_its_bounds():
@@ -413,3 +432,17 @@ def test_the_fuzzed_convolution_formulas_end_as_excel_would(tmp_path):
     code, out, err, crash = run_verify(adjacent)
     assert judge(code, out, err, crash) is None, crash
     assert code == 2 and err.startswith("xlgen: error: conv!AK8: formula =MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)")
+
+
+def test_a_brace_right_after_a_row_renders_as_text():
+    """A fuzzed entropy_example: `LOG(1-D28}))` (a stray brace after a reference). The
+    shape renderer escaped braces for an f-string and split on `{}`, so `D28}` swallowed
+    its row's place: a TypeError traceback. Braces are now plain text."""
+    from xlgen.engine.refs import Template
+    template = Template('-IF(B28=1,LOG(D28),LOG(1-D28}))&"{}"&{1,2}', 28, 7)
+    assert template.render(30, 7) == '-IF(B30=1,LOG(D30),LOG(1-D30}))&"{}"&{1,2}'
+    assert Template("A1}", 1, 1).render(5, 2) == "B5}"
+    cells = {f"A{r}": float(r) for r in range(1, 5)}
+    cells.update({f"B{r}": f"=LOG(1-A{r}}})" for r in range(1, 5)})
+    with pytest.raises(UnsupportedFormula, match=r"s!B\d: formula =LOG\(1-A\d}\) \(cannot be parsed\)"):
+        calculate(book_of(cells))

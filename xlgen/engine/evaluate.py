@@ -29,7 +29,7 @@ _second = itemgetter(1)
 MISSING = object()  # a formula cell without a saved value
 _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used area
 _MEMO_CELLS = 1 << 10  # ranges of at least this many cells are gathered once per calculation
-_MAX_ARRAY_CELLS = 1 << 24  # a range passed whole to a function: 16M cells of objects is ~1 GiB
+_MAX_ARRAY_CELLS = rt.MAX_ARRAY_CELLS  # a range passed whole to a function, an array made
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
 
@@ -329,15 +329,12 @@ class _Engine:
                     return x
             rows, cols, low, high, whole = numbers
             high = high if high != 0.0 else 1.0
-            if not all(-math.inf < x < math.inf for x in numbers):  # inf read from a file's cell
+            if not all(-math.inf < x < math.inf for x in numbers):  # int(inf) would raise
                 return rt.E_NUM
             if rows < 0 or cols < 0 or low > high:
                 return rt.E_VALUE
             n_rows, n_cols = int(rows) or 1, int(cols) or 1
-            if n_rows * n_cols > _MAX_ARRAY_CELLS:
-                size = f"{n_rows:,} x {n_cols:,}" if n_rows * n_cols < 10 ** 15 else f"{rows:.3g} x {cols:.3g}"
-                raise rt.RuntimeUnsupported(f"RANDARRAY of {size} cells (xlgen's engine holds at most "
-                                            f"{_MAX_ARRAY_CELLS:,} in one array, about 1 GiB)")
+            rt.too_large(n_rows, n_cols, "RANDARRAY")
             draw = np.random.random((n_rows, n_cols))
             with np.errstate(all="ignore"):  # bounds near the largest double overflow: #NUM!
                 if whole:
