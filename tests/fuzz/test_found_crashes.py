@@ -446,3 +446,27 @@ def test_a_brace_right_after_a_row_renders_as_text():
     cells.update({f"B{r}": f"=LOG(1-A{r}}})" for r in range(1, 5)})
     with pytest.raises(UnsupportedFormula, match=r"s!B\d: formula =LOG\(1-A\d}\) \(cannot be parsed\)"):
         calculate(book_of(cells))
+
+
+@pytest.mark.parametrize("part", ["xl/_rels/workbook.xml.rels", "xl/workbook.xml", "sheet"])
+@pytest.mark.parametrize("encoding", ["Uyes", "gbk", "base64"])
+def test_an_xml_part_in_an_encoding_expat_cannot_read_is_one_line(small_book, tmp_path, part, encoding):
+    """A fuzzed collab_filter: `encoding="Uyes"` in a .rels part's XML declaration; expat
+    looks the codec up in Python and raised LookupError (ValueError for multi-byte ones)."""
+    import re
+    import zipfile
+
+    from tests.workbook_files import sheet_part
+    if part == "sheet":
+        part = sheet_part(small_book, "basic")
+    damaged = tmp_path / "encoding.xlsx"
+    with zipfile.ZipFile(small_book) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == part:
+                data, count = re.subn(rb'encoding="[^"]*"', f'encoding="{encoding}"'.encode(), data, count=1)
+                assert count == 1
+            copy.writestr(info, data)
+    code, out, err, crash = run_verify(damaged)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and f"{part} cannot be read as XML (" in err

@@ -141,6 +141,8 @@ class _Package:
             raise BadWorkbook(f"{self.path}: {member} contains {exc}; refusing it") from None
         except expat.ExpatError as exc:
             raise BadWorkbook(f"{self.path}: {member} is not well-formed XML ({exc})") from None
+        except (LookupError, ValueError) as exc:  # encoding="Uyes", "gbk": expat's codec look-up
+            raise BadWorkbook(f"{self.path}: {member} cannot be read as XML ({exc})") from None
 
 
 def _local(name: str) -> str:
@@ -637,6 +639,8 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
         raise BadWorkbook(f"{pkg.path}: {member} is not well-formed XML ({exc})") from None
     except UnicodeDecodeError as exc:
         raise BadWorkbook(f"{pkg.path}: {member} is not valid UTF-8 ({exc.reason})") from None
+    except (LookupError, ValueError) as exc:  # as in _Package.parse
+        raise BadWorkbook(f"{pkg.path}: {member} cannot be read as XML ({exc})") from None
     pkg.parse(member, reader.start, reader.end, reader.chars)
 
 
