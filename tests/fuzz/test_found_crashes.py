@@ -343,13 +343,13 @@ def test_randarray_draws_within_its_bounds():
 
 def test_the_convolution_reference_leaks_no_warning_on_huge_or_infinite_inputs():
     """A fuzzed conv-example: numpy's 'invalid value encountered in multiply' from the
-    reference was printed on stderr. Overflow to inf (pixels of 1e308) and inf * 0 = nan are
-    IEEE's answers, which the comparison reads as Excel's #NUM!, so nothing is printed."""
+    reference was printed on stderr. Overflow (pixels of 1e308) and inf * 0 are no news;
+    an overflowed sum is Excel's #NUM! (nan), and MAX(0, #NUM!) stays #NUM!, not 0."""
     import warnings
 
     import numpy as np
 
-    from xlgen.reference.convolution import conv_relu, dense
+    from xlgen.reference.convolution import conv_relu, dense, max_pool
     image = np.zeros((4, 4))
     image[0, 0], image[2, 3] = 1e308, np.inf
     kernel = np.array([[2.0, 0.0], [0.0, -1.0]])
@@ -357,10 +357,32 @@ def test_the_convolution_reference_leaks_no_warning_on_huge_or_infinite_inputs()
         warnings.simplefilter("error")
         out = conv_relu([image], [kernel], (3, 3))
         total = dense([out], [np.ones((3, 3))])
-    assert out[0, 0] == np.inf  # 2e308 overflows
+    assert np.isnan(out[0, 0])  # 2e308 overflows: #NUM!
     assert np.isnan(out[2, 2])  # inf * 0
-    assert out[1, 2] == 0.0 and out[1, 1] == 0.0  # ReLU of -inf; untouched
+    assert np.isnan(out[1, 2])  # MAX(0, -inf): #NUM! in Excel, not 0
+    assert out[1, 1] == 0.0 and out[0, 1] == 0.0  # untouched
     assert np.isnan(total)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pooled = max_pool(out, (2, 2))
+    assert np.isnan(pooled[0, 0]) and np.isnan(pooled[0, 1]) and pooled[1, 0] == 0.0
+    assert np.isnan(pooled[1, 1])  # the block holding out[2, 2]; the rest of it is empty
+
+
+def test_softmax_of_an_overflowing_output_is_num_error_throughout():
+    """exp(1000) is #NUM! in Excel, and so are the total and every probability (numpy gave
+    x / inf = 0 for the others, a false FAIL, and printed two warnings)."""
+    import warnings
+
+    import numpy as np
+
+    from xlgen.reference.cross_entropy import softmax
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = softmax([1000.0, 1.0, -2.0])
+    assert np.isnan(result["exp"][0]) and result["exp"][1] == np.exp(1.0)
+    assert np.isnan(result["exp_total"]) and np.isnan(result["softmax"]).all()
+    assert softmax([0.0, 0.0])["softmax"].tolist() == [0.5, 0.5]
 
 
 def test_an_infinite_number_in_a_cell_is_refused_in_one_line(tmp_path):
@@ -470,3 +492,26 @@ def test_an_xml_part_in_an_encoding_expat_cannot_read_is_one_line(small_book, tm
     code, out, err, crash = run_verify(damaged)
     assert judge(code, out, err, crash) is None, crash
     assert code == 2 and f"{part} cannot be read as XML (" in err
+
+
+def test_an_output_whose_exp_overflows_verifies_as_excel_computes_it(tmp_path):
+    """softmax!B5 = 1000: Excel's EXP gives #NUM!, and so does every cell computed from it;
+    verify agrees with that (no false FAIL at the other probabilities, no warning)."""
+    import re
+    import zipfile
+
+    from tests.conftest import ROOT
+    from tests.workbook_files import sheet_part
+    source = ROOT / "workbooks" / "cross-entropy.xlsx"
+    part = sheet_part(source, "softmax")
+    damaged = tmp_path / "overflow.xlsx"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == part:
+                data, count = re.subn(rb'(<c r="B5"[^>]*>)<v>[^<]*</v>', rb"\1<v>1000</v>", data, count=1)
+                assert count == 1
+            copy.writestr(info, data)
+    code, out, err, crash = run_verify(damaged)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 0 and err == ""
