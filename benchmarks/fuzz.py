@@ -3,10 +3,14 @@
     python benchmarks/fuzz.py                      # 5,000 cases, 2 at a time
     python benchmarks/fuzz.py --cases 300 --seed 7 --jobs 1
     python benchmarks/fuzz.py --replay 1234        # one case again, its file kept
+    python benchmarks/fuzz.py --replay 1234 --book two-neuron.xlsx --kind formula
 
 Workbooks: small builds of each template (--set epochs=1), the course's files in
 ../shared/fixtures and workbooks/*.xlsx, each chosen with a weight inversely
-proportional to its verify time. Damage (tests/fuzz/damage.py): bytes of the zip; one
+proportional to its verify time. Those times are measured, so which workbook a case
+index draws can differ between runs on a loaded machine: a broken case's line names its
+workbook and kind, and `--replay N --book NAME --kind KIND` rebuilds exactly that case
+(the damage depends only on the seed, the index, the workbook and the kind). Damage (tests/fuzz/damage.py): bytes of the zip; one
 XML member flipped, truncated, duplicated, emptied or deleted; elements inserted into a
 sheet; formula text with tokens inserted. Each case runs `xlgen verify` in-process in a
 forked child (imports done once in the parent, so thousands of cases take minutes),
@@ -169,6 +173,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--sample", type=int, default=50, help="every Nth case also as a real process (0: none)")
     parser.add_argument("--replay", type=int, help="run one case index again and keep its file")
+    parser.add_argument("--book", help="with --replay: the workbook the case damaged (its file name)")
+    parser.add_argument("--kind", choices=list(KIND_WEIGHTS), help="with --replay: the kind of damage")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--minutes", type=float, help="start no case after this many minutes (the tally "
                         "then covers the cases run)")
@@ -186,6 +192,11 @@ def main() -> int:
     cases = plan_cases(books, costs, args.cases, args.seed)
     if args.replay is not None:
         index, book, kind = cases[args.replay]
+        if args.book:
+            book = next((b for b in books if b.name == args.book), None)
+            if book is None:
+                parser.error(f"--book {args.book}: not one of {', '.join(b.name for b in books)}")
+        kind = args.kind or kind
         path = make_case(book, kind, args.seed, index, work)
         code, out, err, crash = run_verify(path)
         print(f"{path}\nexit {code}\n{out}{err}{crash or ''}")
@@ -227,7 +238,8 @@ def report(results, books, elapsed: float) -> int:
                                    for r in results if r["code"] == 2)
     print("most common refusals: " + "; ".join(f"{count}x {text}" for text, count in messages.most_common(6)))
     for p in problems[:20]:
-        print(f"  case {p['index']} ({p['kind']}, {p['book']}): {p['problem']}")
+        print(f"  case {p['index']} ({p['kind']}, {p['book']}): {p['problem']}  "
+              f"[--replay {p['index']} --book {p['book']} --kind {p['kind']}]")
     return 1 if problems else 0
 
 

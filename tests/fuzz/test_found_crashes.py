@@ -274,3 +274,244 @@ def test_text_where_a_passenger_number_belongs_is_one_line(tmp_path):
     code, _out, err = run_cli("verify", damaged)
     assert code == 2
     assert err.strip().splitlines() == ["xlgen: error: mmult!G10 (SibSp) should hold a number, not 'ab'"]
+
+
+# --- the 5,000-case run of issue 13: three broken cases -------------------------------------
+
+def test_a_whole_sheet_randarray_is_refused_before_it_is_allocated(small_book, tmp_path):
+    """A fuzzed two-neuron: `data!C18*_xlfn.RANDARRAY(1048576,16384)` made numpy allocate
+    128 GiB (a MemoryError traceback). An array past 16,777,216 cells (the bound ranges
+    have: ~1 GiB of cell objects, half the 2 GiB promise) is refused before anything is
+    allocated, naming the cell; a sheet-sized array (17 billion cells) is far past it."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, hard))  # an allocation would fail at once
+    try:
+        with pytest.raises(UnsupportedFormula, match=r"s!B1: RANDARRAY of 1,048,576 x 16,384 cells \(xlgen's "
+                                                     r"engine holds at most 16,777,216 in one array"):
+            value("=A1*_xlfn.RANDARRAY(1048576,16384)", A1=2.0)
+        with pytest.raises(UnsupportedFormula, match="RANDARRAY of 1e\\+300 x 1 cells"):
+            value("=SUM(_xlfn.RANDARRAY(1E+300))")
+        # the same bound for arrays an operator or MMULT makes from two ranges
+        column = {f"A{r}": float(r) for r in range(1, 5001)}
+        for formula, what in [("=SUM(A1:A5000*TRANSPOSE(A1:A5000))", r"an array operation \(\*\)"),
+                              ("=SUM(IF(A1:A5000>TRANSPOSE(A1:A5000),1,0))", r"an array operation \(>\)"),
+                              ("=SUM(MMULT(A1:A5000,TRANSPOSE(A1:A5000)))", "MMULT")]:
+            book = book_of({**column, "B1": formula})
+            book.sheets[0].array_refs[(1, 2)] = "B1"
+            with pytest.raises(UnsupportedFormula, match=f"s!B1: {what} of 5,000 x 5,000 cells"):
+                calculate(book)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    from tests.workbook_files import replace_formula
+    path = tmp_path / "randarray.xlsx"
+    replace_formula(small_book, path, "basic", "F5", "B5*_xlfn.RANDARRAY(1048576,16384)")
+    code, out, err, crash = run_verify(path)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and err.startswith("xlgen: error: basic!F5: RANDARRAY of 1,048,576 x 16,384 cells")
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("=SUM(_xlfn.RANDARRAY(-1))", "#VALUE!"),        # int() of a negative size: a ValueError
+    ("=SUM(_xlfn.RANDARRAY(\"a\"))", "#VALUE!"),     # int() of an error: a ValueError
+    ("=SUM(_xlfn.RANDARRAY(#N/A))", "#N/A"),
+    ("=SUM(_xlfn.RANDARRAY(2,2,5,1))", "#VALUE!"),   # Excel: min must not pass max
+    ("=SUM(_xlfn.RANDARRAY(2,2,1,\"x\"))", "#VALUE!"),  # a TypeError (error minus float)
+    ("=SUM(_xlfn.RANDARRAY(2,2,1.2,1.5,TRUE))", "#VALUE!"),  # no whole number between
+    ("=SUM(_xlfn.RANDARRAY(2,2,-1E+308,1E+308))", "#NUM!"),  # past the largest double
+])
+def test_randarray_with_bad_arguments_is_an_excel_error(formula, expected):
+    assert value(formula) == ExcelError(expected)
+
+
+def test_arrays_within_the_bound_compute():
+    column = {f"A{r}": float(r) for r in range(1, 4097)}
+    book = book_of({**column, "B1": "=SUM(A1:A4096*TRANSPOSE(A1:A4096))",
+                    "C1": "=SUM(MMULT(TRANSPOSE(A1:A4096),A1:A4096))"})
+    book.sheets[0].array_refs[(1, 2)] = "B1"
+    values = calculate(book).values
+    assert values[("s", 1, 2)] == (4096 * 4097 / 2) ** 2
+    assert values[("s", 1, 3)] == sum(r * r for r in range(1, 4097))
+
+
+def test_randarray_draws_within_its_bounds():
+    for _ in range(20):
+        assert 4.0 <= value("=SUM(_xlfn.RANDARRAY(2,2,1,2,TRUE))") <= 8.0
+        assert 0.0 <= value("=MAX(_xlfn.RANDARRAY(3,1))") < 1.0
+    assert value("=_xlfn.RANDARRAY(2,2,7,7,TRUE)") == 7.0
+
+
+def test_the_convolution_reference_leaks_no_warning_on_huge_or_infinite_inputs():
+    """A fuzzed conv-example: numpy's 'invalid value encountered in multiply' from the
+    reference was printed on stderr. Overflow (pixels of 1e308) and inf * 0 are no news;
+    an overflowed sum is Excel's #NUM! (nan), and MAX(0, #NUM!) stays #NUM!, not 0."""
+    import warnings
+
+    import numpy as np
+
+    from xlgen.reference.convolution import conv_relu, dense, max_pool
+    image = np.zeros((4, 4))
+    image[0, 0], image[2, 3] = 1e308, np.inf
+    kernel = np.array([[2.0, 0.0], [0.0, -1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = conv_relu([image], [kernel], (3, 3))
+        total = dense([out], [np.ones((3, 3))])
+    assert np.isnan(out[0, 0])  # 2e308 overflows: #NUM!
+    assert np.isnan(out[2, 2])  # inf * 0
+    assert np.isnan(out[1, 2])  # MAX(0, -inf): #NUM! in Excel, not 0
+    assert out[1, 1] == 0.0 and out[0, 1] == 0.0  # untouched
+    assert np.isnan(total)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pooled = max_pool(out, (2, 2))
+    assert np.isnan(pooled[0, 0]) and np.isnan(pooled[0, 1]) and pooled[1, 0] == 0.0
+    assert np.isnan(pooled[1, 1])  # the block holding out[2, 2]; the rest of it is empty
+
+
+def test_softmax_of_an_overflowing_output_is_num_error_throughout():
+    """exp(1000) is #NUM! in Excel, and so are the total and every probability (numpy gave
+    x / inf = 0 for the others, a false FAIL, and printed two warnings)."""
+    import warnings
+
+    import numpy as np
+
+    from xlgen.reference.cross_entropy import softmax
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = softmax([1000.0, 1.0, -2.0])
+    assert np.isnan(result["exp"][0]) and result["exp"][1] == np.exp(1.0)
+    assert np.isnan(result["exp_total"]) and np.isnan(result["softmax"]).all()
+    assert softmax([0.0, 0.0])["softmax"].tolist() == [0.5, 0.5]
+
+
+def test_an_infinite_number_in_a_cell_is_refused_in_one_line(tmp_path):
+    """The same case: `<c r="F2"><v>inf</v></c>` (Python reads 'inf' and '1e309' as
+    infinity; Excel holds no such number) gave the reference an infinite pixel."""
+    import re
+    import zipfile
+
+    from tests.conftest import ROOT
+    from tests.workbook_files import sheet_part
+    source = ROOT / "workbooks" / "convolution.xlsx"
+    part = sheet_part(source, "conv")
+    for text in ("inf", "1e309", "nan"):
+        damaged = tmp_path / f"{text}.xlsx"
+        with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+            for info in original.infolist():
+                data = original.read(info)
+                if info.filename == part:
+                    data, count = re.subn(rb'(<c r="F5"[^>]*>)<v>[^<]*</v>', rb'\1<v>' + text.encode() + rb'</v>',
+                                          data, count=1)
+                    assert count == 1
+                copy.writestr(info, data)
+        code, out, err, crash = run_verify(damaged)
+        assert judge(code, out, err, crash) is None, crash
+        assert code == 2 and f"a number Excel cannot hold ('{text}') in row 5" in err
+
+
+def test_a_cell_on_a_missing_sheet_passed_to_a_function_is_ref_error():
+    """A fuzzed convolution: `MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)'a''b'!C3)` gave an
+    UnboundLocalError: a cell argument of a library function was wrapped in place
+    (`_k2 = _cell_array(_k2)`), but a cell on a sheet that does not exist is the #REF!
+    constant, not a variable."""
+    for formula in ("=MAX(0,nosuch!C3)", "=MAX(0,SUMPRODUCT(A1:A2,A1:A2),nosuch!C3)", "=ROUND(nosuch!C3,1)",
+                    "=SUMPRODUCT(nosuch!C3,A1)"):
+        assert value(formula, A1=1.0, A2=2.0) == ExcelError("#REF!"), formula
+    assert value("=IFERROR(ROUND(nosuch!C3,1),7)") == 7.0
+
+
+@pytest.mark.parametrize("formula", ["=MAX((1)2)", "=MAX((1)(2))", "=MAX(SUM(1)SUM(2))", "=MAX(1,{1,2}3)",
+                                     "=MAX(0,SUMPRODUCT(A1:A2,A1:A2)'a''b'!C3)", "=(A1:B2)(C1)", "={1,2}{3}"])
+def test_an_operand_right_after_a_closing_parenthesis_is_refused(formula):
+    """formulas' parser read the operand after `)` as one more argument of the call around
+    it (MAX((1)2) was MAX(1,2)); Excel refuses such a formula, and so does verify."""
+    with pytest.raises(UnsupportedFormula, match="cannot be parsed"):
+        value(formula, A1=1.0)
+
+
+def test_formulas_with_parentheses_and_arrays_still_parse():
+    from xlgen.engine.parse import parse_tree
+    assert value("=SUM({1,2;3,4})+MAX((A1),A2)+(1)+(2)", A1=1.0, A2=5.0) == 18.0
+    assert value("=INDEX({1,2;3,4},2,1)*SUM(A1)%", A1=100.0) == 3.0
+    assert parse_tree("=(A1) B1:B2")[:2] == ("op", " ")  # a space is the intersection
+
+
+def test_the_fuzzed_convolution_formulas_end_as_excel_would(tmp_path):
+    """The case end to end: an unknown name is #NAME? (a wrong cell, named: exit 1); the
+    missing comma is refused in one line naming its cell (exit 2)."""
+    from tests.conftest import ROOT
+    from tests.workbook_files import read_formula, replace_formula
+    source = ROOT / "workbooks" / "convolution.xlsx"
+    assert read_formula(source, "conv", "AZ3") == "MAX(0,SUMPRODUCT(S2:U4,conv1_filter1))"
+    unknown = tmp_path / "unknown.xlsx"
+    replace_formula(source, unknown, "conv", "AZ3", "MAX(0,SUMPRODUCT(S2:U4,conv1_f_xlfn._xlws.SORTilter1))")
+    code, out, err, crash = run_verify(unknown)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 1 and "the first in calculation order is conv!AZ3" in out and "#NAME?" in out
+    adjacent = tmp_path / "adjacent.xlsx"
+    replace_formula(source, adjacent, "conv", "AK8", "MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)'a''b'!C3)")
+    code, out, err, crash = run_verify(adjacent)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and err.startswith("xlgen: error: conv!AK8: formula =MAX(0,SUMPRODUCT(D7:F9,conv1_filter1)")
+
+
+def test_a_brace_right_after_a_row_renders_as_text():
+    """A fuzzed entropy_example: `LOG(1-D28}))` (a stray brace after a reference). The
+    shape renderer escaped braces for an f-string and split on `{}`, so `D28}` swallowed
+    its row's place: a TypeError traceback. Braces are now plain text."""
+    from xlgen.engine.refs import Template
+    template = Template('-IF(B28=1,LOG(D28),LOG(1-D28}))&"{}"&{1,2}', 28, 7)
+    assert template.render(30, 7) == '-IF(B30=1,LOG(D30),LOG(1-D30}))&"{}"&{1,2}'
+    assert Template("A1}", 1, 1).render(5, 2) == "B5}"
+    cells = {f"A{r}": float(r) for r in range(1, 5)}
+    cells.update({f"B{r}": f"=LOG(1-A{r}}})" for r in range(1, 5)})
+    with pytest.raises(UnsupportedFormula, match=r"s!B\d: formula =LOG\(1-A\d}\) \(cannot be parsed\)"):
+        calculate(book_of(cells))
+
+
+@pytest.mark.parametrize("part", ["xl/_rels/workbook.xml.rels", "xl/workbook.xml", "sheet"])
+@pytest.mark.parametrize("encoding", ["Uyes", "gbk", "base64"])
+def test_an_xml_part_in_an_encoding_expat_cannot_read_is_one_line(small_book, tmp_path, part, encoding):
+    """A fuzzed collab_filter: `encoding="Uyes"` in a .rels part's XML declaration; expat
+    looks the codec up in Python and raised LookupError (ValueError for multi-byte ones)."""
+    import re
+    import zipfile
+
+    from tests.workbook_files import sheet_part
+    if part == "sheet":
+        part = sheet_part(small_book, "basic")
+    damaged = tmp_path / "encoding.xlsx"
+    with zipfile.ZipFile(small_book) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == part:
+                data, count = re.subn(rb'encoding="[^"]*"', f'encoding="{encoding}"'.encode(), data, count=1)
+                assert count == 1
+            copy.writestr(info, data)
+    code, out, err, crash = run_verify(damaged)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 2 and f"{part} cannot be read as XML (" in err
+
+
+def test_an_output_whose_exp_overflows_verifies_as_excel_computes_it(tmp_path):
+    """softmax!B5 = 1000: Excel's EXP gives #NUM!, and so does every cell computed from it;
+    verify agrees with that (no false FAIL at the other probabilities, no warning)."""
+    import re
+    import zipfile
+
+    from tests.conftest import ROOT
+    from tests.workbook_files import sheet_part
+    source = ROOT / "workbooks" / "cross-entropy.xlsx"
+    part = sheet_part(source, "softmax")
+    damaged = tmp_path / "overflow.xlsx"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == part:
+                data, count = re.subn(rb'(<c r="B5"[^>]*>)<v>[^<]*</v>', rb"\1<v>1000</v>", data, count=1)
+                assert count == 1
+            copy.writestr(info, data)
+    code, out, err, crash = run_verify(damaged)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == 0 and err == ""

@@ -47,7 +47,7 @@ _BIG_RANGE = 1 << 16  # ranges with more cells than this are clipped to the used
 _MEMO_CELLS = 1 << 10  # ranges of at least this many cells are gathered once per calculation
 _SCAN_CELLS = 8  # smaller ranges are scanned whenever asked whether they are pending
 _TICK_CELLS = 1 << 14  # formulas set up between two progress calls
-_MAX_ARRAY_CELLS = 1 << 24  # a range passed whole to a function: 16M cells of objects is ~1 GiB
+_MAX_ARRAY_CELLS = rt.MAX_ARRAY_CELLS  # a range passed whole to a function, an array made
 _EXCEL_EPOCH = _dt.datetime(1899, 12, 30)
 
 
@@ -383,15 +383,33 @@ class _Engine:
             return rt.E_NUM if lo > hi else float(random.randint(lo, hi))
 
         def randarray(rows=1.0, cols=1.0, low=0.0, high=1.0, whole=False):
+            """Excel's RANDARRAY (an omitted argument arrives as 0: one row, one column,
+            up to 1). Its size is checked before anything is allocated."""
             draws[0] += 1
-            n_rows, n_cols = int(rt.number(rows) or 1), int(rt.number(cols) or 1)
-            low = rt.number(low)
-            high = rt.number(high) if high != 0.0 else 1.0
-            if whole:
-                values = np.random.randint(math.ceil(low), math.floor(high) + 1, (n_rows, n_cols))
-            else:
-                values = low + (high - low) * np.random.random((n_rows, n_cols))
-            return rt.from_xl(values.astype(float).astype(object))
+            numbers = [rt.E_VALUE if type(x) is np.ndarray else rt.number(x) for x in (rows, cols, low, high, whole)]
+            for x in numbers:
+                if type(x) is rt.XlError:
+                    return x
+            rows, cols, low, high, whole = numbers
+            high = high if high != 0.0 else 1.0
+            if not all(-math.inf < x < math.inf for x in numbers):  # int(inf) would raise
+                return rt.E_NUM
+            if rows < 0 or cols < 0 or low > high:
+                return rt.E_VALUE
+            n_rows, n_cols = int(rows) or 1, int(cols) or 1
+            rt.too_large(n_rows, n_cols, "RANDARRAY")
+            draw = np.random.random((n_rows, n_cols))
+            with np.errstate(all="ignore"):  # bounds near the largest double overflow: #NUM!
+                if whole:
+                    low, high = math.ceil(low), math.floor(high)
+                    if low > high:
+                        return rt.E_VALUE
+                    values = np.minimum(np.floor(low + (high - low + 1.0) * draw), high)
+                else:
+                    values = low + (high - low) * draw
+            values = values.astype(object)
+            values[~np.isfinite(values.astype(float))] = rt.E_NUM
+            return rt.from_xl(values)
 
         def now():
             draws[0] += 1

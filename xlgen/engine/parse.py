@@ -226,16 +226,36 @@ class _TreeParser(Parser):
 _PARSER = _TreeParser()
 
 
+def _operand_after_parenthesis(tokens) -> bool:
+    """True for `SUM(1)2`, `(1)(2)` or `SUM(A1)'s'!B2`: formulas' parser reads the operand
+    after a closing parenthesis as one more argument of the call around it (MAX((1)2) as
+    MAX(1,2)); Excel refuses such text. The rows of an array constant ({1,2;3,4}) come
+    as ARRAY(1,2)ARRAY(3,4) and are not this."""
+    opened = []  # per open parenthesis: "array", "row" (of an array constant) or None
+    for before, after in zip(tokens, tokens[1:] + [None]):
+        if isinstance(before, Parenthesis):
+            if before.name == "(":
+                continue
+            closed = opened.pop() if opened else None
+            if isinstance(after, (Operand, Function)) or (isinstance(after, Parenthesis) and after.name == "("):
+                if not (closed == "row" and isinstance(after, Function) and after.name.upper() == "ARRAY"):
+                    return True
+        if isinstance(after, Parenthesis) and after.name == "(":
+            array = isinstance(before, Function) and before.name.upper() == "ARRAY"
+            opened.append(("row" if opened and opened[-1] == "array" else "array") if array else None)
+    return False
+
+
 def parse_tree(text: str, parser=None):
     """Formula text (with or without '=') -> tree. Raises ParseError."""
     parser = parser or _PARSER
     expr = text if text.lstrip().startswith("=") else "=" + text
     try:
-        _tokens, builder = parser.ast(expr)
+        tokens, builder = parser.ast(expr)
     except UnsupportedSyntax:
         raise
     except (FormulaError, TokenError, ParseError, ValueError, IndexError, KeyError) as exc:
         raise ParseError(text) from exc
-    if len(builder) != 1:
+    if len(builder) != 1 or _operand_after_parenthesis(tokens):
         raise ParseError(text)
     return builder[-1]

@@ -143,6 +143,8 @@ class _Package:
             raise BadWorkbook(f"{self.path}: {member} contains {exc}; refusing it") from None
         except expat.ExpatError as exc:
             raise BadWorkbook(f"{self.path}: {member} is not well-formed XML ({exc})") from None
+        except (LookupError, ValueError) as exc:  # encoding="Uyes", "gbk": expat's codec look-up
+            raise BadWorkbook(f"{self.path}: {member} cannot be read as XML ({exc})") from None
 
 
 def _local(name: str) -> str:
@@ -428,9 +430,12 @@ class _SheetReader:
             return None  # <v/>: openpyxl writes this for formulas it has no value for
         if t == "n":
             try:
-                return float(v)
+                number = float(v)
             except ValueError:
                 raise _Refused(f"a non-numeric number {v!r} in row {row}") from None
+            if number - number:  # inf or nan: no Excel number (Python reads 'inf', '1e309')
+                raise _Refused(f"a number Excel cannot hold ({v.strip()!r}) in row {row}")
+            return number
         if t == "s":
             try:
                 return self.sst[int(v)]
@@ -540,9 +545,11 @@ def _scan(reader: _SheetReader, text: str) -> None:
             elif v_text:
                 if not ctype:
                     try:
-                        constants[(row, col)] = float(v_text)
+                        number = constants[(row, col)] = float(v_text)
                     except ValueError:
                         raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
+                    if number - number:  # inf or nan, as in typed_value
+                        raise _Refused(f"a number Excel cannot hold ({v_text.strip()!r}) in row {row}")
                 else:
                     store(row, col, ctype, v_text, None)
             elif ctype == "str" or ctype == "inlineStr":
@@ -651,6 +658,8 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
             raise BadWorkbook(f"{pkg.path}: {member} is not well-formed XML ({exc})") from None
         except UnicodeDecodeError as exc:
             raise BadWorkbook(f"{pkg.path}: {member} is not valid UTF-8 ({exc.reason})") from None
+        except (LookupError, ValueError) as exc:  # as in _Package.parse
+            raise BadWorkbook(f"{pkg.path}: {member} cannot be read as XML ({exc})") from None
     except BadWorkbook:
         if beside is not None:  # an XML error expat met first is the one to report
             beside.raise_error(up_to=checked)
@@ -677,6 +686,8 @@ def _check_xml(pkg: _Package, member: str):
         return index, f"{pkg.path}: {member} contains {exc}; refusing it"
     except expat.ExpatError as exc:
         return index, f"{pkg.path}: {member} is not well-formed XML ({exc})"
+    except (LookupError, ValueError) as exc:  # as in _Package.parse
+        return index, f"{pkg.path}: {member} cannot be read as XML ({exc})"
     return None
 
 

@@ -199,6 +199,9 @@ def _joined_renderer(pieces: list[str], offsets: tuple):
     return render
 
 
+_ROW = "\x00"  # where a relative row goes in a column's text (XML holds no NUL)
+
+
 class Template:
     """Renders a formula's text at another cell, fast, to recognise cells of the same shape.
 
@@ -231,13 +234,14 @@ class Template:
         self._by_col: dict = {}
 
     def _column_format(self, col: int):
-        """(format string, relative row offsets) for cells in this column, or False."""
+        """(the text with NUL where a relative row goes, those rows' offsets) for cells in
+        this column, or False. (NUL: no formula holds one; braces in the text stay as they are.)"""
         dc = col - self.col
-        out = [self.literals[0].replace("{", "{{").replace("}", "}}")]
+        out = [self.literals[0]]
         offsets = []
         for (kind, data), literal in zip(self.refs, self.literals[1:]):
             if kind == "text":
-                out.append(data.replace("{", "{{").replace("}", "}}"))
+                out.append(data)
             elif kind == "cols":
                 pieces = []
                 for dollar, letters in data:
@@ -252,7 +256,7 @@ class Template:
                     if dollar:
                         pieces.append("$" + digits.lstrip("0"))
                     else:
-                        pieces.append("{}")
+                        pieces.append(_ROW)
                         offsets.append(int(digits) - self.row)
                 out.append(":".join(pieces))
             else:
@@ -264,11 +268,11 @@ class Template:
                     if rdollar:
                         row_text = "$" + digits.lstrip("0")
                     else:
-                        row_text = "{}"
+                        row_text = _ROW
                         offsets.append(int(digits) - self.row)
                     pieces.append(cdollar + col_letters(c) + row_text)
                 out.append(":".join(pieces))
-            out.append(literal.replace("{", "{{").replace("}", "}}"))
+            out.append(literal)
         return "".join(out), tuple(offsets)
 
     def column_renderer(self, col: int):
@@ -286,9 +290,10 @@ class Template:
         layout = self._column_format(col)
         if layout is False:
             return False
-        fmt, offsets = layout
-        pieces = fmt.replace("{{", "\x01").replace("}}", "\x02").split("{}")
-        pieces = [p.replace("\x01", "{").replace("\x02", "}") for p in pieces]
+        text, offsets = layout
+        pieces = text.split(_ROW)  # as many as offsets + 1, whatever braces the text holds
+        if len(pieces) != len(offsets) + 1:  # a NUL of its own: no fast rendering
+            return False
         low = 1 - min(offsets, default=0)
         high = MAX_ROW - max(offsets, default=0)
         if len(offsets) > _MAX_COMPILED_REFS:  # compiling a huge f-string costs more than it saves

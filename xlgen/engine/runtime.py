@@ -34,6 +34,11 @@ E_NA = ERRORS["#N/A"]
 E_NULL = ERRORS["#NULL!"]
 INF = math.inf
 ndarray = np.ndarray
+# The most cells one array may have: 16,777,216 cells of Python objects (8 bytes a pointer,
+# 24 a float) are ~0.5 GiB, and a formula may hold two or three such arrays at once, within
+# the 2 GiB a verify promises. A sheet-sized array (17 billion cells) is refused before it
+# is allocated, naming its cell.
+MAX_ARRAY_CELLS = 1 << 24
 
 
 class RuntimeUnsupported(Exception):
@@ -199,7 +204,19 @@ def _float_array_op(symbol, args):
     return result.astype(object)
 
 
+def too_large(rows, cols, what: str) -> None:
+    """Refuse an array result past MAX_ARRAY_CELLS before it is made."""
+    if rows * cols > MAX_ARRAY_CELLS:
+        size = f"{rows:,} x {cols:,}" if rows * cols < 1e15 else f"{float(rows):.3g} x {float(cols):.3g}"
+        raise RuntimeUnsupported(f"{what} of {size} cells (xlgen's engine holds at most "
+                                 f"{MAX_ARRAY_CELLS:,} in one array, ~0.5 GiB)")
+
+
 def _array_op(symbol, *args):
+    if len(args) == 2 and type(args[0]) is ndarray is type(args[1]) and args[0].ndim == 2 == args[1].ndim:
+        # Excel pairs arrays entry by entry, a row or column stretched across the other
+        too_large(max(args[0].shape[0], args[1].shape[0]), max(args[0].shape[1], args[1].shape[1]),
+                  f"an array operation ({symbol})")
     fast = _float_array_op(symbol, args)
     if fast is not None:
         return fast
@@ -522,6 +539,7 @@ def mmult(a, b):
     if len(left[0]) != n:
         return E_VALUE
     m = len(right[0])
+    too_large(len(left), m, "MMULT")
     if len(left) * n * m > _MMULT_PYTHON_LIMIT:
         return _result(np.matmul(np.array(left), np.array(right)).tolist())
     columns = [[row[j] for row in right] for j in range(m)]

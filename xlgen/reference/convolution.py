@@ -9,8 +9,6 @@ reason. MAX skips empty cells, so max-pooling pads with nothing (all empty: 0).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 
@@ -35,29 +33,34 @@ def conv_relu(maps, kernels, out_shape) -> np.ndarray:
         kr, kc = kernel.shape
         source = padded(image, rows + kr - 1, cols + kc - 1)
         layer = np.zeros((rows, cols))
-        for di in range(kr):          # one product at a time, in the spreadsheet's order
-            for dj in range(kc):
-                layer = layer + source[di:di + rows, dj:dj + cols] * kernel[di, dj]
-        total = total + layer
+        # inputs near the largest double overflow to inf (and inf - inf is nan), as IEEE
+        # says; no warning is news to the user
+        with np.errstate(over="ignore", invalid="ignore"):
+            for di in range(kr):          # one product at a time, in the spreadsheet's order
+                for dj in range(kc):
+                    layer = layer + source[di:di + rows, dj:dj + cols] * kernel[di, dj]
+            total = total + layer
+    # an overflowed sum is Excel's #NUM! (nan), and MAX(0, #NUM!) is #NUM!, not 0
+    total[~np.isfinite(total)] = np.nan
     return np.maximum(0.0, total)
 
 
 def max_pool(image, out_shape, size: int = 2) -> np.ndarray:
     """The largest value of each size x size block; blocks past the image's edge use what
-    is there (an all-empty block is 0, as Excel's MAX of nothing)."""
+    is there (an all-empty block is 0, as Excel's MAX of nothing). A nan in a block
+    (#NUM! in the sheet) makes the block's MAX nan, as Excel's MAX of an error is one."""
     rows, cols = out_shape
-    source = padded(image, rows * size, cols * size, fill=np.nan)
+    source = padded(image, rows * size, cols * size, fill=-np.inf)  # -inf: an empty cell
     blocks = source.reshape(rows, size, cols, size)
-    with warnings.catch_warnings():  # an all-empty block: nanmax warns and gives nan
-        warnings.simplefilter("ignore", RuntimeWarning)
-        pooled = np.nanmax(blocks, axis=(1, 3))
-    return np.nan_to_num(pooled, nan=0.0)
+    pooled = np.max(blocks, axis=(1, 3))
+    return np.where(pooled == -np.inf, 0.0, pooled)
 
 
 def dense(pooled_maps, weights) -> float:
     """One output unit: the sum over every map of weight times activation."""
-    return float(sum(float(np.sum(np.asarray(w, dtype=np.float64) * np.asarray(p, dtype=np.float64)))
-                     for p, w in zip(pooled_maps, weights)))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and nan as in conv_relu
+        return float(sum(float(np.sum(np.asarray(w, dtype=np.float64) * np.asarray(p, dtype=np.float64)))
+                         for p, w in zip(pooled_maps, weights)))
 
 
 def dropout(random_numbers, p: float, margin: float = 0.001) -> np.ndarray:

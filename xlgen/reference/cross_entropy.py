@@ -15,10 +15,15 @@ LOGS = {"log10": np.log10, "ln": np.log}
 
 
 def softmax(outputs) -> dict:
-    """exp of each activation, their total, each exp over the total, and the softmax total."""
-    exp = np.exp(np.asarray(outputs, dtype=np.float64))
-    total = _sum(exp)
-    probabilities = exp / total
+    """exp of each activation, their total, each exp over the total, and the softmax total.
+
+    An exp past the largest double is Excel's #NUM! (nan here), and so is everything
+    computed from it: the total and every probability (IEEE's x / inf = 0 is not Excel's)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        exp = np.exp(np.asarray(outputs, dtype=np.float64))
+        exp[~np.isfinite(exp)] = np.nan
+        total = _sum(exp)
+        probabilities = exp / total
     return {"exp": exp, "exp_total": total, "softmax": probabilities, "softmax_total": _sum(probabilities)}
 
 

@@ -114,6 +114,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
     `volatile`: cells where a volatile function ran, in calculation order (inputs, never
     checked); `saved`: those of them kept at the file's saved value; `constant`: formula
     cells that read no cell (constant inputs when no checker covers them)."""
+    import numpy as np
     volatile_list, volatile = list(volatile), set(volatile)
     context = Context(book, values, volatile, skip_sheets)
     matched = set()
@@ -124,7 +125,8 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
             match = checker.recognise(book, sheet)
             if match is None:
                 continue
-            result = checker.check(sheet, match, context)
+            with np.errstate(all="ignore"):  # a reference fed a file's huge numbers gets inf and
+                result = checker.check(sheet, match, context)  # nan (read as #NUM!): no news
             if result is None:
                 continue
             matched.add(sheet.name)
