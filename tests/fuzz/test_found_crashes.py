@@ -515,3 +515,21 @@ def test_an_output_whose_exp_overflows_verifies_as_excel_computes_it(tmp_path):
     code, out, err, crash = run_verify(damaged)
     assert judge(code, out, err, crash) is None, crash
     assert code == 0 and err == ""
+
+
+def test_a_lambda_name_cut_before_its_brackets_close_is_refused_at_once():
+    """Fuzz case 4272 (the final 5,000-case run's one hang): average-grad's AVERAGE_SQR_GRAD
+    cut to `..._xlpm.grad^\\`. formulas' LAMBDA pattern backtracked for minutes on the
+    unclosed call; unbalanced brackets are now refused before it runs."""
+    from xlgen.engine.parse import ParseError, _unbalanced, parse_tree
+    text = ("_xlfn.LAMBDA(_xlpm.grad,_xlpm.sqr_mom,_xlpm.dampening,_xlpm.sqr_avg,_xlpm.sqr_avg*_xlpm.sqr_mom"
+            "+IF(_xlpm.dampening,1-_xlpm.sqr_mom,1)*_xlpm.grad^\\")
+    assert _unbalanced(text)  # so the tokenizer never sees it
+    with pytest.raises(ParseError):
+        parse_tree(text)
+    book = book_of({"A1": 1.0, "B1": "=AVERAGE_SQR_GRAD(A1,0.9,TRUE,0)"})
+    book.names[(None, "AVERAGE_SQR_GRAD")] = text
+    with pytest.raises(UnsupportedFormula, match="defined name AVERAGE_SQR_GRAD \\(unparseable"):
+        calculate(book)
+    for balanced in ('="("&A1', "='a(b'!A1+1", '=IF(A1,"a""(",2)', "=SUM((A1))"):
+        parse_tree(balanced)

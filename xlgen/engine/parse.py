@@ -246,8 +246,36 @@ def _operand_after_parenthesis(tokens) -> bool:
     return False
 
 
+def _unbalanced(text: str) -> bool:
+    """Brackets that do not pair up outside "text", 'sheet names' and [table columns].
+    Such text is refused before formulas' tokenizer sees it: its LAMBDA pattern
+    backtracks for minutes on an unclosed call (a fuzzed LAMBDA name cut short)."""
+    depth, quote, square = 0, None, 0
+    for ch in text:
+        if quote is not None:
+            if ch == quote:
+                quote = None  # a doubled quote closes and reopens: the same depth
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "[":
+            square += 1
+        elif ch == "]":
+            square -= 1
+        elif square:
+            continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return True
+    return quote is None and depth != 0
+
+
 def parse_tree(text: str, parser=None):
     """Formula text (with or without '=') -> tree. Raises ParseError."""
+    if _unbalanced(text):
+        raise ParseError(text)
     parser = parser or _PARSER
     expr = text if text.lstrip().startswith("=") else "=" + text
     try:
