@@ -533,3 +533,35 @@ def test_a_lambda_name_cut_before_its_brackets_close_is_refused_at_once():
         calculate(book)
     for balanced in ('="("&A1', "='a(b'!A1+1", '=IF(A1,"a""(",2)', "=SUM((A1))"):
         parse_tree(balanced)
+
+
+@pytest.mark.parametrize("anchor, ref, exit_code", [("F100", "F100:F102", 0),
+                                                    ("F1048576", "F1048576:F1048578", 2)])
+def test_an_array_formula_dropped_into_the_about_sheet(tmp_path, anchor, ref, exit_code):
+    """A fuzzed convolution.xlsx (case 659): an array formula inserted in the about sheet's
+    row 13. Its about check then judged no cell, and comparing the saved values indexed an
+    empty array of scales (IndexError traceback). Inside the sheet the cells are reported as
+    not checked; a range past the sheet's last row is refused in one line."""
+    import zipfile
+    from pathlib import Path
+
+    from tests.workbook_files import sheet_part
+    original_path = Path(__file__).resolve().parents[2] / "workbooks" / "convolution.xlsx"
+    part = sheet_part(original_path, "about")
+    damaged = tmp_path / "about-array.xlsx"
+    with zipfile.ZipFile(original_path) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == part:
+                start = data.index(b'<row r="13"')
+                start = data.index(b">", start) + 1
+                data = (data[:start] + f'<c r="{anchor}"><f t="array" ref="{ref}">conv!$DM$4</f></c>'.encode()
+                        + data[start:])
+            copy.writestr(info, data)
+    code, out, err, crash = run_verify(damaged)
+    assert judge(code, out, err, crash) is None, crash
+    assert code == exit_code, (out, err)
+    if exit_code == 2:
+        assert "runs past the sheet's last row or column" in err
+    else:
+        assert "not checked" in out and f"about!{anchor}" in out

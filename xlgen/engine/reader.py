@@ -930,6 +930,9 @@ def _add_array_members(sheet: Sheet, path: str) -> None:
         if size > MAX_ARRAY_CELLS:
             raise BadWorkbook(f"{path}: sheet {sheet.name!r}: the array formula at {col_letters(col)}{row} "
                               f"fills {size:,} cells (limit {MAX_ARRAY_CELLS:,})")
+        if r2 > MAX_ROW or c2 > MAX_COL:
+            raise BadWorkbook(f"{path}: sheet {sheet.name!r}: the array formula at {col_letters(col)}{row} "
+                              f"fills {ref}, which runs past the sheet's last row or column")
     text_of = sheet.formulas
     for member, anchor in sheet.array_members().items():
         value = sheet.constants.pop(member, None)

@@ -505,7 +505,9 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
                     recomputed[index] = values.get((name, row, col))
             # a saved value is judged as the reference is: cells whose operands dwarf them
             # carry rounding noise of the operands' size, whichever engine saved them
-            saved_scale = np.where(at >= 0, scales[np.maximum(at, 0)], 0.0) if len(at) else np.zeros(0)
+            saved_scale = np.zeros(len(at))
+            judged_here = at >= 0   # (a sheet whose checks judged no cell has no scales to index)
+            saved_scale[judged_here] = scales[at[judged_here]]
         stale_report = Report(report.path)  # differences of saved values are not the reference's
         for index in disagreeing(saved, recomputed, saved_scale, any_error, stale_report):
             row, col = cached_cells[index]
