@@ -47,3 +47,15 @@ def replace_formula(source: Path, target: Path, sheet: str, cell: str, new_formu
                 xml = re.sub(pattern, lambda m: f'<c r="{cell}"{m.group(1)}><f>{escaped}</f>', xml, count=1)
                 data = xml.encode()
             out.writestr(item, data)
+
+
+def rewrite_part(source: Path, target: Path, part: str, pattern: bytes, replacement: bytes) -> None:
+    """Copy `source` to `target` with one regex substitution in zip member `part`; the
+    pattern must match there (exactly once is used), as a fuzzed or hand-damaged file."""
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in archive.infolist():
+            data = archive.read(item.filename)
+            if item.filename == part:
+                data, count = re.subn(pattern, replacement, data, count=1)
+                assert count == 1, f"{pattern!r} matches nothing in {part}"
+            out.writestr(item, data)

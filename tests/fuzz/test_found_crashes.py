@@ -202,10 +202,8 @@ def test_a_formula_in_excels_last_row_stays_on_its_sheet():
 def test_an_error_where_a_data_point_belongs_is_one_line(tmp_path, sheet, cell):
     """A fuzzed course file: `<c r="A5" t="e"><v>#BOGUS!</v></c>` in the adam sheet's x
     column made float() raise a TypeError traceback in the checker."""
-    import re
-    import zipfile
     from tests.conftest import COURSE_FIXTURE
-    from tests.workbook_files import sheet_part
+    from tests.workbook_files import rewrite_part, sheet_part
     source = COURSE_FIXTURE if COURSE_FIXTURE.exists() else None
     if source is None:
         from tests.fuzz.harness import SHARED_FIXTURES
@@ -214,15 +212,8 @@ def test_an_error_where_a_data_point_belongs_is_one_line(tmp_path, sheet, cell):
         pytest.skip("the course's workbook is not in ../shared/fixtures")
     part = sheet_part(source, sheet)
     path = tmp_path / "error.xlsx"
-    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in archive.infolist():
-            data = archive.read(item.filename)
-            if item.filename == part:
-                xml, count = re.subn(rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)', f'<c r="{cell}" t="e"><v>#BOGUS!</v></c>',
-                                     data.decode(), count=1)
-                assert count == 1
-                data = xml.encode()
-            out.writestr(item, data)
+    rewrite_part(source, path, part, rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)'.encode(),
+                 f'<c r="{cell}" t="e"><v>#BOGUS!</v></c>'.encode())
     code, out, err, crash = run_verify(path)
     assert judge(code, out, err, crash) is None, crash
     assert code == 2 and f"{sheet}!{cell} (x) should hold a number, not '#BOGUS!'" in err
@@ -256,21 +247,13 @@ def test_whole_sheet_ranges_in_a_sheet_used_to_its_last_cell():
 def test_text_where_a_passenger_number_belongs_is_one_line(tmp_path):
     """A fuzzed titanic.xlsx with text in a SibSp cell: a float() traceback in the titanic
     checker before; now one line naming the cell, exit 2."""
-    import re
-    import zipfile
     from tests.conftest import ROOT, run_cli
-    from tests.workbook_files import sheet_part
+    from tests.workbook_files import rewrite_part, sheet_part
     source = ROOT / "workbooks" / "titanic.xlsx"
     part = sheet_part(source, "mmult")
     damaged = tmp_path / "titanic.xlsx"
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in original.infolist():
-            data = original.read(info)
-            if info.filename == part:
-                data, count = re.subn(rb'<c r="G10"([^>]*?)(?: t="n")?><v>[^<]*</v></c>',
-                                      rb'<c r="G10"\1 t="inlineStr"><is><t>ab</t></is></c>', data, count=1)
-                assert count == 1
-            copy.writestr(info, data)
+    rewrite_part(source, damaged, part, rb'<c r="G10"([^>]*?)(?: t="n")?><v>[^<]*</v></c>',
+                 rb'<c r="G10"\1 t="inlineStr"><is><t>ab</t></is></c>')
     code, _out, err = run_cli("verify", damaged)
     assert code == 2
     assert err.strip().splitlines() == ["xlgen: error: mmult!G10 (SibSp) should hold a number, not 'ab'"]
@@ -388,23 +371,13 @@ def test_softmax_of_an_overflowing_output_is_num_error_throughout():
 def test_an_infinite_number_in_a_cell_is_refused_in_one_line(tmp_path):
     """The same case: `<c r="F2"><v>inf</v></c>` (Python reads 'inf' and '1e309' as
     infinity; Excel holds no such number) gave the reference an infinite pixel."""
-    import re
-    import zipfile
-
     from tests.conftest import ROOT
-    from tests.workbook_files import sheet_part
+    from tests.workbook_files import rewrite_part, sheet_part
     source = ROOT / "workbooks" / "convolution.xlsx"
     part = sheet_part(source, "conv")
     for text in ("inf", "1e309", "nan"):
         damaged = tmp_path / f"{text}.xlsx"
-        with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
-            for info in original.infolist():
-                data = original.read(info)
-                if info.filename == part:
-                    data, count = re.subn(rb'(<c r="F5"[^>]*>)<v>[^<]*</v>', rb'\1<v>' + text.encode() + rb'</v>',
-                                          data, count=1)
-                    assert count == 1
-                copy.writestr(info, data)
+        rewrite_part(source, damaged, part, rb'(<c r="F5"[^>]*>)<v>[^<]*</v>', rb'\1<v>' + text.encode() + rb'</v>')
         code, out, err, crash = run_verify(damaged)
         assert judge(code, out, err, crash) is None, crash
         assert code == 2 and f"a number Excel cannot hold ('{text}') in row 5" in err
@@ -475,20 +448,11 @@ def test_a_brace_right_after_a_row_renders_as_text():
 def test_an_xml_part_in_an_encoding_expat_cannot_read_is_one_line(small_book, tmp_path, part, encoding):
     """A fuzzed collab_filter: `encoding="Uyes"` in a .rels part's XML declaration; expat
     looks the codec up in Python and raised LookupError (ValueError for multi-byte ones)."""
-    import re
-    import zipfile
-
-    from tests.workbook_files import sheet_part
+    from tests.workbook_files import rewrite_part, sheet_part
     if part == "sheet":
         part = sheet_part(small_book, "basic")
     damaged = tmp_path / "encoding.xlsx"
-    with zipfile.ZipFile(small_book) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in original.infolist():
-            data = original.read(info)
-            if info.filename == part:
-                data, count = re.subn(rb'encoding="[^"]*"', f'encoding="{encoding}"'.encode(), data, count=1)
-                assert count == 1
-            copy.writestr(info, data)
+    rewrite_part(small_book, damaged, part, rb'encoding="[^"]*"', f'encoding="{encoding}"'.encode())
     code, out, err, crash = run_verify(damaged)
     assert judge(code, out, err, crash) is None, crash
     assert code == 2 and f"{part} cannot be read as XML (" in err
@@ -497,21 +461,12 @@ def test_an_xml_part_in_an_encoding_expat_cannot_read_is_one_line(small_book, tm
 def test_an_output_whose_exp_overflows_verifies_as_excel_computes_it(tmp_path):
     """softmax!B5 = 1000: Excel's EXP gives #NUM!, and so does every cell computed from it;
     verify agrees with that (no false FAIL at the other probabilities, no warning)."""
-    import re
-    import zipfile
-
     from tests.conftest import ROOT
-    from tests.workbook_files import sheet_part
+    from tests.workbook_files import rewrite_part, sheet_part
     source = ROOT / "workbooks" / "cross-entropy.xlsx"
     part = sheet_part(source, "softmax")
     damaged = tmp_path / "overflow.xlsx"
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in original.infolist():
-            data = original.read(info)
-            if info.filename == part:
-                data, count = re.subn(rb'(<c r="B5"[^>]*>)<v>[^<]*</v>', rb"\1<v>1000</v>", data, count=1)
-                assert count == 1
-            copy.writestr(info, data)
+    rewrite_part(source, damaged, part, rb'(<c r="B5"[^>]*>)<v>[^<]*</v>', rb"\1<v>1000</v>")
     code, out, err, crash = run_verify(damaged)
     assert judge(code, out, err, crash) is None, crash
     assert code == 0 and err == ""
@@ -542,23 +497,14 @@ def test_an_array_formula_dropped_into_the_about_sheet(tmp_path, anchor, ref, ex
     row 13, over a label. Its about check then judged no cell, and comparing the saved values indexed an
     empty array of scales (IndexError traceback). Inside the sheet the cells are reported as
     not checked; a range past the sheet's last row is refused in one line."""
-    import re
-    import zipfile
     from pathlib import Path
 
-    from tests.workbook_files import sheet_part
+    from tests.workbook_files import rewrite_part, sheet_part
     original_path = Path(__file__).resolve().parents[2] / "workbooks" / "convolution.xlsx"
     part = sheet_part(original_path, "about")
     damaged = tmp_path / "about-array.xlsx"
-    with zipfile.ZipFile(original_path) as original, zipfile.ZipFile(damaged, "w", zipfile.ZIP_DEFLATED) as copy:
-        for info in original.infolist():
-            data = original.read(info)
-            if info.filename == part:
-                data, count = re.subn(rb'<c r="A13"[^>]*>.*?</c>',   # in place of a label
-                                      f'<c r="{anchor}"><f t="array" ref="{ref}">conv!$DM$4</f></c>'.encode(),
-                                      data, count=1)
-                assert count == 1
-            copy.writestr(info, data)
+    rewrite_part(original_path, damaged, part, rb'<c r="A13"[^>]*>.*?</c>',   # in place of a label
+                 f'<c r="{anchor}"><f t="array" ref="{ref}">conv!$DM$4</f></c>'.encode())
     code, out, err, crash = run_verify(damaged)
     assert judge(code, out, err, crash) is None, crash
     assert code == exit_code, (out, err)
