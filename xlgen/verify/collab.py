@@ -20,7 +20,7 @@ import numpy as np
 from xlgen.formula import cell_name
 from xlgen.reference.collab import gradient_descent, predictions, rmse
 from xlgen.verify.core import SheetCheck
-from xlgen.verify.locate import input_cell, normal
+from xlgen.verify.locate import formula_rows_below, input_cell, normal
 
 LAYOUT = "collab_filter"
 _MMULT = re.compile(r"MMULT\(\$?[A-Z]+\$?\d+:\$?[A-Z]+\$?\d+,\$?[A-Z]+\$?(\d+):\$?[A-Z]+\$?(\d+)\)", re.I)
@@ -156,11 +156,7 @@ def check_steps(sheet, context, result, ratings, rated, m):
     wanted = [n for group in names.values() for n in group] + [f"grad {n}" for group in names.values() for n in group]
     if any(normal(n) not in columns for n in wanted + errors):
         return None
-    rows = []
-    r = header_row + 1
-    while (r, 2) in sheet.formulas:
-        rows.append(r)
-        r += 1
+    rows = formula_rows_below(sheet, header_row, 2)
     if not rows:
         return None
     step_numbers = [context.value(sheet.name, r, 1) for r in rows]

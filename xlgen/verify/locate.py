@@ -55,6 +55,17 @@ def labelled_cell(sheet, label: str, max_row: int = 5):
     return None
 
 
+def formula_rows_below(sheet, header_row: int, col: int) -> list[int]:
+    """The unbroken run of rows under `header_row` whose cell in `col` holds a formula:
+    where a layout's table of steps ends."""
+    rows = []
+    row = header_row + 1
+    while (row, col) in sheet.formulas:
+        rows.append(row)
+        row += 1
+    return rows
+
+
 class FormulaRows:
     """Which rows of each column of a sheet hold formulas, found for whole columns at once
     (a layout's columns of 20,000 rows each, without a dict lookup per cell)."""

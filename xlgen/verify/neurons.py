@@ -17,7 +17,7 @@ import numpy as np
 
 from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row
-from xlgen.verify.locate import input_cell, normal
+from xlgen.verify.locate import formula_rows_below, input_cell, normal
 from xlgen.verify.stepwise import LOCAL_ULPS, RowModel, Stepwise, expect, numeric
 
 HEAD = ("x", "y", "a", "b")
@@ -61,11 +61,7 @@ def find_blocks(sheet) -> list[BlockMatch]:
             continue
         if not all(h in cols for h in needed):
             continue
-        rows = []
-        r = row + 1
-        while (r, cols["a"]) in sheet.formulas:
-            rows.append(r)
-            r += 1
+        rows = formula_rows_below(sheet, row, cols["a"])
         if rows:
             found.append(BlockMatch(sheet.name, row, cols, rows, model, "mom a" in cols))
     return found

@@ -15,7 +15,7 @@ from xlgen.reference.optimizers import average_grad, debias
 from xlgen.reference.smoothing import debiased
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import ColumnModel, Columns, column_reader
-from xlgen.verify.locate import FormulaRows, find_header_row, input_cell
+from xlgen.verify.locate import FormulaRows, find_header_row, formula_rows_below, input_cell
 
 LAYOUT = "smoothing"
 HEADERS = ("n", "x", "sin(x)", "smoothed", "debiased")
@@ -29,11 +29,7 @@ def check(sheet, match, context) -> SheetCheck | None:
     header_row, c0 = match
     col = {h: c0 + i for i, h in enumerate(HEADERS)}
     result = SheetCheck(sheet.name, LAYOUT)
-    rows = []
-    row = header_row + 1
-    while (row, col["smoothed"]) in sheet.formulas:
-        rows.append(row)
-        row += 1
+    rows = formula_rows_below(sheet, header_row, col["smoothed"])
     if not rows:
         return None
     book = context.book

@@ -20,7 +20,7 @@ from xlgen.formula import cell_name, column_number
 from xlgen.reference.titanic import (FEATURES, RAW_COLUMNS, features, gradient_descent_linear, gram,
                                      minibatch_descent_net, net_forward)
 from xlgen.verify.core import SheetCheck
-from xlgen.verify.locate import find_header_row, input_cell, normal
+from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal
 
 LAYOUT = "titanic"
 HEADERS = RAW_COLUMNS + FEATURES[2:]   # SibSp and Parch are raw columns and features
@@ -227,11 +227,7 @@ def check_steps(sheet, context, result, cells, X, y):
     step_col, loss_col = c0, c0 + 1
     weight_col = c0 + 2
     grad_col = c0 + 2 + len(FEATURES)
-    rows = []
-    r = step_header + 1
-    while (r, loss_col) in sheet.formulas:
-        rows.append(r)
-        r += 1
+    rows = formula_rows_below(sheet, step_header, loss_col)
     if not rows:
         return None
     book = context.book
@@ -297,11 +293,7 @@ def check_net_steps(sheet, context, result, cells, X, y, data_rows):
     n = len(FEATURES)
     col = {"step": c0, "from": c0 + 1, "loss": c0 + 2, "w1": c0 + 3, "w2": c0 + 3 + n,
            "g1": c0 + 3 + 2 * n, "g2": c0 + 3 + 3 * n}
-    rows = []
-    r = step_header + 1
-    while (r, col["loss"]) in sheet.formulas:
-        rows.append(r)
-        r += 1
+    rows = formula_rows_below(sheet, step_header, col["loss"])
     if not rows:
         return None
     numbers = [context.value(sheet.name, r, col["step"]) for r in rows]
