@@ -42,3 +42,23 @@ def test_a_failure_inside_a_sheet_closes_the_zip_and_removes_the_temporary_file(
     with pytest.raises(RuntimeError, match="rows failed"):   # the error itself, not one from closing the zip
         run_cli("build", "cross-entropy", "-o", path, "--quiet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_inside_zipfiles_open_is_what_the_user_sees(tmp_path, monkeypatch):
+    """A SIGTERM (test_nothing_lost, under load) landed inside zipfile's open() of the next
+    part: the zip was marked as writing with no handle to close, and closing it raised
+    ValueError over the interrupt (a traceback). The interrupt must be what propagates."""
+    calls = []
+    real_init = zipfile._ZipWriteFile.__init__
+
+    def interrupted_init(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:     # the third part: after zipfile marked itself as writing
+            raise SystemExit(128 + 15)   # what the build's SIGTERM handler raises
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "__init__", interrupted_init)
+    path = tmp_path / "book.xlsx"
+    code, _, _ = run_cli("build", "cross-entropy", "-o", path, "--quiet")   # a ValueError would escape
+    assert code == 128 + 15
+    assert list(tmp_path.iterdir()) == []

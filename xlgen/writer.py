@@ -8,6 +8,7 @@ Same plan, same bytes: document dates are fixed and the zip entries carry no clo
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import html
 import io
@@ -442,9 +443,17 @@ class _StreamingPackager(Packager):
             for part, name, _is_binary in self.filenames:
                 if not isinstance(part, _ZipPart):   # images or macros: not written by xlgen
                     raise XlgenError(f"{name}: a part the streaming writer cannot store")
-        finally:
-            self.part.close_entry()    # after a failure too, so the zip can close
+        except BaseException:
+            # a failure, Ctrl-C or SIGTERM: the caller removes the file, so it need not be a
+            # whole zip, only closed. An interrupt inside zipfile's own open() leaves it
+            # marked as writing with no handle to close; closing must not raise over it.
+            with contextlib.suppress(Exception):
+                self.part.close_entry()
+            self.archive._writing = False
             self.archive.close()
+            raise
+        self.part.close_entry()
+        self.archive.close()
         return []      # nothing left for XlsxWriter's own zip
 
 
