@@ -44,3 +44,76 @@ def test_a_reference_inside_a_string_is_not_shifted():
     cells["C3"] = '=LEN("A1")+A9'
     values = calculate(book_of(("s", cells))).values
     assert [values[("s", r, 3)] for r in (1, 2, 3)] == [4.0, 7.0, 11.0]
+
+
+# Formulas of one skeleton (the text with its references' rows taken out) in one column
+# share one generated function: from the third on, its parameters are re-bound from the
+# new rows (compiler._Family) instead of generating the code again. Each such cell must
+# equal the same formula computed alone, in a book where nothing is shared.
+_SKELETONS = [
+    "A{0}-B{1}",  # two relative cells: they meet (distance 0) on some rows
+    "SQRT(SUM(A{0}:A{1}))+$B$1*A{2}",  # a moving range and an absolute cell
+    "A${0}*$B{1}+A{2}",  # an absolute row, an absolute column
+    "SUM(A{0}:A${1})",  # mixed ends, sorted at run time
+    "ROW(A{0})*1000+ROW()+A{1}",  # rows as numbers
+    "other!A{0}+A{1}-other!B{2}",  # another sheet
+    "IF(A{0}>A{1},A{0},B{1})+SCALED",  # a defined name relative to A1
+    "_xlfn.LET(_xlpm.x,A{0},_xlpm.y,B{1},_xlpm.x*_xlpm.y+TWICE(A{2}))",  # LET and a LAMBDA
+    "A{0}+A{0}*B{1}",  # one row written twice
+    "SUMPRODUCT(A{0}:A{1},B{2}:B{3})",
+]
+
+
+def _family_rows(rng, count, width):
+    rows = []
+    for _ in range(count):
+        first = rng.randint(2, 30)
+        rows.append([first + rng.choice([0, 0, 1, rng.randint(0, 20)]) for _ in range(width)])
+    return rows
+
+
+def test_a_family_of_formulas_reads_what_each_formula_says():
+    import random
+
+    from xlgen.engine.compiler import Compiler
+
+    rng = random.Random(14)
+    constants = {f"A{r}": float(r * r % 17) - 3.5 for r in range(1, 61)}
+    constants.update({f"B{r}": 0.25 * r - 4.0 for r in range(1, 61)})
+    other = {f"{col}{r}": (r % 7) / (ord(col) - 63.0) for col in "ABCDEFGHIJKLMN" for r in range(1, 70)}
+    # names' relative references count from A1 and point into `other`, which holds no formula
+    names = {(None, "SCALED"): "main!$B$7*other!A2",
+             (None, "TWICE"): "_xlfn.LAMBDA(_xlpm.v,2*_xlpm.v+other!B3)"}
+    cells, expected = dict(constants), {}
+    for col, skeleton in zip("DEFGHIJKLM", _SKELETONS):
+        width = max(int(part.split("}")[0]) for part in skeleton.split("{")[1:]) + 1
+        for row, rows in zip(rng.sample(range(1, 60), 24), _family_rows(rng, 24, width)):
+            text = "=" + skeleton.format(*rows)
+            cells[f"{col}{row}"] = text
+            alone = calculate(book_of(("main", {**constants, f"{col}{row}": text}), ("other", other),
+                                      names=names)).values
+            expected[("main", row, ord(col) - 64)] = alone[("main", row, ord(col) - 64)]
+    families = []
+    original = Compiler.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        families.append(self._families)
+    Compiler.__init__ = keep
+    try:
+        values = calculate(book_of(("main", cells), ("other", other), names=names)).values
+    finally:
+        Compiler.__init__ = original
+    assert families and len(families[0]) >= 8  # the code really was re-bound
+    for cell, value in expected.items():
+        assert repr(values[cell]) == repr(value), (cell, cells[f"{chr(64 + cell[2])}{cell[1]}"])
+
+
+def test_a_distance_the_shared_code_took_as_zero_is_not_taken_elsewhere():
+    # the second formula's range starts on its own row (its code reads `r`), the third's
+    # does not: the third must not be re-bound to code that reads from its own row
+    cells = {f"A{r}": float(2 ** r) for r in range(1, 20)}
+    cells.update({"C2": "=SUM(A4:A9)", "C5": "=SUM(A5:A9)", "C6": "=SUM(A3:A9)", "C7": "=SUM(A7:A9)"})
+    values = calculate(book_of(("s", cells))).values
+    for row, (first, last) in {2: (4, 9), 5: (5, 9), 6: (3, 9), 7: (7, 9)}.items():
+        assert values[("s", row, 3)] == sum(2.0 ** r for r in range(first, last + 1))

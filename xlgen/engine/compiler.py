@@ -195,6 +195,7 @@ class Compiler:
         self._consts: dict = {}
         self._skeletons: dict = {}  # row_skeleton -> its tree with rows 1, 2, ... (None: not yet, False: no)
         self._factories: dict = {}  # shape source, references' numbers as names -> its factory
+        self._families: dict = {}  # (row skeleton, sheet, col, is_array) -> _Family
         self._name_trees: dict = {}
         self._names = {}
         for (scope, name), text in book.names.items():
@@ -270,43 +271,57 @@ class Compiler:
         if length > MAX_FORMULA_LENGTH:
             raise UnsupportedFormula(cell_label, f"a formula of {length:,} characters "
                                                  f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
+        skeleton, rows = row_skeleton(text)
+        if not rows or not all(1 <= r <= MAX_ROW for r in rows):
+            rows = None
+        family_key = (skeleton, sheet, col, is_array) if rows is not None and shown_text is None else None
+        if family_key is not None:
+            family = self._families.get(family_key)
+            if family is not None:
+                hit = family.bind(rows, row)
+                if hit is not None:
+                    return hit
         limit = sys.getrecursionlimit()
         # the emitter recurses once per operator: a chain of 2,700 additions fits in
         # Excel's 8,192 characters; pure-Python recursion does not use the C stack (3.11+)
         sys.setrecursionlimit(max(limit, _COMPILE_RECURSION_LIMIT))
         try:
             try:
-                tree = self._tree(text)
+                tree, tagged = self._tree(text, skeleton, rows)
             except UnsupportedSyntax as exc:
                 raise UnsupportedFormula(cell_label, exc.what) from None
             except ParseError:
                 raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} "
                                                      "(cannot be parsed)") from None
             try:
-                emitter = _Emitter(self, sheet, row, col, is_array)
+                emitter = _Emitter(self, sheet, row, col, is_array, tagged and family_key is not None)
                 shape = emitter.build(tree)
             except _Unsupported as exc:
                 raise UnsupportedFormula(cell_label, exc.what) from None
             except (RecursionError, SyntaxError):  # nested past what Python compiles (100 blocks)
                 raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} (nested too deeply "
                                                      "to compile)") from None
-            return shape, _count_refs(tree)
+            count = _count_refs(tree)
+            if emitter.family is not None:
+                self._families[family_key] = _Family(emitter.family, emitter.factory, rows, row, shape, count)
+            return shape, count
         finally:
             sys.setrecursionlimit(limit)
 
-
-    def _tree(self, text: str):
-        """parse_tree(text), parsing once per skeleton: formulas that differ only in their
-        references' rows (each epoch's rmse over its own 29 rows) reuse the first one's
-        tree with their rows put in. The reuse is proven per skeleton: a probe with the
-        rows 1, 2, 3... must parse to a tree holding exactly those rows in that order."""
-        skeleton, rows = row_skeleton(text)
-        if not rows or not all(1 <= row <= MAX_ROW for row in rows):
-            return _parsed(text)
+    def _tree(self, text: str, skeleton: str, rows: list | None):
+        """(parse_tree(text), whether its rows are tagged), parsing once per skeleton:
+        formulas that differ only in their references' rows (each epoch's rmse over its
+        own 29 rows) reuse the first one's tree with their rows put in. The reuse is proven
+        per skeleton: a probe with the rows 1, 2, 3... must parse to a tree holding exactly
+        those rows in that order. A reused tree's rows are _Rows (they know their place in
+        `rows`), so the code generated from it can be re-bound to the skeleton's next
+        formulas (_Family)."""
+        if rows is None:
+            return _parsed(text), False
         probe = self._skeletons.get(skeleton, _UNSEEN)
         if probe is _UNSEEN:  # first sight: most skeletons have one shape, so no probe yet
             self._skeletons[skeleton] = None
-            return _parsed(text)
+            return _parsed(text), False
         if probe is None:
             numbered = list(range(1, len(rows) + 1))
             pieces = skeleton.split("\x00")
@@ -322,11 +337,64 @@ class Compiler:
                     probe = False
             self._skeletons[skeleton] = probe
         if probe is False:
-            return _parsed(text)
-        return _with_rows(probe, rows)
+            return _parsed(text), False
+        return _with_rows(probe, [_Row(value, i) for i, value in enumerate(rows)]), True
 
 
 _UNSEEN = object()
+
+
+class _Row(int):
+    """A row number written in a formula's text, knowing its place among them (i: the
+    i-th in text order), so the emitter can say how each parameter follows from it."""
+
+    def __new__(cls, value: int, index: int):
+        row = int.__new__(cls, value)
+        row.index = index
+        return row
+
+
+class _Family:
+    """A compiled shape that serves every formula of its skeleton (the text with its
+    references' rows taken out) in the same sheet, column and kind: the code is the same,
+    only its parameters (where references point) follow from the new rows.
+
+    Each parameter is either a constant or its value at the recorded formula plus
+    coefficient * (how far the row it came from moved: the row itself for an absolute
+    row, its distance from the formula's row for a relative one). Where the recorded
+    code has no parameter (a reference to the formula's own row reads `k`, `r`), the new
+    formula must keep that distance, or it is compiled afresh.
+    """
+
+    __slots__ = ("params", "zero", "rows", "row", "factory", "shape", "count")
+
+    def __init__(self, recipe, factory, rows: list, row: int, shape: "Shape", count: int):
+        self.params, self.zero = recipe  # [(value, None | (coef, i, relative))], [(i, relative)]
+        self.rows, self.row = list(map(int, rows)), row
+        self.factory = factory
+        self.shape = shape
+        self.count = count
+
+    def bind(self, rows: list, row: int):
+        """(Shape, references) for the formula of this family with `rows` at `row`, or None
+        when its code would differ (a distance the code took as zero is not zero here)."""
+        old_rows, old_row = self.rows, self.row
+        if len(rows) != len(old_rows):
+            return None
+        for i, relative in self.zero:
+            if (rows[i] - row != old_rows[i] - old_row) if relative else rows[i] != old_rows[i]:
+                return None
+        values = []
+        for value, origin in self.params:
+            if origin is not None:
+                coef, i, relative = origin
+                moved = (rows[i] - row) - (old_rows[i] - old_row) if relative else rows[i] - old_rows[i]
+                value += coef * moved
+            values.append(value)
+        run, deps = self.factory(*values)
+        run.deps = deps
+        shape = self.shape
+        return Shape(run, deps, shape.volatile, shape.dynamic, shape.source, shape.reads_cells), self.count
 
 
 def _rows_of(tree, out: list) -> None:
@@ -411,7 +479,8 @@ def _count_refs(tree) -> int:
 class _Emitter:
     """Generates the source of one shape's run() and deps() functions."""
 
-    def __init__(self, compiler: Compiler, sheet: int, row: int, col: int, is_array: bool):
+    def __init__(self, compiler: Compiler, sheet: int, row: int, col: int, is_array: bool,
+                 tracking: bool = False):
         self.c = compiler
         self.sheet = sheet
         self.row, self.col = row, col
@@ -428,6 +497,12 @@ class _Emitter:
         self.expanding: list = []  # defined names being expanded (recursion guard)
         self.params: dict = {}  # integer from where a reference points -> its name in the code
         self.reads: dict = {}  # code of a cell's key -> the variable its value is read into
+        # tracking (the tree's rows are _Rows): how each parameter follows from the rows
+        self.tracking = tracking
+        self.origins: dict = {}  # parameter value -> None (constant) | (coef, row index, relative)
+        self.zero: list = []  # (row index, relative) of the distances the code took as zero
+        self.family = None  # after build(), if tracking and every parameter's origin is known
+        self.factory = None
 
     # --- plumbing --------------------------------------------------------------------
     def tmp(self) -> str:
@@ -480,23 +555,54 @@ class _Emitter:
             factory = self.c._factories[source] = self.c.ns.pop("shape_factory")
         run, deps = factory(*self.params)
         run.deps = deps
+        self.factory = factory
+        if self.tracking and self.origins is not None:
+            self.family = ([(value, self.origins[value]) for value in self.params], self.zero)
         return Shape(run, deps, self.volatile, self.dynamic, source, bool(singles or self.deps_ranges))
 
-    def number(self, value: int) -> str:
-        """The name standing for an integer that depends on where a reference points."""
+    def number(self, value: int, origin=None) -> str:
+        """The name standing for an integer that depends on where a reference points
+        (`origin`: how it follows from the formula's rows, see _Family)."""
+        value = int(value)
         name = self.params.get(value)
         if name is None:
             name = self.params[value] = f"_p{len(self.params)}"
+            if self.origins is not None:
+                self.origins[value] = origin
+        elif self.origins is not None and self.origins[value] != origin:
+            self.origins = None  # two references' numbers share a name here, perhaps not elsewhere
         return name
 
+    def origin(self, row, coef: int, relative: bool, base: int):
+        """How a number made from `row` (times coef) follows from the formula's rows: None
+        if it does not (a row of a defined name, counted from A1), else (coef, which row,
+        relative). Anything else stops this shape's re-binding."""
+        if not self.tracking or self.origins is None:
+            return None
+        if type(row) is _Row and (not relative or base == self.row):
+            return coef, row.index, relative
+        if type(row) is not _Row and (not relative or base != self.row):
+            return None
+        self.origins = None  # a formula's row without its tag, or measured from elsewhere
+        return None
+
+    def zero_distance(self, origin) -> None:
+        """The code reads the formula's own row (`k`, `r`): a re-bound formula must too."""
+        if origin is not None:
+            self.zero.append(origin[1:])
+
     # --- references ----------------------------------------------------------------------
-    def _axis(self, absolute, value, base, var):
+    def _axis(self, absolute, value, base, var, is_row=False):
         """Code for a row or column number: a constant, or var + offset."""
+        origin = self.origin(value, 1, not absolute, base) if is_row else None
         if absolute:
-            return self.number(value)
+            return self.number(value, origin)
         self.needs_rc = True
         d = value - base
-        return var if d == 0 else f"({var} + {self.number(d)})"
+        if d == 0:
+            self.zero_distance(origin)
+            return var
+        return f"({var} + {self.number(d, origin)})"
 
     def read(self, key: str) -> str:
         """The variable holding the value of the cell whose key `key` computes (read at the
@@ -511,20 +617,24 @@ class _Emitter:
         """Code computing the key of a single cell; None if it can never be valid."""
         cabs, col, rabs, row = part
         if scope.checked and not (cabs and rabs):
-            r_code = self._axis(rabs, row, scope.base_row, "r")
+            r_code = self._axis(rabs, row, scope.base_row, "r", is_row=True)
             c_code = self._axis(cabs, col, scope.base_col, "c")
             return f"_checked_key({target}, {r_code}, {c_code})"
         s_delta = (target - self.sheet) << SHEET_SHIFT
+        origin = self.origin(row, 1 << ROW_SHIFT, not rabs, scope.base_row)
         if cabs and rabs:
-            return self.number(cell_key(target, row, col))
+            return self.number(cell_key(target, row, col), origin)
         if not cabs and not rabs:
             off = s_delta + ((row - scope.base_row) << ROW_SHIFT) + (col - scope.base_col)
-            return "k" if off == 0 else f"k + {self.number(off)}"
+            if off == 0:
+                self.zero_distance(origin)
+                return "k"
+            return f"k + {self.number(off, origin)}"
         if cabs:  # $A5: keep sheet and row of k, set the column
             off = s_delta + ((row - scope.base_row) << ROW_SHIFT) + col
-            return f"(k & {~COL_MASK}) + {self.number(off)}"
+            return f"(k & {~COL_MASK}) + {self.number(off, origin)}"
         off = (target << SHEET_SHIFT) + (row << ROW_SHIFT) + (col - scope.base_col)  # A$5
-        return f"(k & {COL_MASK}) + {self.number(off)}"
+        return f"(k & {COL_MASK}) + {self.number(off, origin)}"
 
     def range_code(self, target: int, p1, p2, scope: _Scope, track: bool = True) -> str:
         """'sheet, r1, c1, r2, c2' for the runtime range helpers; `track`: the cell reads it."""
@@ -532,8 +642,8 @@ class _Emitter:
         if r1 is None:  # whole columns
             r1_code, r2_code = "1", str(MAX_ROW)
         else:
-            r1_code = self._axis(r1abs, r1, scope.base_row, "r")
-            r2_code = self._axis(r2abs, r2, scope.base_row, "r")
+            r1_code = self._axis(r1abs, r1, scope.base_row, "r", is_row=True)
+            r2_code = self._axis(r2abs, r2, scope.base_row, "r", is_row=True)
         if c1 is None:  # whole rows
             c1_code, c2_code = "1", str(MAX_COL)
         else:
@@ -1084,7 +1194,7 @@ class _Emitter:
         if axis == "row":
             if row is None:
                 return "1.0"
-            code = self._axis(rabs, row, scope.base_row, "r")
+            code = self._axis(rabs, row, scope.base_row, "r", is_row=True)
         else:
             if col is None:
                 return "1.0"
