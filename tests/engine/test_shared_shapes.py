@@ -117,3 +117,14 @@ def test_a_distance_the_shared_code_took_as_zero_is_not_taken_elsewhere():
     values = calculate(book_of(("s", cells))).values
     for row, (first, last) in {2: (4, 9), 5: (5, 9), 6: (3, 9), 7: (7, 9)}.items():
         assert values[("s", row, 3)] == sum(2.0 ** r for r in range(first, last + 1))
+
+
+def test_a_column_whose_references_share_one_row_renders_as_the_general_way():
+    from xlgen.engine.refs import Template
+    for text, row, col in [("C5+D5*A5", 5, 5), ("N4-M4", 5, 3), ('"{}"&A7&B7&{1,2}', 9, 2),
+                           ("SUM(A3:A3)+$B$1*B3", 3, 4)]:
+        template = Template(text, row, col)
+        render, low, high = template.column_renderer(col)
+        general = Template(text + "+0*Z1", row, col).column_renderer(col)[0]  # two distinct rows
+        for r in (low, row, row + 1, 999, high):
+            assert render(r) + "+0*Z" + str(1 + r - row) == general(r)
