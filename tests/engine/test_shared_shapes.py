@@ -128,3 +128,39 @@ def test_a_column_whose_references_share_one_row_renders_as_the_general_way():
         general = Template(text + "+0*Z1", row, col).column_renderer(col)[0]  # two distinct rows
         for r in (low, row, row + 1, 999, high):
             assert render(r) + "+0*Z" + str(1 + r - row) == general(r)
+
+
+def test_rows_like_the_row_above_are_recognised_but_each_cell_still_read():
+    # rows repeat (each cell recognised as the shape of the cell above, rendered at its
+    # row); rows that differ in one cell's formula, in a reference's row or in their
+    # columns compute their own
+    cells = {f"A{r}": float(r) for r in range(1, 80)}
+    expected = {}
+    for r in range(2, 80):
+        b, c, d = f"=A{r}*2", f"=B{r}+A{r - 1}", f'=C{r}&"|"'
+        vb, vc = r * 2.0, r * 2.0 + (r - 1)
+        if r == 30:
+            b, vb, vc = f"=A{r}*3", r * 3.0, r * 3.0 + (r - 1)
+        if r == 41:
+            c, vc = f"=B{r}+A{r - 2}", r * 2.0 + (r - 2)
+        if r == 52:
+            d = f'=C{r}&"|"&"|"'
+        cells.update({f"B{r}": b, f"C{r}": c, f"D{r}": d})
+        expected.update({(r, 2): vb, (r, 3): vc})
+        if r == 63:
+            cells[f"E{r}"] = f"=D{r}"
+        if r == 64:
+            del cells[f"C{r}"]
+            cells[f"D{r}"] = '=C64&"|"'
+            expected.pop((r, 3))
+        if r == 70:  # as many cells, the same texts, one in another column
+            cells[f"E{r}"] = cells.pop(f"D{r}")
+    values = calculate(book_of(("s", cells))).values
+    assert ("s", 70, 4) not in values and values[("s", 70, 5)] == "209|"
+    values[("s", 70, 4)] = values[("s", 70, 5)]
+    for (r, c), value in expected.items():
+        assert values[("s", r, c)] == value, (r, c)
+    for r in range(2, 80):
+        text = "" if r == 64 else repr(expected[(r, 3)]).removesuffix(".0")
+        assert values[("s", r, 4)] == text + ("||" if r == 52 else "|"), r
+    assert values[("s", 63, 5)] == values[("s", 63, 4)]
