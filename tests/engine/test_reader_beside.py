@@ -2,6 +2,7 @@
 Book and the same first error as checking every chunk in the reading process."""
 
 import os
+import struct
 import zipfile
 
 import pytest
@@ -53,15 +54,19 @@ def test_beside_gives_what_inline_gives(tmp_path, monkeypatch, case):
     assert (inline[0] == "error") == bool(case)
 
 
-def test_beside_refuses_a_dtd(tmp_path, monkeypatch):
-    path = write_package(tmp_path / "book.xlsx", [("sheet", _rows())])
-    dtd_path = tmp_path / "dtd.xlsx"
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(dtd_path, "w", zipfile.ZIP_DEFLATED) as out:
+def _rewrite_sheet(path, target, transform) -> None:
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
         for info in source.infolist():
             data = source.read(info)
             if info.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"?>\n", b'?>\n<!DOCTYPE worksheet [<!ENTITY e "x">]>\n', 1)
+                data = transform(data)
             out.writestr(info, data)
+
+
+def test_beside_refuses_a_dtd(tmp_path, monkeypatch):
+    path = write_package(tmp_path / "book.xlsx", [("sheet", _rows())])
+    dtd_path = tmp_path / "dtd.xlsx"
+    _rewrite_sheet(path, dtd_path, lambda data: data.replace(b"?>\n", b'?>\n<!DOCTYPE worksheet [<!ENTITY e "x">]>\n', 1))
     inline = _read(dtd_path, False, monkeypatch)
     assert inline[0] == "error" and "DTD or entity" in inline[1]
     assert _read(dtd_path, True, monkeypatch) == inline
@@ -80,3 +85,30 @@ def test_beside_reads_the_file_the_parent_opened(tmp_path, monkeypatch):
     monkeypatch.setattr(reader._ValidatorBeside, "start", classmethod(start_then_replace))
     formulas, _, _ = _read(path, True, monkeypatch)
     assert len(formulas) == ROWS
+
+
+def test_a_sheet_in_another_encoding_is_read_whole_by_expat(tmp_path, monkeypatch):
+    """The scan stops at the first chunk (not UTF-8), the child's check is not needed."""
+    path = write_package(tmp_path / "book.xlsx", [("sheet", _rows())])
+    utf16 = tmp_path / "utf16.xlsx"
+    _rewrite_sheet(path, utf16, lambda data: data.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+                   .encode("utf-16"))
+    inline = _read(utf16, False, monkeypatch)
+    assert len(inline[0]) == ROWS and _read(path, False, monkeypatch) == inline
+    assert _read(utf16, True, monkeypatch) == inline
+
+
+def test_a_part_that_lies_about_its_size_gives_the_same_error_beside(tmp_path, monkeypatch):
+    """The central directory says the sheet is 10,000 bytes; it inflates to ~40 KB, so its
+    CRC fails ten chunks in, where the child meets it too: one message either way."""
+    path = write_package(tmp_path / "book.xlsx", [("sheet", _rows())])
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the central directory's first entry
+    while not data[entry + 46:].startswith(b"xl/worksheets/sheet1.xml"):
+        entry = data.index(b"PK\x01\x02", entry + 4)
+    data[entry + 24: entry + 28] = struct.pack("<I", 10_000)  # its uncompressed size
+    lying = tmp_path / "lying.xlsx"
+    lying.write_bytes(bytes(data))
+    inline = _read(lying, False, monkeypatch)
+    assert inline[0] == "error" and "sheet1.xml is truncated or corrupt (Bad CRC-32" in inline[1]
+    assert _read(lying, True, monkeypatch) == inline
