@@ -13,7 +13,6 @@ from xlgen.formula import cell_name
 import json
 import os
 import re
-from itertools import repeat
 
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
@@ -26,7 +25,6 @@ from xlgen.verify import collab, embeddings, titanic
 from xlgen.verify.core import ComputedValues, Report, compare
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
-_ABSENT = object()   # not a computed cell
 
 # data first: the sheets that link to the data points need them
 CHECKERS = [data, basic]
@@ -64,8 +62,8 @@ class Context:
 
     def column(self, sheet: str, rows, col: int) -> list:
         """`value` of the cells (row, col) of `rows`, as a list."""
-        found = self.computed.column(sheet, rows, col, _ABSENT)
-        for index in [index for index, value in enumerate(found) if value is _ABSENT]:
+        found, missing = self.computed.column(sheet, rows, col)
+        for index in missing:
             found[index] = self.value(sheet, rows[index], col)
         return found
 

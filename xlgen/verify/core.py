@@ -495,27 +495,34 @@ class ComputedValues:
         """Drop the arrays (they are built again if asked for)."""
         self._sorted = None
 
-    def column(self, sheet: str, rows, cols, absent=None) -> list:
+    def column(self, sheet: str, rows, cols) -> tuple[list, list]:
         """The values of the cells (sheet, rows[i], cols[i]) (`cols` may be one column),
-        `absent` where the dict has none."""
+        None where the dict has none, and the indices of those."""
         rows = np.asarray(rows, dtype=np.int64)
         count = len(rows)
         arrays = self._arrays() if count > 64 else False
         cols = np.broadcast_to(np.asarray(cols, dtype=np.int64), (count,))
         if not arrays or sheet not in arrays[0] or (count and (rows.min() < 0 or cols.min() < 0
                                                                or rows.max() >= 2 ** 24 or cols.max() >= 2 ** 20)):
-            return list(map(self.values.get, [(sheet, row, col) for row, col in zip(rows.tolist(), cols.tolist())],
-                            repeat(absent)))
+            found = list(map(self.values.get, [(sheet, row, col) for row, col in zip(rows.tolist(), cols.tolist())],
+                             repeat(_MISSING)))
+            missing = [index for index, value in enumerate(found) if value is _MISSING]
+            for index in missing:
+                found[index] = None
+            return found, missing
         sheet_ids, codes, positions, items = arrays
         wanted = (np.int64(sheet_ids[sheet]) << 44) | (rows << 20) | cols
         at = np.searchsorted(codes, wanted)
         at[at == len(codes)] = 0
-        found = codes[at] == wanted if len(codes) else np.zeros(count, dtype=bool)
-        where = positions[at].tolist() if len(codes) else []
-        if count and found.all():
-            return list(map(items.__getitem__, where))
-        return [items[index] if hit else absent for index, hit in zip(where, found.tolist())] if len(codes) \
-            else [absent] * count
+        hit = codes[at] == wanted if len(codes) else np.zeros(count, dtype=bool)
+        where = positions[at] if len(codes) else np.zeros(count, dtype=np.int64)
+        if hit.all():
+            return list(map(items.__getitem__, where.tolist())), []
+        found = [items[index] if present else None for index, present in zip(where.tolist(), hit.tolist())]
+        return found, np.flatnonzero(~hit).tolist()
+
+
+_MISSING = object()
 
 
 def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
@@ -540,8 +547,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         sheet = book.sheet(check.sheet)
         name = check.sheet
         rows, cols, expected, scale, bound = check._arrays()
-        actual = computed.column(name, rows, cols, _ABSENT)
-        constants = [index for index, value in enumerate(actual) if value is _ABSENT] if _ABSENT in actual else []
+        actual, constants = computed.column(name, rows, cols)
         for index in constants:
             actual[index] = sheet.constants.get((int(rows[index]), int(cols[index])))
         if np.isnan(bound).all():   # no bound given: the relative rule for every cell
