@@ -10,6 +10,7 @@ wrong, not one of its consequences.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
@@ -75,6 +76,27 @@ def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
     count = len(cells)
     pairs = np.fromiter(chain.from_iterable(cells), dtype=np.int64, count=2 * count).reshape(count, 2)
     return pairs[:, 0], pairs[:, 1]
+
+
+_FORMULA_CELLS: dict = {}   # id(sheet) -> (weak reference to it, its formula count, rows, cols)
+
+
+def formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of a sheet's formula cells in its dict's order, as arrays (never to be
+    written). Kept while the sheet lives: its checkers and the comparison each ask."""
+    kept = _FORMULA_CELLS.get(id(sheet))
+    if kept is not None and kept[0]() is sheet and kept[1] == len(sheet.formulas):
+        return kept[2], kept[3]
+    rows, cols = cell_codes(sheet.formulas)
+    if len(rows) and max(int(rows.max()), int(cols.max())) < 2 ** 31 and min(int(rows.min()), int(cols.min())) >= 0:
+        rows, cols = rows.astype(np.int32), cols.astype(np.int32)   # half the memory
+    if len(_FORMULA_CELLS) >= 64:
+        _FORMULA_CELLS.clear()
+    try:
+        _FORMULA_CELLS[id(sheet)] = (weakref.ref(sheet), len(sheet.formulas), rows, cols)
+    except TypeError:   # a sheet that cannot be referenced weakly: not kept
+        pass
+    return rows, cols
 
 
 class _Block:
@@ -577,7 +599,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         name, formulas, cached = sheet.name, sheet.formulas, sheet.cached
         report.formula_cells += len(formulas)
         cells = list(formulas)
-        where, actual, scales = _checked_positions(cells, judged.get(name, ()))
+        where, actual, scales = _checked_positions(formula_cells(sheet), judged.get(name, ()))
         unchecked = range(len(cells)) if where is None else np.flatnonzero(where < 0).tolist()
         if len(unchecked):
             if taken_as_inputs is None:
@@ -624,8 +646,8 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
                                          recomputed[index], saved[index]))
 
 
-def _checked_positions(cells: list, parts: list) -> tuple[np.ndarray | None, list, np.ndarray]:
-    """For each of a sheet's formula `cells`, where it stands among the cells its checks
+def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tuple[np.ndarray | None, list, np.ndarray]:
+    """For each of a sheet's formula `cells` ((rows, cols)), where it stands among the cells its checks
     judged (-1: not checked; None: no check), with those cells' computed values (None where
     the cell is no computed one) and scales. A cell two checks judge takes the later one's."""
     if not parts:
@@ -640,14 +662,15 @@ def _checked_positions(cells: list, parts: list) -> tuple[np.ndarray | None, lis
             actual[offset + index] = None
         offset += len(part[2])
     scales = np.concatenate([part[4] for part in parts])
-    rows, cols = cell_codes(cells)
+    rows, cols = cells
     if not sum(len(part[0]) for part in parts) or not len(rows):
-        return np.full(len(cells), -1, dtype=np.int64), actual, scales
+        return np.full(len(rows), -1, dtype=np.int64), actual, scales
     # a cell as one integer: row * width + column (from the smallest), one to one; (in
     # place: few arrays the size of a sheet at once)
     low = min(int(cols.min()), *(int(part[1].min()) for part in parts if len(part[1])))
     width = max(int(cols.max()), *(int(part[1].max()) for part in parts if len(part[1]))) - low + 1
-    wanted = rows * width
+    wanted = rows.astype(np.int64)
+    wanted *= width
     wanted += cols
     wanted -= low
     del rows, cols
@@ -656,7 +679,7 @@ def _checked_positions(cells: list, parts: list) -> tuple[np.ndarray | None, lis
     codes = codes[sorter]
     at = np.searchsorted(codes, wanted, side="right")
     at -= 1   # the last of equal codes: the later check
-    where = np.full(len(cells), -1, dtype=np.int64)
+    where = np.full(len(at), -1, dtype=np.int64)
     hit = at >= 0
     hit[hit] = codes[at[hit]] == wanted[hit]
     del codes, wanted

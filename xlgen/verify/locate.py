@@ -4,11 +4,11 @@ named input cells, labelled input cells."""
 from __future__ import annotations
 
 import re
-from itertools import chain
 
 import numpy as np
 
 from xlgen.formula import column_number
+from xlgen.verify.core import formula_cells
 
 _CELL = re.compile(r"^(?:(?:'((?:[^']|'')+)'|([^!]+))!)?\$?([A-Z]{1,3})\$?(\d+)$", re.I)
 
@@ -71,10 +71,9 @@ class FormulaRows:
     (a layout's columns of 20,000 rows each, without a dict lookup per cell)."""
 
     def __init__(self, sheet):
-        count = len(sheet.formulas)
-        pairs = np.fromiter(chain.from_iterable(sheet.formulas), dtype=np.int64, count=2 * count).reshape(count, 2)
-        order = np.lexsort((pairs[:, 0], pairs[:, 1]))
-        self.rows, self.cols = pairs[order, 0], pairs[order, 1]
+        rows, cols = formula_cells(sheet)
+        order = np.lexsort((rows, cols))
+        self.rows, self.cols = rows[order], cols[order]
 
     def of(self, rows, col: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The rows of `rows` whose cell in `col` holds a formula, and their indices in

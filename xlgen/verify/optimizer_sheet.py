@@ -203,10 +203,10 @@ def read_data(context, found: Sheet) -> None:
         found.rows_per_epoch = len(dataset.x)
         reps = -(-len(rows) // found.rows_per_epoch)
         xs, ys = np.tile(dataset.x, reps)[:len(rows)], np.tile(dataset.y, reps)[:len(rows)]
-        for r, x, y in zip(rows, xs, ys):
-            for c, value in ((x_col, x), (y_col, y)):
-                if (r, c) in sheet.formulas:
-                    result.expect(r, c, value)
+        formula_rows = FormulaRows(sheet)
+        for c, column in ((x_col, xs), (y_col, ys)):
+            present, indices = formula_rows.of(rows, c)
+            result.expect_column(present, c, column if indices is None else column[indices])
     else:
         if linked:
             result.notes.append("x and y link to a data sheet that was not recognised; their values are taken as inputs")
