@@ -58,12 +58,18 @@ def labelled_cell(sheet, label: str, max_row: int = 5):
 def formula_rows_below(sheet, header_row: int, col: int) -> list[int]:
     """The unbroken run of rows under `header_row` whose cell in `col` holds a formula:
     where a layout's table of steps ends."""
-    rows = []
-    row = header_row + 1
-    while (row, col) in sheet.formulas:
-        rows.append(row)
-        row += 1
-    return rows
+    if (header_row + 1, col) not in sheet.formulas or (header_row + 64, col) not in sheet.formulas:
+        rows = []   # a short run: cell by cell
+        row = header_row + 1
+        while (row, col) in sheet.formulas:
+            rows.append(row)
+            row += 1
+        return rows
+    # a long run (a layout's 40,000 rows, asked for by several checkers): with NumPy
+    all_rows, all_cols = formula_cells(sheet)
+    below = np.sort(all_rows[(all_cols == col) & (all_rows > header_row)].astype(np.int64))
+    broken = np.flatnonzero(below != np.arange(header_row + 1, header_row + 1 + len(below)))
+    return below[:broken[0] if len(broken) else len(below)].tolist()
 
 
 class FormulaRows:

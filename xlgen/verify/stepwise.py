@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -425,7 +426,8 @@ def _run_columns(model: ColumnModel, count: int) -> dict:
                         value = float(state[name])
                         if isfinite(value):
                             state[name] = value + noise * max(abs(value), 1e-6)
-        entering.append({name: np.array([row[name] for row in states], dtype=np.float64) for name in names})
+        entering.append({name: np.fromiter(map(itemgetter(name), states), dtype=np.float64, count=count)
+                         for name in names})
     with np.errstate(all="ignore"):
         plain, nudged = (model.row(state, np.arange(count)) for state in entering)
     return {key: np.column_stack([np.broadcast_to(plain[key], (count,)), np.broadcast_to(nudged[key], (count,))])
