@@ -423,14 +423,14 @@ def as_floats(items: list | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool, report: Report,
-                bound: np.ndarray | None = None) -> list[int]:
+                bound: np.ndarray | None = None, actual_floats: tuple | None = None) -> list[int]:
     """Indices where `actual` does not agree with `expected`; `bound` (NaN: none) as in `agrees`.
 
     Plain numbers are judged all at once; everything else (errors, text, booleans, and
     numbers that fail the quick test) goes through `agrees`, so the rules stay in one place.
     """
     e, e_numeric = as_floats(expected)
-    a, a_numeric = as_floats(actual)
+    a, a_numeric = as_floats(actual) if actual_floats is None else actual_floats   # (as_floats of `actual`)
     with np.errstate(invalid="ignore", over="ignore"):   # (in place: few arrays the size of a sheet at once)
         wide = np.abs(a)   # the size the tolerance uses: the larger number, or the scale
         np.maximum(wide, np.abs(e), out=wide)
@@ -578,11 +578,12 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             sizes = np.abs(expected if isinstance(expected, np.ndarray) else
                            np.array([value if isinstance(value, float) else 0.0 for value in expected]))
             bound = bound + FIFTEEN_DIGITS * np.nan_to_num(np.maximum(sizes, scale), nan=0.0, posinf=0.0)
-        for index in disagreeing(expected, actual, scale, any_error, report, bound):
+        floats = as_floats(actual)
+        for index in disagreeing(expected, actual, scale, any_error, report, bound, floats):
             row, col = int(rows[index]), int(cols[index])
             found.append(((name, row, col), Mismatch(f"{name}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),
                                                      as_expected(expected[index]), actual[index])))
-        judged.setdefault(name, []).append((rows, cols, actual, constants, scale))
+        judged.setdefault(name, []).append((rows, cols, actual, constants, scale, floats))
     del expected, bound
     computed.release()   # its arrays are not needed below
     if found:
@@ -599,7 +600,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         name, formulas, cached = sheet.name, sheet.formulas, sheet.cached
         report.formula_cells += len(formulas)
         cells = list(formulas)
-        where, actual, scales = _checked_positions(formula_cells(sheet), judged.get(name, ()))
+        where, actual, scales, floats = _checked_positions(formula_cells(sheet), judged.get(name, ()))
         unchecked = range(len(cells)) if where is None else np.flatnonzero(where < 0).tolist()
         if len(unchecked):
             if taken_as_inputs is None:
@@ -624,11 +625,14 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         # the values computed for the checked cells were looked up above; the rest here
         if where is None:
             recomputed = list(map(values.get, [(name, row, col) for row, col in cached_cells]))
+            recomputed_floats = None
             saved_scale = np.zeros(len(cached_cells))
         else:
             at = where if kept is None else where[kept]
-            if len(at) > 1 and at.min() >= 0:   # every one checked
-                recomputed = list(itemgetter(*at.tolist())(actual))
+            recomputed_floats = None
+            if len(at) > 1 and at.min() >= 0:   # every one checked: read where they stand (no list)
+                recomputed = _Gathered(actual, at)
+                recomputed_floats = floats[0][at], floats[1][at]
             else:
                 recomputed = [actual[index] if index >= 0 else _ABSENT for index in at.tolist()]
                 for index in [index for index, value in enumerate(recomputed) if value is _ABSENT]:
@@ -640,18 +644,33 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             judged_here = at >= 0   # (a sheet whose checks judged no cell has no scales to index)
             saved_scale[judged_here] = scales[at[judged_here]]
         stale_report = Report(report.path)  # differences of saved values are not the reference's
-        for index in disagreeing(saved, recomputed, saved_scale, any_error, stale_report):
+        for index in disagreeing(saved, recomputed, saved_scale, any_error, stale_report, None, recomputed_floats):
             row, col = cached_cells[index]
             report.stale.append(Mismatch(f"{name}!{cell_name(row, col)}", formulas[(row, col)],
                                          recomputed[index], saved[index]))
 
 
-def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tuple[np.ndarray | None, list, np.ndarray]:
+class _Gathered:
+    """values[at[i]] for each i, read on demand (a list of a sheet's values not built)."""
+    __slots__ = ("values", "at")
+
+    def __init__(self, values: list, at: np.ndarray):
+        self.values, self.at = values, at
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def __getitem__(self, index):
+        return self.values[self.at[index]]
+
+
+def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tuple:
     """For each of a sheet's formula `cells` ((rows, cols)), where it stands among the cells its checks
     judged (-1: not checked; None: no check), with those cells' computed values (None where
-    the cell is no computed one) and scales. A cell two checks judge takes the later one's."""
+    the cell is no computed one), scales, and the values as_floats reads them. A cell two
+    checks judge takes the later one's."""
     if not parts:
-        return None, [], np.zeros(0)
+        return None, [], np.zeros(0), None
     if len(parts) > 1:
         actual = [value for part in parts for value in part[2]]
     else:   # one check: its list as it is, unless constants are to be set aside
@@ -662,9 +681,17 @@ def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tup
             actual[offset + index] = None
         offset += len(part[2])
     scales = np.concatenate([part[4] for part in parts])
+    floats = [np.concatenate([part[5][i] for part in parts]) if len(parts) > 1 or len(parts[0][3]) else parts[0][5][i]
+              for i in range(2)]
+    offset = 0
+    for part in parts:   # as_floats reads None as no number
+        if len(part[3]):
+            constants = np.asarray(part[3], dtype=np.int64) + offset
+            floats[0][constants], floats[1][constants] = np.nan, False
+        offset += len(part[2])
     rows, cols = cells
     if not sum(len(part[0]) for part in parts) or not len(rows):
-        return np.full(len(rows), -1, dtype=np.int64), actual, scales
+        return np.full(len(rows), -1, dtype=np.int64), actual, scales, floats
     # a cell as one integer: row * width + column (from the smallest), one to one; (in
     # place: few arrays the size of a sheet at once)
     low = min(int(cols.min()), *(int(part[1].min()) for part in parts if len(part[1])))
@@ -684,4 +711,4 @@ def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tup
     hit[hit] = codes[at[hit]] == wanted[hit]
     del codes, wanted
     where[hit] = sorter[at[hit]]
-    return where, actual, scales
+    return where, actual, scales, floats
