@@ -51,7 +51,8 @@ def run_epochs(x, y, optimizer: Optimizer, initial: dict, state: dict, lrs) -> O
         for row in range(rows):
             xi, yi = x[row % len(x)], y[row % len(x)]
             weights = dict(zip(WEIGHTS, p))
-            grad = np.array([Linear.gradient(weights, xi, yi)[w] for w in WEIGHTS])
+            gradients = Linear.gradient(weights, xi, yi)
+            grad = np.array([gradients[w] for w in WEIGHTS])
             before[row], gradient[row] = p, grad
             prediction[row] = Linear.predict(weights, xi)
             losses[row] = loss(Linear, weights, xi, yi)

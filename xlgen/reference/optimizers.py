@@ -110,6 +110,15 @@ class Optimizer:
         an overflowing power) and NumPy gives inf or nan, it raises too
         (ArithmeticError, ValueError, TypeError; LookupError where a state the step
         needs is missing): call `step` then."""
+        settings_now = (self.callbacks, tuple(self.hypers.items()))
+        made = self.__dict__.get("_float_step")   # made once per optimiser (run_epochs asks per epoch)
+        if made is not None and made[0] == settings_now:
+            return made[1]
+        stepper = self._make_float_step()
+        self.__dict__["_float_step"] = (settings_now, stepper)
+        return stepper
+
+    def _make_float_step(self):
         pieces = []
         for callback in self.callbacks:
             function = getattr(callback, "func", callback)
