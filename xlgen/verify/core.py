@@ -154,7 +154,9 @@ class SheetCheck:
         self._add(rows, np.full(len(rows), col, dtype=np.int64), values, scales, bounds)
 
     def _add(self, rows, cols, values, scales, bounds) -> None:
-        if not (isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1):
+        if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
+            values = values.copy()   # (as tolist() did: the checker's array may change later)
+        else:
             values = values.tolist() if hasattr(values, "tolist") else list(values)
         count = min(len(rows), len(values))   # as zip() pairs them
         rows, cols, values = rows[:count], cols[:count], values[:count]
