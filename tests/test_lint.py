@@ -175,3 +175,35 @@ def test_large_book_is_fast():
     assert len(found) == 3 * rows  # LET( without _xlfn., g declared and used without _xlpm.
     assert found[0].cell == "basic!K2"
     assert elapsed < 5, f"lint of {len(formulas)} formulas took {elapsed:.1f} s"
+
+
+def test_shapes_of_a_large_sheet_are_the_regex_of_each_text():
+    """A large sheet's shapes come a class of look-alike texts at a time (equal once every
+    digit reads 0); each must still be its own text's regex: constants, numbered names and
+    parameters that differ only in digits keep apart, references merge."""
+    from xlgen.lint import _CELL_REFERENCE, _shapes
+    import random
+
+    rng = random.Random(5)
+    formulas = {}
+    for row in range(1, 3001):
+        k = rng.choice("129")
+        formulas[(row, 1)] = f"=B{row}*0.0{k}+LET(_xlpm.x{k},C{row + 1},_xlpm.x{k}*$D$1)+x{k}1+LOG10(A{row})"
+        formulas[(row, 2)] = f"=SUM(A1:A{row})/{row}"
+        formulas[(row, 3)] = f"=E{row}-F{row}"
+    formulas[(1, 4)] = "=\"π\"&A1"   # not one byte a character: the texts one by one
+    for sheet_formulas in (formulas, {cell: text for cell, text in formulas.items() if cell != (1, 4)}):
+        cells, distinct, shape_of = _shapes(sheet_formulas)
+        assert cells == list(sheet_formulas)
+        assert [distinct[index] for index in shape_of] == [_CELL_REFERENCE.sub("A1", text)
+                                                           for text in sheet_formulas.values()]
+        assert len(distinct) == len(set(distinct))
+
+
+def test_a_problem_in_a_large_copied_column_is_named_at_every_cell():
+    """(The lint takes a large sheet a class of look-alike texts at a time.)"""
+    formulas = {(row, 1): f"_xlfn.LET(x{row % 3}, A{row}, x{row % 3}*2)" if row % 1000 == 7 else f"B{row}*0.5"
+                for row in range(1, 5001)}
+    found = messages(lint_book(book_with(formulas)))
+    rows = [row for row in range(1, 5001) if row % 1000 == 7]
+    assert found == [f"basic!A{row}: LET argument 1 should be a parameter name" for row in rows]

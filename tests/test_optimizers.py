@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import COURSE_FIXTURE, COURSE_X
 from xlgen.reference import optimizers as opt
 from xlgen.reference.data import line
-from xlgen.reference.optimizer_runs import run, run_annealed
+from xlgen.reference.optimizer_runs import run, run_annealed, run_epochs
 
 Y = line(COURSE_X, 30, 2)
 GRAD = np.array([4.0, 5.0, 6.0])
@@ -177,3 +177,102 @@ def test_reference_modules_never_import_builders_or_formulas():
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         assert not {m for m in imported if m and (m.startswith("xlgen.sheets") or m == "xlgen.formula")}, name
+
+
+# --- the plain-float twin of a step (Optimizer.float_step) -----------------------------
+
+FLOAT_OPTIMIZERS = [opt.SGD(0.01), opt.SGD(0.01, mom=0.9), opt.SGD(0.01, mom=0.9, dampening=True),
+                    opt.RMSProp(0.01), opt.RMSProp(0.01, mom=0.9), opt.Adam(0.01), opt.Adam(0.01, debiased=False),
+                    opt.Adam(0.01, mom=0.8, sqr_mom=0.95, eps=1e-7), opt.course_momentum(0.01, 0.9),
+                    opt.course_rmsprop(0.01, 0.9), opt.course_adam(0.01, 0.9, 0.99)]
+
+
+@pytest.mark.parametrize("optimizer", FLOAT_OPTIMIZERS, ids=lambda o: "+".join(
+    getattr(c, "func", c).__name__ for c in o.callbacks) + repr(sorted(o.hypers.items())))
+def test_float_step_gives_the_same_bits_as_step(optimizer):
+    """The twin on Python floats does the step's arithmetic in its order: every result
+    bit for bit, over many steps, from states with and without averages yet; where
+    Python floats raise and NumPy gives inf or nan, it raises (its caller falls back)."""
+    float_step = optimizer.float_step()
+    assert float_step is not None
+    rng = np.random.default_rng(7)
+    for start in ({"step": 0.0}, {"grad_avg": 0.5, "sqr_avg": 0.25, "step": 3.0}):
+        state = dict(start)
+        p = 1.5
+        for i in range(300):
+            grad = float(rng.normal() * 10.0 ** rng.integers(-8, 8))
+            lr = float(rng.choice([0.01, 1e-4, 3.0]))
+            with np.errstate(all="ignore"):
+                try:
+                    expected_p, expected_state = optimizer.step(p, grad, state, lr=lr)
+                except TypeError:   # a state the stepper needs is missing: so in the twin
+                    with pytest.raises(LookupError):
+                        float_step(p, grad, state, lr)
+                    break
+            try:
+                got_p, got_state = float_step(p, grad, state, lr)
+            except (ArithmeticError, ValueError, TypeError):
+                assert not all(math.isfinite(float(v)) for v in (expected_p, *expected_state.values()))
+                break
+            assert float(got_p).hex() == float(expected_p).hex()
+            assert got_state.keys() == expected_state.keys()
+            for key in got_state:
+                assert float(got_state[key]).hex() == float(expected_state[key]).hex(), key
+            p, state = float(got_p), {key: float(value) for key, value in got_state.items()}
+
+
+def test_float_step_raises_where_numpy_gives_inf():
+    """The course's rmsprop divides by the root of the previous average, with no eps: from
+    a zero average NumPy's step is inf; the twin raises so its caller takes `step`."""
+    optimizer = opt.course_rmsprop(0.01, 0.9)
+    with pytest.raises(ZeroDivisionError):
+        optimizer.float_step()(1.0, 2.0, {"sqr_avg": 0.0}, 0.01)
+    with np.errstate(all="ignore"):
+        p, _ = optimizer.step(1.0, 2.0, {"sqr_avg": 0.0}, lr=0.01)
+    assert np.isinf(p)
+    with pytest.raises(ValueError):
+        optimizer.float_step()(1.0, 2.0, {"sqr_avg": -1.0}, 0.01)
+
+
+def test_float_step_is_none_for_a_callback_without_a_twin():
+    assert opt.Optimizer((lambda p, grad, **_: {"p": p},), {"lr": 0.1}).float_step() is None
+
+
+@pytest.mark.parametrize("optimizer", FLOAT_OPTIMIZERS[:8] + [opt.course_rmsprop(0.5, 0.9), opt.course_adam(0.5, 0.9, 0.99),
+                                                            opt.Adam(0.05, eps=1e-5)])
+def test_runs_on_floats_give_the_same_trace_as_runs_on_arrays(optimizer, monkeypatch):
+    """run_epochs steps a weight at a time on floats where it can; every number of the
+    trace is the one the array step gives (the course's data, 30 epochs, from saved-like
+    states and from none; a run that blows up too)."""
+    states = [{"grad_avg": np.array([0.3, -0.2]), "sqr_avg": np.array([0.5, 0.7]), "step": np.float64(2)},
+              {"sqr_avg": np.array([0.0, 0.0])}, {}]
+    for state in states:
+        for lrs in ([0.01] * 30, [1.5] * 30):
+            def trace():
+                try:
+                    return run_epochs(COURSE_X, Y, optimizer, {"a": 1.0, "b": 1.0}, dict(state), lrs)
+                except TypeError:   # a stepper whose state is missing: so on both paths
+                    return None
+            fast = trace()
+            with monkeypatch.context() as patch:
+                patch.setattr(opt.Optimizer, "float_step", lambda self: None)
+                slow = trace()
+            assert (fast is None) == (slow is None)
+            if fast is None:
+                continue
+            for name in ("before", "gradient", "after"):
+                for w in ("a", "b"):
+                    np.testing.assert_array_equal(getattr(fast, name)[w], getattr(slow, name)[w])
+            np.testing.assert_array_equal(fast.loss, slow.loss)
+            np.testing.assert_array_equal(fast.rmse, slow.rmse)
+            assert fast.state.keys() == slow.state.keys()
+            for key in fast.state:
+                if isinstance(fast.state[key], dict):
+                    for w in ("a", "b"):
+                        np.testing.assert_array_equal(fast.state[key][w], slow.state[key][w])
+                else:
+                    np.testing.assert_array_equal(fast.state[key], slow.state[key])
+            for mine, theirs in zip(fast.epoch_state, slow.epoch_state):
+                assert mine.keys() == theirs.keys()
+                for key in mine:
+                    np.testing.assert_array_equal(mine[key], theirs[key])

@@ -91,8 +91,10 @@ def test_a_number_made_text_fails_at_its_cell(small_graddesc, tmp_path):
 
 def test_formula_cells_are_matched_to_checked_cells_one_to_one():
     """Cells past any fixed column width still match only themselves."""
-    from xlgen.verify.core import _checked_positions
-    checked = (np.array([1, 2, 1]), np.array([40_000, 1, 2]), ["a", "b", "c"], [], np.array([1.0, 2.0, 3.0]))
-    where, actual, scales = _checked_positions([(2, 1), (1, 40_000), (1, 40_001), (0, 2), (1, 2)], [checked])
+    from xlgen.verify.core import _checked_positions, cell_codes
+    checked = (np.array([1, 2, 1]), np.array([40_000, 1, 2]), ["a", "b", "c"], [], np.array([1.0, 2.0, 3.0]),
+               (np.full(3, np.nan), np.zeros(3, dtype=bool)))
+    where, actual, scales, _ = _checked_positions(cell_codes([(2, 1), (1, 40_000), (1, 40_001), (0, 2), (1, 2)]),
+                                               [checked])
     assert where.tolist() == [1, 0, -1, -1, 2]
     assert actual == ["a", "b", "c"] and scales.tolist() == [1.0, 2.0, 3.0]

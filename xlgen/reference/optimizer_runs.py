@@ -46,15 +46,17 @@ def run_epochs(x, y, optimizer: Optimizer, initial: dict, state: dict, lrs) -> O
     prediction, losses = np.empty(rows), np.empty(rows)
     states: dict = {}
     epoch_state = []
+    float_step = optimizer.float_step()
     with np.errstate(all="ignore"):   # overflow is an outcome to show, not a crash
         for row in range(rows):
             xi, yi = x[row % len(x)], y[row % len(x)]
             weights = dict(zip(WEIGHTS, p))
-            grad = np.array([Linear.gradient(weights, xi, yi)[w] for w in WEIGHTS])
+            gradients = Linear.gradient(weights, xi, yi)
+            grad = np.array([gradients[w] for w in WEIGHTS])
             before[row], gradient[row] = p, grad
             prediction[row] = Linear.predict(weights, xi)
             losses[row] = loss(Linear, weights, xi, yi)
-            p, state = optimizer.step(p, grad, state, lr=lrs[row // len(x)])
+            p, state = _step(optimizer, float_step, p, grad, state, lrs[row // len(x)])
             after[row] = p
             for key, value in state.items():
                 states.setdefault(key, np.empty((rows,) + np.shape(value)))[row] = value
@@ -68,6 +70,31 @@ def run_epochs(x, y, optimizer: Optimizer, initial: dict, state: dict, lrs) -> O
     return OptimizerTrace(split(before), prediction, losses, split(gradient),
                           {key: split(value) if value.ndim == 2 else value for key, value in states.items()},
                           split(after), rmse, np.asarray(lrs, dtype=np.float64), epoch_state)
+
+
+def _step(optimizer: Optimizer, float_step, p: np.ndarray, grad: np.ndarray, state: dict, lr):
+    """`optimizer.step` of the weights `p`, a weight at a time on plain floats where it
+    can (`Optimizer.float_step`: the same bits, without arrays of two; the optimiser works
+    elementwise). The state's arrays hold a value per weight; its scalars (the step
+    count) are shared. Where a float step raises, or adds a state the row did not have,
+    `step` itself runs."""
+    if float_step is not None:
+        try:
+            per_weight = {key for key, value in state.items() if np.ndim(value)}
+            weights, states = [], []
+            for i in range(len(p)):
+                new_p, new_state = float_step(float(p[i]), float(grad[i]),
+                                              {key: float(value[i]) if key in per_weight else value
+                                               for key, value in state.items()}, lr)
+                weights.append(new_p)
+                states.append(new_state)
+            if all(new_state.keys() == state.keys() for new_state in states):
+                return (np.array(weights, dtype=np.float64),
+                        {key: np.array([new_state[key] for new_state in states], dtype=np.float64)
+                         if key in per_weight else states[0][key] for key in state})
+        except (ArithmeticError, ValueError, TypeError, LookupError):   # where NumPy gives inf or nan
+            pass
+    return optimizer.step(p, grad, state, lr=lr)
 
 
 def run(x, y, optimizer: Optimizer, initial: dict, state: dict, epochs: int, lr: float) -> OptimizerTrace:

@@ -13,7 +13,6 @@ from xlgen.formula import cell_name
 import json
 import os
 import re
-from itertools import repeat
 
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
@@ -23,10 +22,9 @@ from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rm
 from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify import convolution, cross_entropy, softmax
 from xlgen.verify import collab, embeddings, titanic
-from xlgen.verify.core import Report, compare
+from xlgen.verify.core import ComputedValues, Report, compare
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
-_ABSENT = object()   # not a computed cell
 
 # data first: the sheets that link to the data points need them
 CHECKERS = [data, basic]
@@ -45,6 +43,7 @@ class Context:
     def __init__(self, book, values: dict, volatile: set, skip_sheets: dict | None = None):
         self.book = book
         self.values = values
+        self.computed = ComputedValues(values)   # the same values, found a column at a time
         self.volatile = volatile
         self.dataset = None
         self.results = {}                     # sheet name -> SheetCheck, as the checkers finish
@@ -63,8 +62,8 @@ class Context:
 
     def column(self, sheet: str, rows, col: int) -> list:
         """`value` of the cells (row, col) of `rows`, as a list."""
-        found = list(map(self.values.get, [(sheet, row, col) for row in rows], repeat(_ABSENT)))
-        for index in [index for index, value in enumerate(found) if value is _ABSENT]:
+        found, missing = self.computed.column(sheet, rows, col)
+        for index in missing:
             found[index] = self.value(sheet, rows[index], col)
         return found
 
@@ -147,7 +146,7 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
             ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine,
-            fifteen_digits=second_engine)
+            fifteen_digits=second_engine, computed=context.computed)
     if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
         report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
     report.notes.extend(book.notes)

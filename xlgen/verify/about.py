@@ -30,7 +30,7 @@ from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
 from xlgen.reference.neurons import blown_up
 from xlgen.verify.core import SheetCheck
-from xlgen.verify.locate import find_header_row, input_cell, normal
+from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal
 
 LAYOUT = "about"
 HEADERS = ("sheet", "look at", "value")
@@ -64,11 +64,7 @@ def _header_cell(sheet, text: str, right_of: str | None = None):
 
 
 def _formulas_below(sheet, row: int, col: int) -> list[int]:
-    rows = []
-    while (row + 1, col) in sheet.formulas:
-        row += 1
-        rows.append(row)
-    return rows
+    return formula_rows_below(sheet, row, col)
 
 
 def _from_source(source_check, cell, what: str):

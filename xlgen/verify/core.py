@@ -10,6 +10,7 @@ wrong, not one of its consequences.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
@@ -77,11 +78,33 @@ def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
+_FORMULA_CELLS: dict = {}   # id(sheet) -> (weak reference to it, its formula count, rows, cols)
+
+
+def formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of a sheet's formula cells in its dict's order, as arrays (never to be
+    written). Kept while the sheet lives: its checkers and the comparison each ask."""
+    kept = _FORMULA_CELLS.get(id(sheet))
+    if kept is not None and kept[0]() is sheet and kept[1] == len(sheet.formulas):
+        return kept[2], kept[3]
+    rows, cols = cell_codes(sheet.formulas)
+    if len(rows) and max(int(rows.max()), int(cols.max())) < 2 ** 31 and min(int(rows.min()), int(cols.min())) >= 0:
+        rows, cols = rows.astype(np.int32), cols.astype(np.int32)   # half the memory
+    if len(_FORMULA_CELLS) >= 64:
+        _FORMULA_CELLS.clear()
+    try:
+        _FORMULA_CELLS[id(sheet)] = (weakref.ref(sheet), len(sheet.formulas), rows, cols)
+    except TypeError:   # a sheet that cannot be referenced weakly: not kept
+        pass
+    return rows, cols
+
+
 class _Block:
-    """Expectations of many cells at once (a column), as arrays: no dict per cell."""
+    """Expectations of many cells at once (a column), as arrays: no dict per cell.
+    `values`: a float array when the checker gave one (no Python float per cell), else a list."""
     __slots__ = ("rows", "cols", "values", "scales", "bounds")
 
-    def __init__(self, rows, cols, values: list, scales, bounds):
+    def __init__(self, rows, cols, values, scales, bounds):
         self.rows, self.cols, self.values, self.scales, self.bounds = rows, cols, values, scales, bounds
 
 
@@ -131,14 +154,17 @@ class SheetCheck:
         self._add(rows, np.full(len(rows), col, dtype=np.int64), values, scales, bounds)
 
     def _add(self, rows, cols, values, scales, bounds) -> None:
-        values = values.tolist() if hasattr(values, "tolist") else list(values)
+        if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
+            values = values.copy()   # (as tolist() did: the checker's array may change later)
+        else:
+            values = values.tolist() if hasattr(values, "tolist") else list(values)
         count = min(len(rows), len(values))   # as zip() pairs them
         rows, cols, values = rows[:count], cols[:count], values[:count]
         scales = _column(scales, count, 0.0)
         bounds = _column(bounds, count, math.nan)
         if self._parts is None:
             cells = list(zip(rows.tolist(), cols.tolist()))
-            self._expected.update(zip(cells, values))
+            self._expected.update(zip(cells, _plain(values)))
             self._scale.update(zip(cells, scales.tolist()))
             self._bound.update(zip(cells, bounds.tolist()))
             return
@@ -155,7 +181,7 @@ class SheetCheck:
                     self._expected[cell], self._scale[cell], self._bound[cell] = value, scale, bound
             else:
                 cells = list(zip(part.rows.tolist(), part.cols.tolist()))
-                self._expected.update(zip(cells, part.values))
+                self._expected.update(zip(cells, _plain(part.values)))
                 self._scale.update(zip(cells, part.scales.tolist()))
                 self._bound.update(zip(cells, part.bounds.tolist()))
         self._parts = None
@@ -194,18 +220,24 @@ class SheetCheck:
             found = np.flatnonzero((part.rows == row) & (part.cols == col))
             if len(found):
                 i = int(found[-1])
-                return part.values[i], float(part.scales[i]), float(part.bounds[i])
+                value = part.values[i]
+                return (float(value) if isinstance(part.values, np.ndarray) else value), float(part.scales[i]), \
+                    float(part.bounds[i])
         return None
 
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, np.ndarray]:
-        """Every expected cell, in order: rows, cols, values, scales, bounds."""
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, list | np.ndarray, np.ndarray, np.ndarray]:
+        """Every expected cell, in order: rows, cols, values (a float array when every
+        one is a plain float, else a list), scales, bounds."""
         if self._parts is not None and self._is_distinct():
             blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
             if not blocks:
                 empty = np.zeros(0, dtype=np.int64)
                 return empty, empty, [], np.zeros(0), np.zeros(0)
+            if len(blocks) == 1:   # its own arrays (read, never written)
+                block = blocks[0]
+                return block.rows, block.cols, block.values, block.scales, block.bounds
             return (np.concatenate([block.rows for block in blocks]), np.concatenate([block.cols for block in blocks]),
-                    [value for block in blocks for value in block.values] if len(blocks) > 1 else blocks[0].values,
+                    _joined([block.values for block in blocks]),
                     np.concatenate([block.scales for block in blocks]), np.concatenate([block.bounds for block in blocks]))
         cells = list(self.expected)
         rows, cols = cell_codes(cells)
@@ -240,6 +272,20 @@ def _column(given, count: int, default: float) -> np.ndarray:
         given = np.asarray(given, dtype=np.float64).reshape(-1)[:count]
         out[:len(given)] = given
     return out
+
+
+def _plain(values):
+    """Values as Python objects (floats, not NumPy's)."""
+    return values.tolist() if isinstance(values, np.ndarray) else values
+
+
+def _joined(parts: list):
+    """Blocks' values back to back: one float array if each is one, else one list."""
+    if all(isinstance(part, np.ndarray) for part in parts):
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return [value for part in parts for value in _plain(part)]
 
 
 def _single_block(part: dict) -> _Block:
@@ -357,8 +403,10 @@ _PLAIN_NUMBERS = frozenset({float, int, np.float64})
 _ABSENT = object()   # no computed value: the cell is a constant
 
 
-def as_floats(items: list) -> tuple[np.ndarray, np.ndarray]:
+def as_floats(items: list | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Items as a float array and a mask of those that were plain numbers."""
+    if isinstance(items, np.ndarray) and items.dtype == np.float64:
+        return items, np.ones(len(items), dtype=bool)
     if set(map(type, items)) <= _PLAIN_NUMBERS:
         try:
             return np.array(items, dtype=np.float64), np.ones(len(items), dtype=bool)
@@ -377,29 +425,39 @@ def as_floats(items: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def disagreeing(expected: list, actual: list, scale: np.ndarray, any_error: bool, report: Report,
-                bound: np.ndarray | None = None) -> list[int]:
+                bound: np.ndarray | None = None, actual_floats: tuple | None = None) -> list[int]:
     """Indices where `actual` does not agree with `expected`; `bound` (NaN: none) as in `agrees`.
 
     Plain numbers are judged all at once; everything else (errors, text, booleans, and
     numbers that fail the quick test) goes through `agrees`, so the rules stay in one place.
     """
     e, e_numeric = as_floats(expected)
-    a, a_numeric = as_floats(actual)
-    with np.errstate(invalid="ignore", over="ignore"):
-        size = np.maximum(np.abs(a), np.abs(e))
-        difference = np.abs(a - e)
-        relative_rule = RELATIVE_TOLERANCE * np.maximum(size, scale) + ABSOLUTE_TOLERANCE
+    a, a_numeric = as_floats(actual) if actual_floats is None else actual_floats   # (as_floats of `actual`)
+    with np.errstate(invalid="ignore", over="ignore"):   # (in place: few arrays the size of a sheet at once)
+        wide = np.abs(a)   # the size the tolerance uses: the larger number, or the scale
+        np.maximum(wide, np.abs(e), out=wide)
+        np.maximum(wide, scale, out=wide)
+        difference = np.subtract(a, e)
+        np.abs(difference, out=difference)
+        limit = np.multiply(wide, RELATIVE_TOLERANCE)   # the relative rule
+        limit += ABSOLUTE_TOLERANCE
         bounded = np.zeros(len(expected), dtype=bool) if bound is None else ~np.isnan(bound)
-        limit = relative_rule if bound is None else np.where(bounded, bound, relative_rule)
-        accepted = e_numeric & a_numeric & np.isfinite(e) & np.isfinite(a) & (difference <= limit)
+        if bound is not None:
+            np.copyto(limit, bound, where=bounded)
+        accepted = difference <= limit
+        del limit
+        accepted &= np.isfinite(e)
+        accepted &= np.isfinite(a)
+        accepted &= e_numeric
+        accepted &= a_numeric
         used = accepted & bounded & (difference > 0)
         if used.any():
             report.largest_bound_used = max(report.largest_bound_used, float((difference[used] / bound[used]).max()))
         # relative to the size the tolerance uses, over the cells where the relative rule
         # (not the absolute floor) decides
-        judged = accepted & ~bounded & (np.maximum(size, scale) > ABSOLUTE_TOLERANCE / RELATIVE_TOLERANCE)
+        judged = accepted & ~bounded & (wide > ABSOLUTE_TOLERANCE / RELATIVE_TOLERANCE)
         if judged.any():
-            relative = difference[judged] / np.maximum(size, scale)[judged]
+            relative = difference[judged] / wide[judged]
             report.largest_difference = max(report.largest_difference, float(relative.max()))
     return [int(i) for i in np.flatnonzero(~accepted)
             if not agrees(expected[i], actual[i], float(scale[i]), any_error,
@@ -420,9 +478,80 @@ def _same_keys(mapping: dict, cells: list) -> bool:
     return len(mapping) == len(cells) and list(mapping) == cells
 
 
+class ComputedValues:
+    """The computed values (a dict by (sheet, row, col)) found a column at a time.
+
+    A lookup per cell hashes a fresh (sheet, row, col) tuple and misses the cache: 0.2 s
+    for 300,000 cells, and verify looks most cells up twice (the checkers' reads and the
+    comparison). Here the dict is read once into sorted integer codes; a column's cells
+    are then found with NumPy (`searchsorted`). The values are the dict's own objects."""
+
+    def __init__(self, values: dict):
+        self.values = values
+        self._sorted = None   # (sheet -> id, rows, cols, sorted codes, their positions, values); False: no arrays
+
+    def _arrays(self):
+        if self._sorted is None:
+            self._sorted = False
+            values, count = self.values, len(self.values)
+            sheet_ids = {name: index for index, name in enumerate(dict.fromkeys(map(itemgetter(0), values)))}
+            try:   # a cell as one integer: sheet, row, column in bits 44-63, 20-43, 0-19
+                codes = np.fromiter(map(sheet_ids.__getitem__, map(itemgetter(0), values)), dtype=np.int64, count=count)
+                codes <<= 24
+                for index, bits in ((1, 24), (2, 20)):
+                    part = np.fromiter(map(itemgetter(index), values), dtype=np.int64, count=count)
+                    if count and (part.min() < 0 or part.max() >= 2 ** bits):
+                        return self._sorted
+                    codes |= part
+                    if index == 1:
+                        codes <<= 20
+                    del part
+            except (TypeError, ValueError, OverflowError):   # cells not as the engine keys them
+                return self._sorted
+            positions = np.argsort(codes, kind="stable")
+            codes = codes[positions]
+            if count < 2 ** 31:
+                positions = positions.astype(np.int32)
+            self._sorted = (sheet_ids, codes, positions, list(values.values()))
+        return self._sorted
+
+    def release(self) -> None:
+        """Drop the arrays (they are built again if asked for)."""
+        self._sorted = None
+
+    def column(self, sheet: str, rows, cols) -> tuple[list, list]:
+        """The values of the cells (sheet, rows[i], cols[i]) (`cols` may be one column),
+        None where the dict has none, and the indices of those."""
+        rows = np.asarray(rows, dtype=np.int64)
+        count = len(rows)
+        arrays = self._arrays() if count > 64 else False
+        cols = np.broadcast_to(np.asarray(cols, dtype=np.int64), (count,))
+        if not arrays or sheet not in arrays[0] or (count and (rows.min() < 0 or cols.min() < 0
+                                                               or rows.max() >= 2 ** 24 or cols.max() >= 2 ** 20)):
+            found = list(map(self.values.get, [(sheet, row, col) for row, col in zip(rows.tolist(), cols.tolist())],
+                             repeat(_MISSING)))
+            missing = [index for index, value in enumerate(found) if value is _MISSING]
+            for index in missing:
+                found[index] = None
+            return found, missing
+        sheet_ids, codes, positions, items = arrays
+        wanted = (np.int64(sheet_ids[sheet]) << 44) | (rows << 20) | cols
+        at = np.searchsorted(codes, wanted)
+        at[at == len(codes)] = 0
+        hit = codes[at] == wanted if len(codes) else np.zeros(count, dtype=bool)
+        where = positions[at] if len(codes) else np.zeros(count, dtype=np.int64)
+        if hit.all():
+            return list(map(items.__getitem__, where.tolist())), []
+        found = [items[index] if present else None for index, present in zip(where.tolist(), hit.tolist())]
+        return found, np.flatnonzero(~hit).tolist()
+
+
+_MISSING = object()
+
+
 def compare(report: Report, book, values: dict, order: list, any_error: bool = False,
             ignore_sheets: set = frozenset(), volatile: set = frozenset(), check_stale: bool = True,
-            fifteen_digits: bool = False) -> None:
+            fifteen_digits: bool = False, computed: ComputedValues | None = None) -> None:
     """Fill the report's mismatches (calculation order), unchecked cells and stale caches.
 
     `any_error`: an error where the reference has one agrees whatever its code (LibreOffice
@@ -432,28 +561,33 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
 
     Column-wise: each check's expectations come as arrays, its cells' computed values are
     looked up once (and reused for the saved values), and everything is judged with NumPy
-    (`disagreeing`); the per-cell rules stay in `agrees`."""
+    (`disagreeing`); the per-cell rules stay in `agrees`. `computed`: `values` as a
+    ComputedValues, when the caller has one."""
+    computed = computed if computed is not None else ComputedValues(values)
     found = []
     judged = {}   # sheet name -> per check: (rows, cols, computed values, which came from constants, scales)
+    expected = bound = None
     for check in report.checks:
         sheet = book.sheet(check.sheet)
         name = check.sheet
         rows, cols, expected, scale, bound = check._arrays()
-        row_list, col_list = rows.tolist(), cols.tolist()
-        actual = list(map(values.get, [(name, row, col) for row, col in zip(row_list, col_list)], repeat(_ABSENT)))
-        constants = [index for index, value in enumerate(actual) if value is _ABSENT] if _ABSENT in actual else []
+        actual, constants = computed.column(name, rows, cols)
         for index in constants:
-            actual[index] = sheet.constants.get((row_list[index], col_list[index]))
+            actual[index] = sheet.constants.get((int(rows[index]), int(cols[index])))
         if np.isnan(bound).all():   # no bound given: the relative rule for every cell
             bound = None
         if bound is not None and fifteen_digits:
-            sizes = np.abs(np.array([value if isinstance(value, float) else 0.0 for value in expected]))
+            sizes = np.abs(expected if isinstance(expected, np.ndarray) else
+                           np.array([value if isinstance(value, float) else 0.0 for value in expected]))
             bound = bound + FIFTEEN_DIGITS * np.nan_to_num(np.maximum(sizes, scale), nan=0.0, posinf=0.0)
-        for index in disagreeing(expected, actual, scale, any_error, report, bound):
-            row, col = row_list[index], col_list[index]
+        floats = as_floats(actual)
+        for index in disagreeing(expected, actual, scale, any_error, report, bound, floats):
+            row, col = int(rows[index]), int(cols[index])
             found.append(((name, row, col), Mismatch(f"{name}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),
                                                      as_expected(expected[index]), actual[index])))
-        judged.setdefault(name, []).append((rows, cols, actual, constants, scale))
+        judged.setdefault(name, []).append((rows, cols, actual, constants, scale, floats))
+    del expected, bound
+    computed.release()   # its arrays are not needed below
     if found:
         position = {cell: index for index, cell in enumerate(order)}
         found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
@@ -468,7 +602,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         name, formulas, cached = sheet.name, sheet.formulas, sheet.cached
         report.formula_cells += len(formulas)
         cells = list(formulas)
-        where, actual, scales = _checked_positions(cells, judged.get(name, ()))
+        where, actual, scales, floats = _checked_positions(formula_cells(sheet), judged.get(name, ()))
         unchecked = range(len(cells)) if where is None else np.flatnonzero(where < 0).tolist()
         if len(unchecked):
             if taken_as_inputs is None:
@@ -493,11 +627,14 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         # the values computed for the checked cells were looked up above; the rest here
         if where is None:
             recomputed = list(map(values.get, [(name, row, col) for row, col in cached_cells]))
+            recomputed_floats = None
             saved_scale = np.zeros(len(cached_cells))
         else:
             at = where if kept is None else where[kept]
-            if len(at) > 1 and at.min() >= 0:   # every one checked
-                recomputed = list(itemgetter(*at.tolist())(actual))
+            recomputed_floats = None
+            if len(at) > 1 and at.min() >= 0:   # every one checked: read where they stand (no list)
+                recomputed = _Gathered(actual, at)
+                recomputed_floats = floats[0][at], floats[1][at]
             else:
                 recomputed = [actual[index] if index >= 0 else _ABSENT for index in at.tolist()]
                 for index in [index for index, value in enumerate(recomputed) if value is _ABSENT]:
@@ -509,40 +646,71 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             judged_here = at >= 0   # (a sheet whose checks judged no cell has no scales to index)
             saved_scale[judged_here] = scales[at[judged_here]]
         stale_report = Report(report.path)  # differences of saved values are not the reference's
-        for index in disagreeing(saved, recomputed, saved_scale, any_error, stale_report):
+        for index in disagreeing(saved, recomputed, saved_scale, any_error, stale_report, None, recomputed_floats):
             row, col = cached_cells[index]
             report.stale.append(Mismatch(f"{name}!{cell_name(row, col)}", formulas[(row, col)],
                                          recomputed[index], saved[index]))
 
 
-def _checked_positions(cells: list, parts: list) -> tuple[np.ndarray | None, list, np.ndarray]:
-    """For each of a sheet's formula `cells`, where it stands among the cells its checks
+class _Gathered:
+    """values[at[i]] for each i, read on demand (a list of a sheet's values not built)."""
+    __slots__ = ("values", "at")
+
+    def __init__(self, values: list, at: np.ndarray):
+        self.values, self.at = values, at
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def __getitem__(self, index):
+        return self.values[self.at[index]]
+
+
+def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tuple:
+    """For each of a sheet's formula `cells` ((rows, cols)), where it stands among the cells its checks
     judged (-1: not checked; None: no check), with those cells' computed values (None where
-    the cell is no computed one) and scales. A cell two checks judge takes the later one's."""
+    the cell is no computed one), scales, and the values as_floats reads them. A cell two
+    checks judge takes the later one's."""
     if not parts:
-        return None, [], np.zeros(0)
-    actual = [value for part in parts for value in part[2]] if len(parts) > 1 else list(parts[0][2])
+        return None, [], np.zeros(0), None
+    if len(parts) > 1:
+        actual = [value for part in parts for value in part[2]]
+    else:   # one check: its list as it is, unless constants are to be set aside
+        actual = list(parts[0][2]) if len(parts[0][3]) else parts[0][2]
     offset = 0
     for part in parts:   # the cells looked up in the constants are not computed ones
         for index in part[3]:
             actual[offset + index] = None
         offset += len(part[2])
     scales = np.concatenate([part[4] for part in parts])
-    checked_rows = np.concatenate([part[0] for part in parts])
-    checked_cols = np.concatenate([part[1] for part in parts])
-    rows, cols = cell_codes(cells)
-    if not len(checked_rows) or not len(rows):
-        return np.full(len(cells), -1, dtype=np.int64), actual, scales
-    # a cell as one integer: row * width + column (from the smallest), one to one
-    low = min(int(checked_cols.min()), int(cols.min()))
-    width = max(int(checked_cols.max()), int(cols.max())) - low + 1
-    codes = checked_rows * width + (checked_cols - low)
-    wanted = rows * width + (cols - low)
+    floats = [np.concatenate([part[5][i] for part in parts]) if len(parts) > 1 or len(parts[0][3]) else parts[0][5][i]
+              for i in range(2)]
+    offset = 0
+    for part in parts:   # as_floats reads None as no number
+        if len(part[3]):
+            constants = np.asarray(part[3], dtype=np.int64) + offset
+            floats[0][constants], floats[1][constants] = np.nan, False
+        offset += len(part[2])
+    rows, cols = cells
+    if not sum(len(part[0]) for part in parts) or not len(rows):
+        return np.full(len(rows), -1, dtype=np.int64), actual, scales, floats
+    # a cell as one integer: row * width + column (from the smallest), one to one; (in
+    # place: few arrays the size of a sheet at once)
+    low = min(int(cols.min()), *(int(part[1].min()) for part in parts if len(part[1])))
+    width = max(int(cols.max()), *(int(part[1].max()) for part in parts if len(part[1]))) - low + 1
+    wanted = rows.astype(np.int64)
+    wanted *= width
+    wanted += cols
+    wanted -= low
+    del rows, cols
+    codes = np.concatenate([part[0] * width + (part[1] - low) for part in parts])
     sorter = np.argsort(codes, kind="stable")
-    ordered = codes[sorter]
-    at = np.searchsorted(ordered, wanted, side="right") - 1   # the last of equal codes: the later check
-    where = np.full(len(cells), -1, dtype=np.int64)
+    codes = codes[sorter]
+    at = np.searchsorted(codes, wanted, side="right")
+    at -= 1   # the last of equal codes: the later check
+    where = np.full(len(at), -1, dtype=np.int64)
     hit = at >= 0
-    hit[hit] = ordered[at[hit]] == wanted[hit]
+    hit[hit] = codes[at[hit]] == wanted[hit]
+    del codes, wanted
     where[hit] = sorter[at[hit]]
-    return where, actual, scales
+    return where, actual, scales, floats

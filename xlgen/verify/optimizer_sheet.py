@@ -203,10 +203,10 @@ def read_data(context, found: Sheet) -> None:
         found.rows_per_epoch = len(dataset.x)
         reps = -(-len(rows) // found.rows_per_epoch)
         xs, ys = np.tile(dataset.x, reps)[:len(rows)], np.tile(dataset.y, reps)[:len(rows)]
-        for r, x, y in zip(rows, xs, ys):
-            for c, value in ((x_col, x), (y_col, y)):
-                if (r, c) in sheet.formulas:
-                    result.expect(r, c, value)
+        formula_rows = FormulaRows(sheet)
+        for c, column in ((x_col, xs), (y_col, ys)):
+            present, indices = formula_rows.of(rows, c)
+            result.expect_column(present, c, column if indices is None else column[indices])
     else:
         if linked:
             result.notes.append("x and y link to a data sheet that was not recognised; their values are taken as inputs")
@@ -281,23 +281,34 @@ def row_model(found: Sheet, optimizer, state: dict, lrs, mom: float = None, sqr_
         values["debias2"] = debias(sqr_mom, 1 - sqr_mom, steps) if debiased and sqr_mom is not None else ones
         return values
 
+    float_step = optimizer.float_step()
+    named = [(weight, [(key, f"{key} {weight}") for key in stats]) for weight in GRAD_WEIGHTS]
+    last_epoch = len(lrs) - 1
+    lr_list = lrs.tolist()
+
     def next_state(row_state: dict, index: int) -> dict:
         """The row after, on plain floats one weight at a time (the optimiser works
-        elementwise): a run of rows takes a call per row, and stacking two-element arrays
-        for each cost ~45 us a row (16 s of verify at 1,500 epochs)."""
+        elementwise; `Optimizer.float_step`, the same arithmetic without its dicts): a
+        run of rows takes a call per row, and stacking two-element arrays for each cost
+        ~45 us a row (16 s of verify at 1,500 epochs)."""
         x, y = x_list[index % per_epoch], y_list[index % per_epoch]
         w = {"b": row_state["b"], "a": row_state["a"]}
         gradient = Linear.gradient(w, x, y)
         steps = float(row_state["step"] if counted else step0 + index)
-        lr = float(row_state["lr"] if "lr" in row_state else lrs[min(index // per_epoch, len(lrs) - 1)])
+        lr = float(row_state["lr"] if "lr" in row_state else lr_list[min(index // per_epoch, last_epoch)])
         out = {}
-        for weight in GRAD_WEIGHTS:
-            averages = {key: row_state[f"{key} {weight}"] for key in stats}
+        for weight, keys in named:
+            averages = {key: row_state[name] for key, name in keys}
             averages["step"] = steps
-            new_p, after = optimizer.step(w[weight], gradient[weight], averages, lr=lr)
+            try:
+                if float_step is None:
+                    raise ArithmeticError
+                new_p, after = float_step(w[weight], gradient[weight], averages, lr)
+            except (ArithmeticError, ValueError, TypeError, LookupError):   # where NumPy gives inf or nan
+                new_p, after = optimizer.step(w[weight], gradient[weight], averages, lr=lr)
             out[weight] = float(new_p)
-            for key in stats:
-                out[f"{key} {weight}"] = float(after[key])
+            for key, name in keys:
+                out[name] = float(after[key])
             if counted:
                 out["step"] = float(after["step"])
         return out

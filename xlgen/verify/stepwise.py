@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -406,19 +407,27 @@ def _run_columns(model: ColumnModel, count: int) -> dict:
     names = list(model.carry)
     step = model.step or (lambda state, index: {name: model.row(state, index)[model.carry[name]] for name in names})
     entering = []
+    # (name, +-NOISE): up and down in turn, state by state
+    nudges = [(name, (-1) ** k * NOISE) for k, name in enumerate(model.noisy)]
+    isfinite = math.isfinite
     for nudged in (False, True):
         state = {name: float(value) for name, value in model.initial.items()}
         states = []
         with np.errstate(all="ignore"):
-            for index in range(count):
-                states.append(state)
-                state = step(state, index)
-                if nudged:
-                    for k, name in enumerate(model.noisy):
+            if not nudged:
+                for index in range(count):
+                    states.append(state)
+                    state = step(state, index)
+            else:
+                for index in range(count):
+                    states.append(state)
+                    state = step(state, index)
+                    for name, noise in nudges:
                         value = float(state[name])
-                        if math.isfinite(value):
-                            state[name] = value + (-1) ** k * NOISE * max(abs(value), 1e-6)
-        entering.append({name: np.array([row[name] for row in states], dtype=np.float64) for name in names})
+                        if isfinite(value):
+                            state[name] = value + noise * max(abs(value), 1e-6)
+        entering.append({name: np.fromiter(map(itemgetter(name), states), dtype=np.float64, count=count)
+                         for name in names})
     with np.errstate(all="ignore"):
         plain, nudged = (model.row(state, np.arange(count)) for state in entering)
     return {key: np.column_stack([np.broadcast_to(plain[key], (count,)), np.broadcast_to(nudged[key], (count,))])
