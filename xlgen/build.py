@@ -61,7 +61,10 @@ class ExampleBuilds:
 
     With two or more cores they are built and verified in worker processes, started
     here (before any thread of the caller's, such as a progress line's, exists), the
-    largest first by the size of the last build, so the longest does not start last. A
+    largest first by the size of the last build, so the longest does not start last.
+    One worker more than there are cores: the three largest examples take about as long
+    each, and two workers would leave one of them to run alone at the end on one core
+    while the other idles; with three the kernel shares the two cores among them. A
     failure is raised when its turn in the order comes, after the results before it;
     templates not yet started are not started, and those under way finish whole (each
     file is written in one rename)."""
@@ -70,7 +73,8 @@ class ExampleBuilds:
         self.names = list(names)
         self.progress = None
         self.executor = None
-        workers = min(len(self.names), _cores())
+        cores = _cores()
+        workers = min(len(self.names), cores + 1) if cores > 1 else 1
         if workers < 2:
             return
         import xlgen.verify.report  # noqa: F401  (imported once here, not in each forked worker)
