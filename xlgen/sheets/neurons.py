@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xlgen.errors import TemplateError
-from xlgen.formula import Expr, Group, Name, Range, Ref, call
+from xlgen.formula import Expr, Group, Here, Name, Range, Ref, RowTemplate, call
 from xlgen.sheets.plan import Highlight, SheetPlan
 
 FINITE_STEP = 0.01   # the forum's step, a literal in the formulas
@@ -143,64 +143,27 @@ def analytic(model: str, w: dict, x: Expr, y: Expr, pred: Expr, hidden: Expr | N
 def write_block(sheet: SheetPlan, *, model: str, epochs: int, data, inputs: BlockInputs,
                 header_row: int, left: int = 1) -> Block:
     """Header at `header_row`, columns from `left`; returns where everything is."""
-    weights = WEIGHTS[model]
-    momentum = inputs.momentum is not None
-    names = headers(model, momentum)
+    names = headers(model, inputs.momentum is not None)
     block = Block(model, header_row, header_row + 1, data.count, epochs,
                   {h: left + i for i, h in enumerate(names)})
     col = block.col
     for header, c in col.items():
         sheet.put(header_row, c, header, "header")
 
-    use_finite = inputs.derivative.eq("finite")
-    lr = inputs.learning_rate
+    shapes = {first: row_shapes(model, col, inputs, first) for first in (True, False)}
     for epoch in range(epochs):
         for index in range(data.count):
             step = epoch * data.count + index
             r = block.first_row + step
-            first = step == 0
             edge = ("epoch_start",) if index == 0 and epoch > 0 else ()
-            x, y = Ref(r, col["x"]), Ref(r, col["y"])
-            w = {name: Ref(r, col[name]) for name in weights}
-            hidden = Ref(r, col["ax+b"]) if model != "linear" else None
-            pred, err2 = Ref(r, col["y_pred"]), Ref(r, col["err^2"])
-            d = {name: Ref(r, col[f"de/d{name}"]) for name in weights}
-            cells = {"x": data.x(index), "y": data.y(index)}
-            for name in weights:
-                cells[name] = inputs.initial[name] if first else Ref(r - 1, col[f"new {name}"])
-            if hidden is not None:
-                cells["ax+b"] = w["a"] * x + w["b"]
-            cells["y_pred"] = prediction(model, w, x, hidden)
-            cells["err^2"] = (y - pred) ** 2
-            for name in weights:
-                cells[f"err{name}1"] = bumped_error(model, w, name, x, y, hidden)
-                cells[f"est de/d{name}"] = (Ref(r, col[f"err{name}1"]) - err2) / FINITE_STEP
-            for name, expr in analytic(model, w, x, y, pred, hidden, d).items():
-                cells[f"de/d{name}"] = expr
-            for name in weights:
-                used = call("IF", use_finite, Ref(r, col[f"est de/d{name}"]), d[name])
-                if momentum:
-                    beta = inputs.momentum
-                    mom = Ref(r, col[f"mom {name}"])
-                    cells[f"mom {name}"] = (Group(1 - beta) * used if first
-                                            else Ref(r - 1, col[f"mom {name}"]) * beta + Group(1 - beta) * used)
-                    cells[f"new {name}"] = w[name] - mom * lr
+            for header, shape in shapes[step == 0].items():
+                if header == "x":
+                    content = data.x(index)
+                elif header == "y":
+                    content = data.y(index)
                 else:
-                    cells[f"new {name}"] = w[name] - used * lr
-            step_ref = Ref(r, col["step"])
-            passed = call("IF", call("ISERROR", err2), step_ref, call("IF", err2.gt(inputs.threshold), step_ref, 0))
-            if first:
-                cells["blow-up"] = passed
-            else:
-                before = Ref(r - 1, col["blow-up"])
-                cells["blow-up"] = call("IF", before.gt(0), before, passed)
-            if model == "relu":
-                cells["dead"] = call("IF", hidden.lt(0), 1, 0)
-            for header, content in cells.items():
-                style = "general"
-                if header in ("blow-up", "dead"):
-                    style = "count"
-                sheet.put(r, col[header], content, style, *edge)
+                    content = shape.at(r) if isinstance(shape, RowTemplate) else shape
+                sheet.put(r, col[header], content, "count" if header in ("blow-up", "dead") else "general", *edge)
             sheet.put(r, col["step"], step + 1, "count", *edge)
             sheet.put(r, col["epoch"], epoch + 1, "count", *edge)
             sheet.put(r, col["row"], index + 1, "count", *edge)
@@ -208,6 +171,53 @@ def write_block(sheet: SheetPlan, *, model: str, epochs: int, data, inputs: Bloc
     for header, c in col.items():
         sheet.widths.setdefault(c, 6 if header in ("x", "y", "step", "epoch", "row", "dead") else 10)
     return block
+
+
+def row_shapes(model: str, col: dict, inputs: BlockInputs, first: bool) -> dict:
+    """Header -> the formula of a row of the block (the first row's, which starts from the
+    initial weights, or any later row's), as a RowTemplate: rows differ only in their row
+    numbers, so each shape is rendered once. "x" and "y" link to the data sheet's rows (the
+    caller fills them in)."""
+    weights = WEIGHTS[model]
+    x, y = Here(col["x"]), Here(col["y"])
+    w = {name: Here(col[name]) for name in weights}
+    hidden = Here(col["ax+b"]) if model != "linear" else None
+    pred, err2 = Here(col["y_pred"]), Here(col["err^2"])
+    d = {name: Here(col[f"de/d{name}"]) for name in weights}
+    use_finite = inputs.derivative.eq("finite")
+    lr = inputs.learning_rate
+    cells = {"x": None, "y": None}
+    for name in weights:
+        cells[name] = inputs.initial[name] if first else Here(col[f"new {name}"], -1)
+    if hidden is not None:
+        cells["ax+b"] = w["a"] * x + w["b"]
+    cells["y_pred"] = prediction(model, w, x, hidden)
+    cells["err^2"] = (y - pred) ** 2
+    for name in weights:
+        cells[f"err{name}1"] = bumped_error(model, w, name, x, y, hidden)
+        cells[f"est de/d{name}"] = (Here(col[f"err{name}1"]) - err2) / FINITE_STEP
+    for name, expr in analytic(model, w, x, y, pred, hidden, d).items():
+        cells[f"de/d{name}"] = expr
+    for name in weights:
+        used = call("IF", use_finite, Here(col[f"est de/d{name}"]), d[name])
+        if inputs.momentum is not None:
+            beta = inputs.momentum
+            mom = Here(col[f"mom {name}"])
+            cells[f"mom {name}"] = (Group(1 - beta) * used if first
+                                    else Here(col[f"mom {name}"], -1) * beta + Group(1 - beta) * used)
+            cells[f"new {name}"] = w[name] - mom * lr
+        else:
+            cells[f"new {name}"] = w[name] - used * lr
+    step_ref = Here(col["step"])
+    passed = call("IF", call("ISERROR", err2), step_ref, call("IF", err2.gt(inputs.threshold), step_ref, 0))
+    if first:
+        cells["blow-up"] = passed
+    else:
+        before = Here(col["blow-up"], -1)
+        cells["blow-up"] = call("IF", before.gt(0), before, passed)
+    if model == "relu":
+        cells["dead"] = call("IF", hidden.lt(0), 1, 0)
+    return {header: RowTemplate(expr) if isinstance(expr, Expr) else expr for header, expr in cells.items()}
 
 
 def highlight(sheet: SheetPlan, block: Block, threshold: Expr) -> None:

@@ -1,0 +1,108 @@
+"""`build --all`'s verify may take the build's own calculation (xlgen/build.py:
+BuiltCalculation) only where the file read back gives the engine exactly what the build
+computed; anywhere else it recomputes the file, and the verdict is the same either way."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.workbook_files import read_formula, replace_formula
+from xlgen.build import BuiltCalculation, _build, same_calculation_input
+from xlgen.engine import calculate, read_xlsx
+from xlgen.engine.book import Book, ExcelError, Sheet
+from xlgen.verify import verify_file
+
+
+def built(name: str, path):
+    return BuiltCalculation(*_build(name, path, (), True, None))
+
+
+def same_report(first, second) -> bool:
+    return json.dumps(first.as_json(), sort_keys=True) == json.dumps(second.as_json(), sort_keys=True)
+
+
+def test_a_file_read_back_as_built_takes_the_build_calculation_and_the_same_verdict(tmp_path):
+    path = tmp_path / "graddesc.xlsx"
+    offered = built("graddesc", path)
+    report = verify_file(path, calculate_book=offered)
+    assert offered.reused and report.ok
+    assert same_report(report, verify_file(path))
+
+
+def test_constants_the_file_rounds_are_recomputed(tmp_path):
+    # the softmax sheet's inputs have 17 significant digits; XlsxWriter writes 16
+    path = tmp_path / "cross-entropy.xlsx"
+    offered = built("cross-entropy", path)
+    report = verify_file(path, calculate_book=offered)
+    assert not offered.reused and report.ok
+
+
+def test_a_formula_changed_in_the_file_is_recomputed_and_fails_as_verify_says(tmp_path):
+    path, edited = tmp_path / "graddesc.xlsx", tmp_path / "edited.xlsx"
+    offered = built("graddesc", path)
+    assert read_formula(path, "basic", "E5") == "C5+D5*A5"
+    replace_formula(path, edited, "basic", "E5", "C5+D5*A5*1.5")
+    report = verify_file(edited, calculate_book=offered)
+    assert not offered.reused and not report.ok
+    assert report.mismatches[0].cell == "basic!E5"
+    assert same_report(report, verify_file(edited))
+
+
+def test_a_calculation_is_offered_once(tmp_path):
+    path = tmp_path / "graddesc.xlsx"
+    offered = built("graddesc", path)
+    book = read_xlsx(path)
+    assert offered(book).values is not None and offered.reused
+    offered.reused = False
+    again = offered(read_xlsx(path))
+    assert not offered.reused and again.values == calculate(book).values
+
+
+def book(constants=None, formulas=None, names=None) -> Book:
+    sheet = Sheet("s", constants=dict(constants or {(1, 1): 2.0}), formulas=dict(formulas or {(1, 2): "A1*2"}))
+    return Book(sheets=[sheet], names=dict(names or {}))
+
+
+@pytest.mark.parametrize("built_value, read_value", [
+    (1.0, True), (1.0, 1), (0.0, -0.0), (float("nan"), float("nan")), (0.1, math.nextafter(0.1, 1)),
+    ("1", 1.0), (ExcelError("#N/A"), ExcelError("#NUM!")), (ExcelError("#N/A"), "#N/A")])
+def test_constants_must_match_in_type_and_every_bit(built_value, read_value):
+    assert not same_calculation_input(book({(1, 1): built_value}), book({(1, 1): read_value}))
+
+
+@pytest.mark.parametrize("value", [1.0, -0.0, "text", True, ExcelError("#DIV/0!")])
+def test_equal_constants_are_the_same(value):
+    assert same_calculation_input(book({(1, 1): value}), book({(1, 1): value}))
+
+
+def test_formulas_cells_sheets_and_names_must_match():
+    assert same_calculation_input(book(), book())
+    assert not same_calculation_input(book(), book(formulas={(1, 2): "A1*3"}))
+    assert not same_calculation_input(book(), book(formulas={(2, 2): "A1*2"}))
+    assert not same_calculation_input(book(), book(formulas={(1, 2.0): "A1*2"}))
+    assert not same_calculation_input(book(names={(None, "RATE"): "s!$A$1"}), book(names={(None, "RATE"): "s!$A$2"}))
+    assert not same_calculation_input(book(), book(names={(None, "RATE"): "s!$A$1"}))   # a name the build lacked
+    renamed = book()
+    renamed.sheets[0].name = "t"
+    assert not same_calculation_input(book(), renamed)
+    arrays = book()
+    arrays.sheets[0].array_refs[(1, 2)] = "B1:B2"
+    assert not same_calculation_input(book(), arrays)
+
+
+def test_print_settings_may_be_added_unless_a_formula_reads_them():
+    printed = {("s", "_XLNM.PRINT_AREA"): "s!$A$1:$B$1", ("s", "_XLNM.PRINT_TITLES"): "s!$1:$1"}
+    assert same_calculation_input(book(), book(names=printed))
+    reads_it = {(1, 2): "SUM(_xlnm.Print_Area)"}
+    assert not same_calculation_input(book(formulas=reads_it), book(formulas=reads_it, names=printed))
+    assert not same_calculation_input(book(), book(names={(None, "_XLNM.PRINT_AREA"): "s!$A$1"}))
+
+
+def test_a_volatile_calculation_is_never_reused():
+    volatile = book(formulas={(1, 2): "RAND()"})
+    offered = BuiltCalculation(volatile, calculate(volatile))
+    offered(book(formulas={(1, 2): "RAND()"}))
+    assert not offered.reused
