@@ -98,3 +98,22 @@ def test_formula_cells_are_matched_to_checked_cells_one_to_one():
                                                [checked])
     assert where.tolist() == [1, 0, -1, -1, 2]
     assert actual == ["a", "b", "c"] and scales.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_book_edited_between_two_verifications_is_judged_as_edited(small_graddesc):
+    """A notebook user may move a formula between two checks of one Book (same count of
+    formulas): the second check must see the cells where they are now, not the first's."""
+    from xlgen.engine import calculate, read_xlsx
+    from xlgen.verify import check_book
+    from xlgen.verify.core import formula_cells
+
+    book = read_xlsx(small_graddesc)
+    calculation = calculate(book)
+    first = check_book(Report("first"), book, calculation.values, calculation.order, calculation.volatile)
+    assert first.ok
+    sheet = next(sheet for sheet in book.sheets if sheet.name == "basic")
+    last = max(sheet.formulas)
+    text = sheet.formulas.pop(last)
+    sheet.formulas[(last[0] + 5, last[1])] = text
+    cells = set(zip(*(array.tolist() for array in formula_cells(sheet))))
+    assert (last[0] + 5, last[1]) in cells and last not in cells

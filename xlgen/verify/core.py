@@ -81,9 +81,16 @@ def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
 _FORMULA_CELLS: dict = {}   # id(sheet) -> (weak reference to it, its formula count, rows, cols)
 
 
+def forget_formula_cells() -> None:
+    """Drop the kept arrays: they hold for one verification, during which no sheet
+    changes (a notebook user may edit a Book's formulas between two)."""
+    _FORMULA_CELLS.clear()
+
+
 def formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of a sheet's formula cells in its dict's order, as arrays (never to be
-    written). Kept while the sheet lives: its checkers and the comparison each ask."""
+    written). Kept while the sheet lives, until forget_formula_cells (check_book's end):
+    its checkers and the comparison each ask."""
     kept = _FORMULA_CELLS.get(id(sheet))
     if kept is not None and kept[0]() is sheet and kept[1] == len(sheet.formulas):
         return kept[2], kept[3]
