@@ -32,6 +32,16 @@ from xlgen.formula import Expr, Range, formula
 from xlgen.look import charts_area, FOOTER_MARGIN, HEADER_MARGIN, MARGINS, is_number, sheet_look
 from xlgen.sheets.plan import WorkbookPlan
 
+def number_text(value) -> str:
+    """A constant as the file holds it: XlsxWriter's 16 significant digits, or 17 where
+    16 would round it (0.17956720059605877 is not 0.1795672005960588), so the file holds
+    the very number the cached values were computed from."""
+    text = f"{value:.16G}"
+    if float(text) != value:
+        text = f"{value:.17G}"
+    return text
+
+
 FIXED_DATE = datetime.datetime(2024, 1, 1)
 _NEEDS_ESCAPE = re.compile(r"[&<>]")
 
@@ -183,7 +193,7 @@ class PreparedWorksheet(Worksheet):
                         text = _escape(text)
                     parts.append(f'<c r="{letters[col_num]}{number}"{s}{t}><f>{text}</f><v>{value}</v></c>')
                 elif kind is CellNumberTuple:
-                    parts.append(f'<c r="{letters[col_num]}{number}"{s}><v>{cell.number:.16G}</v></c>')
+                    parts.append(f'<c r="{letters[col_num]}{number}"{s}><v>{number_text(cell.number)}</v></c>')
                 elif kind is CellStringTuple:
                     parts.append(f'<c r="{letters[col_num]}{number}"{s} t="s"><v>{cell.string}</v></c>')
                 elif kind is CellBlankTuple:
