@@ -33,11 +33,29 @@ def test_a_file_read_back_as_built_takes_the_build_calculation_and_the_same_verd
 
 
 def test_constants_the_file_rounds_are_recomputed(tmp_path):
-    # the softmax sheet's inputs have 17 significant digits; XlsxWriter writes 16
+    """A constant the file does not hold to the bit (as when the writer wrote 16 digits of
+    a 17-digit number) makes the build's calculation unfit: the file is recomputed."""
     path = tmp_path / "cross-entropy.xlsx"
-    offered = built("cross-entropy", path)
+    book, calculation = _build("cross-entropy", path, (), True, None)
+    sheet = next(sheet for sheet in book.sheets
+                 if any(type(value) is float and value % 1 for value in sheet.constants.values()))
+    cell, value = next((cell, value) for cell, value in sheet.constants.items() if type(value) is float and value % 1)
+    sheet.constants[cell] = math.nextafter(value, math.inf)   # the build computed from another number
+    offered = BuiltCalculation(book, calculation)
     report = verify_file(path, calculate_book=offered)
     assert not offered.reused and report.ok
+
+
+def test_every_constant_survives_the_file(tmp_path):
+    """17 significant digits are written where 16 would round (0.17956720059605877), so a
+    build's constants read back to the bit and its calculation is the file's."""
+    path = tmp_path / "cross-entropy.xlsx"
+    offered = built("cross-entropy", path)
+    built_constants = [value for sheet in offered.book.sheets for value in sheet.constants.values()
+                       if type(value) is float and float(f"{value:.16G}") != value]
+    assert built_constants   # the softmax sheet's inputs have 17 significant digits
+    report = verify_file(path, calculate_book=offered)
+    assert offered.reused and report.ok
 
 
 def test_a_formula_changed_in_the_file_is_recomputed_and_fails_as_verify_says(tmp_path):
