@@ -538,9 +538,11 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 cell = (row, col)
                 formulas[cell] = n_formula
                 try:
-                    cached[cell] = float(n_value)
+                    number = cached[cell] = float(n_value)
                 except ValueError:
                     raise _Refused(f"a non-numeric number {n_value!r} in row {row}") from None
+                if number - number:  # inf or nan, as in typed_value: a volatile cell would keep it
+                    raise _Refused(f"a number Excel cannot hold ({n_value.strip()!r}) in row {row}")
                 continue
             else:
                 try:
@@ -584,9 +586,11 @@ def _scan(reader: _SheetReader, text: str) -> None:
                     cell = (row, col)
                     formulas[cell] = text
                     try:
-                        cached[cell] = float(v_text)
+                        number = cached[cell] = float(v_text)
                     except ValueError:
                         raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
+                    if number - number:  # inf or nan, as in typed_value
+                        raise _Refused(f"a number Excel cannot hold ({v_text.strip()!r}) in row {row}")
                 else:
                     store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
                           (_attrs(f_attrs) if f_attrs else {}, f_text))
