@@ -139,9 +139,9 @@ class BuiltCalculation:
     calculation drew no random number and kept no saved value (no volatile cell: the
     only use of a file's cached values). Not inputs: names' comments, the reader's notes
     and, among names, the print area and titles look.py sets, which no formula refers to
-    (checked). Constants that do not survive the file (XlsxWriter writes 16 significant
-    digits, so 0.1795672005960588 for a builder's 0.17956720059605877) fail the test and
-    the file is recomputed. So the values are the ones the verify would compute; the
+    (checked). A constant that did not survive the file (a writer rounding a builder's
+    0.17956720059605877 to 16 digits, as XlsxWriter would) fails the test and the file
+    is recomputed. So the values are the ones the verify would compute; the
     file is still read whole, and every cached value read back is still compared with
     them (stale saves)."""
 
