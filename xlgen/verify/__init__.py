@@ -22,7 +22,7 @@ from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rm
 from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify import convolution, cross_entropy, softmax
 from xlgen.verify import collab, embeddings, titanic
-from xlgen.verify.core import ComputedValues, Report, compare, forget_formula_cells
+from xlgen.verify.core import ComputedValues, Report, compare, one_verification
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
 
@@ -113,11 +113,8 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
     `volatile`: cells where a volatile function ran, in calculation order (inputs, never
     checked); `saved`: those of them kept at the file's saved value; `constant`: formula
     cells that read no cell (constant inputs when no checker covers them)."""
-    forget_formula_cells()   # arrays of formula cells are kept for one verification only
-    try:
+    with one_verification():   # arrays of formula cells are kept for this one only
         return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress)
-    finally:
-        forget_formula_cells()
 
 
 def _check_book(report: Report, book, values: dict, order: list, volatile: list,

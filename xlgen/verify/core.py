@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
@@ -79,30 +80,37 @@ def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
 
 
 _FORMULA_CELLS: dict = {}   # id(sheet) -> (weak reference to it, its formula count, rows, cols)
+_VERIFYING: list[bool] = [False]
 
 
-def forget_formula_cells() -> None:
-    """Drop the kept arrays: they hold for one verification, during which no sheet
-    changes (a notebook user may edit a Book's formulas between two)."""
+@contextmanager
+def one_verification():
+    """Kept arrays of formula cells are made and used only within one verification, during
+    which no sheet changes (a notebook user may edit a Book between two), and dropped at
+    its start and end."""
     _FORMULA_CELLS.clear()
+    _VERIFYING[0] = True
+    try:
+        yield
+    finally:
+        _VERIFYING[0] = False
+        _FORMULA_CELLS.clear()
 
 
 def formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of a sheet's formula cells in its dict's order, as arrays (never to be
-    written). Kept while the sheet lives, until forget_formula_cells (check_book's end):
-    its checkers and the comparison each ask."""
+    written). Kept for the verification under way: its checkers and the comparison each ask."""
     kept = _FORMULA_CELLS.get(id(sheet))
     if kept is not None and kept[0]() is sheet and kept[1] == len(sheet.formulas):
         return kept[2], kept[3]
     rows, cols = cell_codes(sheet.formulas)
     if len(rows) and max(int(rows.max()), int(cols.max())) < 2 ** 31 and min(int(rows.min()), int(cols.min())) >= 0:
         rows, cols = rows.astype(np.int32), cols.astype(np.int32)   # half the memory
-    if len(_FORMULA_CELLS) >= 64:
-        _FORMULA_CELLS.clear()
-    try:
-        _FORMULA_CELLS[id(sheet)] = (weakref.ref(sheet), len(sheet.formulas), rows, cols)
-    except TypeError:   # a sheet that cannot be referenced weakly: not kept
-        pass
+    if _VERIFYING[0]:
+        try:
+            _FORMULA_CELLS[id(sheet)] = (weakref.ref(sheet), len(sheet.formulas), rows, cols)
+        except TypeError:   # a sheet that cannot be referenced weakly: not kept
+            pass
     return rows, cols
 
 
