@@ -432,10 +432,10 @@ class _SheetReader:
         if t == "n":
             try:
                 number = float(v)
+                if number - number:  # inf or nan: no Excel number (Python reads 'inf', '1e309')
+                    raise ValueError
             except ValueError:
-                raise _Refused(f"a non-numeric number {v!r} in row {row}") from None
-            if number - number:  # inf or nan: no Excel number (Python reads 'inf', '1e309')
-                raise _Refused(f"a number Excel cannot hold ({v.strip()!r}) in row {row}")
+                raise _number_refused(v, row) from None
             return number
         if t == "s":
             try:
@@ -539,18 +539,18 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 formulas[cell] = n_formula
                 try:
                     number = cached[cell] = float(n_value)
+                    if number - number:  # inf or nan, as in typed_value: a volatile cell would keep it
+                        raise ValueError
                 except ValueError:
-                    raise _Refused(f"a non-numeric number {n_value!r} in row {row}") from None
-                if number - number:  # inf or nan, as in typed_value: a volatile cell would keep it
-                    raise _Refused(f"a number Excel cannot hold ({n_value.strip()!r}) in row {row}")
+                    raise _number_refused(n_value, row) from None
                 continue
             else:
                 try:
                     number = constants[(row, col)] = float(n_value)
+                    if number - number:  # inf or nan, as in typed_value
+                        raise ValueError
                 except ValueError:
-                    raise _Refused(f"a non-numeric number {n_value!r} in row {row}") from None
-                if number - number:  # inf or nan, as in typed_value
-                    raise _Refused(f"a number Excel cannot hold ({n_value.strip()!r}) in row {row}")
+                    raise _number_refused(n_value, row) from None
                 continue
         elif row_number:
             row = int(row_number)
@@ -587,10 +587,10 @@ def _scan(reader: _SheetReader, text: str) -> None:
                     formulas[cell] = text
                     try:
                         number = cached[cell] = float(v_text)
+                        if number - number:  # inf or nan, as in typed_value
+                            raise ValueError
                     except ValueError:
-                        raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
-                    if number - number:  # inf or nan, as in typed_value
-                        raise _Refused(f"a number Excel cannot hold ({v_text.strip()!r}) in row {row}")
+                        raise _number_refused(v_text, row) from None
                 else:
                     store(row, col, ctype or "n", v_text if v_text or ctype == "str" else None,
                           (_attrs(f_attrs) if f_attrs else {}, f_text))
@@ -598,10 +598,10 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 if not ctype:
                     try:
                         number = constants[(row, col)] = float(v_text)
+                        if number - number:  # inf or nan, as in typed_value
+                            raise ValueError
                     except ValueError:
-                        raise _Refused(f"a non-numeric number {v_text!r} in row {row}") from None
-                    if number - number:  # inf or nan, as in typed_value
-                        raise _Refused(f"a number Excel cannot hold ({v_text.strip()!r}) in row {row}")
+                        raise _number_refused(v_text, row) from None
                 else:
                     store(row, col, ctype, v_text, None)
             elif ctype == "str" or ctype == "inlineStr":
@@ -626,6 +626,16 @@ def _scan(reader: _SheetReader, text: str) -> None:
             col = 0
             row_digits = None
     reader.row, reader.col = row, col
+
+
+def _number_refused(text: str, row: int) -> _Refused:
+    """Why a number cell's text was refused: it reads as no float, or as inf or nan
+    (Python reads 'inf' and '1e309'), which no Excel number is."""
+    try:
+        float(text)
+    except ValueError:
+        return _Refused(f"a non-numeric number {text!r} in row {row}")
+    return _Refused(f"a number Excel cannot hold ({text.strip()!r}) in row {row}")
 
 
 def _with_ref(xml: str, row: int, col: int) -> str:
