@@ -300,12 +300,14 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
     """
     facts_by_shape: dict[str, _FormulaFacts] = {}
 
-    def facts(text: str) -> _FormulaFacts:
-        shape = _CELL_REFERENCE.sub("A1", text)
+    def facts_of_shape(shape: str) -> _FormulaFacts:
         found = facts_by_shape.get(shape)
         if found is None:
             found = facts_by_shape[shape] = _analyse(shape.removeprefix("="))
         return found
+
+    def facts(text: str) -> _FormulaFacts:
+        return facts_of_shape(_CELL_REFERENCE.sub("A1", text))
 
     if deterministic_sheets is None:
         deterministic = {sheet.name.lower() for sheet in book.sheets}
@@ -321,22 +323,18 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
         cells, distinct, shape_of = _shapes(sheet.formulas)
         flagged = set()
         for index, shape in enumerate(distinct):
-            found = facts_by_shape.get(shape)
-            if found is None:
-                found = facts_by_shape[shape] = _analyse(shape.removeprefix("="))
+            found = facts_of_shape(shape)
             if is_deterministic:
                 used_by_deterministic[id(found)] = found
             if found.problems or (is_deterministic and found.volatile):
                 flagged.add(index)
         if not flagged:
             continue
-        shapes = [distinct[index] for index in shape_of]
-        flagged = {distinct[index] for index in flagged}
         # imported only to name a problem: verify's lint of a clean book never loads XlsxWriter
         from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
         sheet_prefix = quote_sheetname(sheet.name) + "!"
-        for (row, col), shape in sorted((cell, shape) for cell, shape in zip(cells, shapes) if shape in flagged):
-            found = facts_by_shape[shape]
+        for (row, col), index in sorted((cell, index) for cell, index in zip(cells, shape_of) if index in flagged):
+            found = facts_by_shape[distinct[index]]
             where = sheet_prefix + xl_rowcol_to_cell(row - 1, col - 1)
             problems.extend(LintProblem(where, message) for message in found.problems)
             if is_deterministic:
