@@ -57,14 +57,54 @@ class SavedValueOnly(rt.RuntimeUnsupported):
     the cell can only keep the value the file saved."""
 
 
-class Calculation:
-    """The result of calculate(): values of every formula cell, and how they were reached."""
+class CellCodes:
+    """The formula cells of a calculation as the engine keys them, in calculation order,
+    with their values: code = sheet << 36 | row << 15 | col (sheet: its index in `names`).
 
-    def __init__(self, book: Book, values: dict, order: list, volatile: list,
-                 saved: list = (), constant: list = ()):
+    The (sheet, row, col) tuples and the dict of values are made from these only when
+    asked (Calculation.values, .order): verify finds a column's values in the sorted codes
+    without them."""
+
+    __slots__ = ("names", "codes", "values")
+    SHEET_SHIFT, ROW_SHIFT, ROW_MASK, COL_MASK = SHEET_SHIFT, ROW_SHIFT, ROW_MASK, COL_MASK
+
+    def __init__(self, names: list, codes: np.ndarray, values: list):
+        self.names = names  # sheet names by index
+        self.codes = codes  # int64, calculation order
+        self.values = values  # values[i]: the value of the cell codes[i], as Calculation.values holds it
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def cells(self) -> list:
+        """The cells as (sheet, row, col) tuples, in calculation order."""
+        codes = self.codes
+        rows = (codes >> ROW_SHIFT) & ROW_MASK
+        row_numbers = list(range(int(rows.max()) + 1 if len(rows) else 0))  # one int object per row, shared
+        return list(zip(map(self.names.__getitem__, (codes >> SHEET_SHIFT).tolist()),
+                        map(row_numbers.__getitem__, rows.tolist()), (codes & COL_MASK).tolist()))
+
+
+def _public(names: list, keys: list) -> list:
+    """A few engine keys as (sheet, row, col) tuples."""
+    return [(names[k >> SHEET_SHIFT], (k >> ROW_SHIFT) & ROW_MASK, k & COL_MASK) for k in keys]
+
+
+class Calculation:
+    """The result of calculate(): values of every formula cell, and how they were reached.
+
+    Made from a dict of values and their order (another engine's, a build's), or from
+    the engine's CellCodes (`coded`), when values and order are made the first time asked."""
+
+    def __init__(self, book: Book, values: dict | None, order: list | None, volatile: list,
+                 saved: list = (), constant: list = (), coded: CellCodes | None = None):
         self.book = book
-        self.values = values  # (sheet, row, col) -> float | str | bool | None | ExcelError
-        self.order = order  # formula cells, dependencies first
+        self._values = values  # (sheet, row, col) -> float | str | bool | None | ExcelError
+        self._order = order  # formula cells, dependencies first
+        # the same cells and values as the engine keys them (None: made from a dict)
+        self.coded = coded
+        if coded is None and (values is None or order is None):
+            raise ValueError("a Calculation needs its values and order, or the engine's CellCodes")
         # cells where a volatile function ran (RAND, NOW, OFFSET...: not in a branch not
         # taken), in calculation order; their values are not reproducible
         self.volatile = volatile
@@ -73,6 +113,20 @@ class Calculation:
         self.saved = saved
         # formula cells that read no cell (=1/3, =FALSE()): constants written as formulas
         self.constant = constant
+
+    @property
+    def order(self) -> list:
+        """Formula cells, (sheet, row, col), dependencies first."""
+        if self._order is None:
+            self._order = self.coded.cells()
+        return self._order
+
+    @property
+    def values(self) -> dict:
+        """(sheet, row, col) -> float | str | bool | None | ExcelError, for every formula cell."""
+        if self._values is None:
+            self._values = dict(zip(self.order, self.coded.values))
+        return self._values
 
     def value(self, sheet: str, row: int, col: int):
         """Computed value of a formula cell, the constant of a constant cell, else None."""
@@ -519,27 +573,24 @@ class _Engine:
         if progress is not None and (not keys or deferred):
             progress(len(order), total, "computing")
 
-        names = self.names
-        row_numbers = list(range(max(self.max_row, default=0) + 1))  # one int object per row, shared
-
-        def public(keys):
-            return [(names[k >> SHEET_SHIFT], row_numbers[(k >> ROW_SHIFT) & ROW_MASK], k & COL_MASK) for k in keys]
-        # what only the calculation needed goes before the public copies are made (peak memory)
+        # what only the calculation needed goes before the results are gathered (peak memory)
         if order is not keys:
             keys.clear()
         runs.clear()
         self.run_of.clear()
         self.formula_keys.source = ()
         self.formula_keys.keys = None
-        results = [V[k] for k in order]
+        results = list(map(V.__getitem__, order))
         V.clear()
-        cells = public(order)
+        codes = np.fromiter(order, dtype=np.int64, count=len(order))
+        order.clear()
         if rt.XlError in set(map(type, results)):
             for i, v in enumerate(results):
                 if type(v) is rt.XlError:
                     results[i] = rt.to_public(v)
-        values = dict(zip(cells, results))
-        return Calculation(book, values, cells, public(self.volatile), public(self.saved), public(constant))
+        names = self.names
+        return Calculation(book, None, None, _public(names, self.volatile), _public(names, self.saved),
+                           _public(names, constant), coded=CellCodes(names, codes, results))
 
     def _settle(self, deferred, order, progress, total, step):
         """Compute the cells whose inputs came later in sheet order (a chain running upwards,

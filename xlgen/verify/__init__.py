@@ -25,6 +25,8 @@ from xlgen.verify import collab, embeddings, titanic
 from xlgen.verify.core import ComputedValues, Report, compare, one_verification
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
+_MISSING = object()   # no computed value
+
 
 # data first: the sheets that link to the data points need them
 CHECKERS = [data, basic]
@@ -40,19 +42,20 @@ CHECKERS += [about]
 class Context:
     """What checkers share: the book, computed values, and the data set once known."""
 
-    def __init__(self, book, values: dict, volatile: set, skip_sheets: dict | None = None):
+    def __init__(self, book, values, volatile: set, skip_sheets: dict | None = None):
         self.book = book
         self.values = values
-        self.computed = ComputedValues(values)   # the same values, found a column at a time
+        # the same values, found a column at a time (`values` may be one already)
+        self.computed = values if isinstance(values, ComputedValues) else ComputedValues(values)
         self.volatile = volatile
         self.dataset = None
         self.results = {}                     # sheet name -> SheetCheck, as the checkers finish
         self.skip_sheets = skip_sheets or {}  # sheet name -> why this engine leaves it out
 
     def value(self, sheet: str, row: int, col: int):
-        key = (sheet, row, col)
-        if key in self.values:
-            return self.values[key]
+        found = self.computed.get((sheet, row, col), _MISSING)
+        if found is not _MISSING:
+            return found
         try:
             return self.book.sheet(sheet).constants.get((row, col))
         except KeyError:  # a defined name (learning_rate, target_b...) aimed at a sheet the file lacks
@@ -104,7 +107,7 @@ class Context:
         return float(value)
 
 
-def check_book(report: Report, book, values: dict, order: list, volatile: list,
+def check_book(report: Report, book, values: dict | ComputedValues, order, volatile: list,
                skip_sheets: dict | None = None, saved: list = (), constant: list = (),
                progress=None) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
@@ -112,12 +115,14 @@ def check_book(report: Report, book, values: dict, order: list, volatile: list,
 
     `volatile`: cells where a volatile function ran, in calculation order (inputs, never
     checked); `saved`: those of them kept at the file's saved value; `constant`: formula
-    cells that read no cell (constant inputs when no checker covers them)."""
+    cells that read no cell (constant inputs when no checker covers them). `values`: by
+    (sheet, row, col), a dict or a ComputedValues; `order`: the formula cells in
+    calculation order, any iterable (read only to order mismatches)."""
     with one_verification():   # arrays of formula cells are kept for this one only
         return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress)
 
 
-def _check_book(report: Report, book, values: dict, order: list, volatile: list,
+def _check_book(report: Report, book, values, order, volatile: list,
                 skip_sheets: dict | None, saved, constant, progress) -> Report:
     import numpy as np
     volatile_list, volatile = list(volatile), set(volatile)
@@ -215,8 +220,21 @@ def _verify_file(path, progress, engine: str, calculate_book=calculate) -> Repor
         return verify_with_second_engine(path, book, engine, progress)
     calculation = calculate_book(book, progress=progress)
     report = Report(str(path))
-    return check_book(report, book, calculation.values, calculation.order, calculation.volatile,
+    # the engine's cell codes serve verify's lookups: no (sheet, row, col) tuple per cell is
+    # made unless a mismatch is to be placed in calculation order
+    return check_book(report, book, ComputedValues.of(calculation), _Order(calculation), calculation.volatile,
                       saved=calculation.saved, constant=calculation.constant, progress=progress)
+
+
+class _Order:
+    """A calculation's order of cells, made the first time it is iterated."""
+    __slots__ = ("calculation",)
+
+    def __init__(self, calculation):
+        self.calculation = calculation
+
+    def __iter__(self):
+        return iter(self.calculation.order)
 
 
 def lambda_sheets(book) -> dict:

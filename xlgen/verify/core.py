@@ -10,6 +10,7 @@ wrong, not one of its consequences.
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -494,20 +495,50 @@ def _same_keys(mapping: dict, cells: list) -> bool:
 
 
 class ComputedValues:
-    """The computed values (a dict by (sheet, row, col)) found a column at a time.
+    """The computed values by (sheet, row, col), found a column at a time.
 
     A lookup per cell hashes a fresh (sheet, row, col) tuple and misses the cache: 0.2 s
     for 300,000 cells, and verify looks most cells up twice (the checkers' reads and the
-    comparison). Here the dict is read once into sorted integer codes; a column's cells
-    are then found with NumPy (`searchsorted`). The values are the dict's own objects."""
+    comparison). Here the cells are sorted integer codes and a column's cells are found
+    with NumPy (`searchsorted`): the engine's own codes (`of` a Calculation that has them:
+    no tuple and no dict is made), or codes read once from a dict of values (another
+    engine's). The values are the calculation's own objects. Single cells (`get`, `in`,
+    `[]`) are found in the codes too, until they are so many that the dict is cheaper."""
 
     def __init__(self, values: dict):
-        self.values = values
-        self._sorted = None   # (sheet -> id, rows, cols, sorted codes, their positions, values); False: no arrays
+        self._values = values
+        self._calculation = None   # a Calculation with the engine's CellCodes (values then made if asked)
+        self._sorted = None   # (sheet -> id, sorted codes, their positions, values, coding); False: no arrays
+        self._single = 0   # single cells looked up in the codes, and how many before the dict pays
+        self._single_limit = 0
+
+    @classmethod
+    def of(cls, calculation) -> "ComputedValues":
+        """A Calculation's values, found by its engine codes when it has them."""
+        coded = calculation.coded
+        if coded is None or len(set(coded.names)) != len(coded.names):
+            return cls(calculation.values)
+        found = cls(None)
+        found._calculation = calculation
+        found._single_limit = 1024 + len(coded) // 8   # a lookup in the codes costs ~8x a cell of the dict
+        return found
+
+    @property
+    def values(self) -> dict:
+        """The values as a dict by (sheet, row, col) (made from the codes if need be)."""
+        if self._values is None:
+            self._values = self._calculation.values
+        return self._values
 
     def _arrays(self):
         if self._sorted is None:
             self._sorted = False
+            if self._calculation is not None:
+                coded = self._calculation.coded
+                sheet_ids = {name: index for index, name in enumerate(coded.names)}
+                self._sorted = _sorted_codes(sheet_ids, coded.codes, coded.values,
+                                             (coded.SHEET_SHIFT, coded.ROW_SHIFT, coded.ROW_MASK + 1, coded.COL_MASK + 1))
+                return self._sorted
             values, count = self.values, len(self.values)
             sheet_ids = {name: index for index, name in enumerate(dict.fromkeys(map(itemgetter(0), values)))}
             try:   # a cell as one integer: sheet, row, column in bits 44-63, 20-43, 0-19
@@ -523,11 +554,7 @@ class ComputedValues:
                     del part
             except (TypeError, ValueError, OverflowError):   # cells not as the engine keys them
                 return self._sorted
-            positions = np.argsort(codes, kind="stable")
-            codes = codes[positions]
-            if count < 2 ** 31:
-                positions = positions.astype(np.int32)
-            self._sorted = (sheet_ids, codes, positions, list(values.values()))
+            self._sorted = _sorted_codes(sheet_ids, codes, list(values.values()), (44, 20, 2 ** 24, 2 ** 20))
         return self._sorted
 
     def release(self) -> None:
@@ -536,29 +563,77 @@ class ComputedValues:
 
     def column(self, sheet: str, rows, cols) -> tuple[list, list]:
         """The values of the cells (sheet, rows[i], cols[i]) (`cols` may be one column),
-        None where the dict has none, and the indices of those."""
+        None where there is none, and the indices of those."""
         rows = np.asarray(rows, dtype=np.int64)
         count = len(rows)
-        arrays = self._arrays() if count > 64 else False
+        arrays = self._arrays() if count > 64 or self._values is None else False
         cols = np.broadcast_to(np.asarray(cols, dtype=np.int64), (count,))
-        if not arrays or sheet not in arrays[0] or (count and (rows.min() < 0 or cols.min() < 0
-                                                               or rows.max() >= 2 ** 24 or cols.max() >= 2 ** 20)):
+        if not arrays:
             found = list(map(self.values.get, [(sheet, row, col) for row, col in zip(rows.tolist(), cols.tolist())],
                              repeat(_MISSING)))
             missing = [index for index, value in enumerate(found) if value is _MISSING]
             for index in missing:
                 found[index] = None
             return found, missing
-        sheet_ids, codes, positions, items = arrays
-        wanted = (np.int64(sheet_ids[sheet]) << 44) | (rows << 20) | cols
+        sheet_ids, codes, positions, items, (sheet_shift, row_shift, row_end, col_end) = arrays
+        if sheet not in sheet_ids or not len(codes):
+            return [None] * count, list(range(count))
+        wanted = (np.int64(sheet_ids[sheet]) << sheet_shift) | (rows << row_shift) | cols
+        if count and (rows.min() < 0 or cols.min() < 0 or rows.max() >= row_end or cols.max() >= col_end):
+            wanted[(rows < 0) | (cols < 0) | (rows >= row_end) | (cols >= col_end)] = -1   # no cell's code
         at = np.searchsorted(codes, wanted)
         at[at == len(codes)] = 0
-        hit = codes[at] == wanted if len(codes) else np.zeros(count, dtype=bool)
-        where = positions[at] if len(codes) else np.zeros(count, dtype=np.int64)
+        hit = codes[at] == wanted
+        where = positions[at]
         if hit.all():
             return list(map(items.__getitem__, where.tolist())), []
         found = [items[index] if present else None for index, present in zip(where.tolist(), hit.tolist())]
         return found, np.flatnonzero(~hit).tolist()
+
+    def get(self, cell, default=None):
+        """The value of cell (sheet, row, col), `default` where there is none."""
+        if self._values is not None or self._single >= self._single_limit:
+            return self.values.get(cell, default)
+        try:
+            sheet, row, col = cell
+            row, col = operator.index(row), operator.index(col)
+        except (TypeError, ValueError):   # no cell as the engine keys them: as the dict says
+            return self.values.get(cell, default)
+        self._single += 1
+        sheet_ids, codes, positions, items, (sheet_shift, row_shift, row_end, col_end) = self._arrays()
+        sheet_id = sheet_ids.get(sheet)
+        if sheet_id is None or not (0 <= row < row_end and 0 <= col < col_end):
+            return default
+        code = (sheet_id << sheet_shift) | (row << row_shift) | col
+        at = int(np.searchsorted(codes, code))
+        if at < len(codes) and codes[at] == code:
+            return items[positions[at]]
+        return default
+
+    def __contains__(self, cell) -> bool:
+        return self.get(cell, _MISSING) is not _MISSING
+
+    def __getitem__(self, cell):
+        found = self.get(cell, _MISSING)
+        if found is _MISSING:
+            raise KeyError(cell)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._calculation.coded) if self._values is None else len(self._values)
+
+    def __iter__(self):
+        return iter(self.values)
+
+
+def _sorted_codes(sheet_ids: dict, codes: np.ndarray, values: list, coding: tuple) -> tuple:
+    """ComputedValues' arrays: the codes sorted, where each stood, the values in code order
+    of their positions, and the coding (sheet shift, row shift, rows' and columns' end)."""
+    positions = np.argsort(codes, kind="stable")
+    codes = codes[positions]
+    if len(codes) < 2 ** 31:
+        positions = positions.astype(np.int32)
+    return sheet_ids, codes, positions, values, coding
 
 
 _MISSING = object()
