@@ -1,4 +1,4 @@
-"""The engine hands its result over as cell codes (Calculation.coded); the dict of values,
+"""The engine hands its result over as cell codes (Calculation.cell_codes()); the dict of values,
 the order of (sheet, row, col) tuples and verify's lookups (ComputedValues) made from
 them say what the dict the engine built before said."""
 
@@ -30,7 +30,7 @@ def mixed_book():
 def test_the_values_and_order_made_from_the_codes_are_the_engines():
     book = mixed_book()
     calc = calculate(book)
-    assert calc.coded is not None and len(calc.coded) == 14
+    assert calc.cell_codes() is not None and len(calc.cell_codes()) == 14
     first = {ref: calc.values[("first", *parse_cell(ref))] for ref in ("B1", "C1", "D1", "E1", "F1", "G1", "H1")}
     assert first == {"B1": ExcelError("#DIV/0!"), "C1": ExcelError("#N/A"), "D1": 1 / 3, "E1": "ab",
                      "F1": True, "G1": 0.5, "H1": 4.0}
@@ -43,7 +43,8 @@ def test_the_values_and_order_made_from_the_codes_are_the_engines():
     assert calc.constant == [("first", 1, 3), ("first", 1, 4), ("first", 1, 5), ("second", 900, 26)]
     # a Calculation made from a dict (another engine's, a build's) holds what it was given
     again = Calculation(book, dict(calc.values), list(calc.order), calc.volatile, calc.saved, calc.constant)
-    assert again.coded is None and again.values == calc.values and again.order == calc.order
+    assert again.cell_codes() is None and calc.cell_codes() is None   # a dict was handed out
+    assert again.values == calc.values and again.order == calc.order
     assert again.value("inputs", 1, 1) == calc.value("inputs", 1, 1) == 1.0
 
 
@@ -90,3 +91,12 @@ def test_a_book_without_formulas():
     assert calc.values == {} and calc.order == [] and len(computed) == 0
     assert computed.column("only", [1, 2], 1) == ([None, None], [0, 1])
     assert computed.get(("only", 1, 1)) is None
+
+
+def test_a_dict_handed_out_is_what_verify_reads():
+    """A caller may change the dict it was given: lookups made after that read the dict."""
+    calc = calculate(mixed_book())
+    calc.values[("second", 2, 3)] = "changed"
+    computed = ComputedValues.of(calc)
+    assert computed.get(("second", 2, 3)) == "changed"
+    assert computed.column("second", [2] * 100, 3)[0] == ["changed"] * 100

@@ -94,7 +94,8 @@ class Calculation:
     """The result of calculate(): values of every formula cell, and how they were reached.
 
     Made from a dict of values and their order (another engine's, a build's), or from
-    the engine's CellCodes (`coded`), when values and order are made the first time asked."""
+    the engine's CellCodes (`coded`), when values and order are made the first time asked
+    (verify's lookups need neither: cell_codes())."""
 
     def __init__(self, book: Book, values: dict | None, order: list | None, volatile: list,
                  saved: list = (), constant: list = (), coded: CellCodes | None = None):
@@ -102,7 +103,7 @@ class Calculation:
         self._values = values  # (sheet, row, col) -> float | str | bool | None | ExcelError
         self._order = order  # formula cells, dependencies first
         # the same cells and values as the engine keys them (None: made from a dict)
-        self.coded = coded
+        self._coded = coded
         if coded is None and (values is None or order is None):
             raise ValueError("a Calculation needs its values and order, or the engine's CellCodes")
         # cells where a volatile function ran (RAND, NOW, OFFSET...: not in a branch not
@@ -118,15 +119,21 @@ class Calculation:
     def order(self) -> list:
         """Formula cells, (sheet, row, col), dependencies first."""
         if self._order is None:
-            self._order = self.coded.cells()
+            self._order = self._coded.cells()
         return self._order
 
     @property
     def values(self) -> dict:
         """(sheet, row, col) -> float | str | bool | None | ExcelError, for every formula cell."""
         if self._values is None:
-            self._values = dict(zip(self.order, self.coded.values))
+            self._values = dict(zip(self.order, self._coded.values))
         return self._values
+
+    def cell_codes(self) -> CellCodes | None:
+        """The engine's CellCodes while they say what `values` says: None when the
+        calculation was made from a dict, or once its dict was handed out (and may have
+        been changed)."""
+        return self._coded if self._values is None else None
 
     def value(self, sheet: str, row: int, col: int):
         """Computed value of a formula cell, the constant of a constant cell, else None."""

@@ -507,7 +507,8 @@ class ComputedValues:
 
     def __init__(self, values: dict):
         self._values = values
-        self._calculation = None   # a Calculation with the engine's CellCodes (values then made if asked)
+        self._calculation = None   # a Calculation (its dict made if asked) and its engine CellCodes
+        self._coded = None
         self._sorted = None   # (sheet -> id, sorted codes, their positions, values, coding); False: no arrays
         self._single = 0   # single cells looked up in the codes, and how many before the dict pays
         self._single_limit = 0
@@ -515,11 +516,11 @@ class ComputedValues:
     @classmethod
     def of(cls, calculation) -> "ComputedValues":
         """A Calculation's values, found by its engine codes when it has them."""
-        coded = calculation.coded
+        coded = calculation.cell_codes()
         if coded is None or len(set(coded.names)) != len(coded.names):
             return cls(calculation.values)
         found = cls(None)
-        found._calculation = calculation
+        found._calculation, found._coded = calculation, coded
         found._single_limit = 1024 + len(coded) // 8   # a lookup in the codes costs ~8x a cell of the dict
         return found
 
@@ -533,8 +534,8 @@ class ComputedValues:
     def _arrays(self):
         if self._sorted is None:
             self._sorted = False
-            if self._calculation is not None:
-                coded = self._calculation.coded
+            if self._coded is not None:
+                coded = self._coded
                 sheet_ids = {name: index for index, name in enumerate(coded.names)}
                 self._sorted = _sorted_codes(sheet_ids, coded.codes, coded.values,
                                              (coded.SHEET_SHIFT, coded.ROW_SHIFT, coded.ROW_MASK + 1, coded.COL_MASK + 1))
@@ -566,7 +567,7 @@ class ComputedValues:
         None where there is none, and the indices of those."""
         rows = np.asarray(rows, dtype=np.int64)
         count = len(rows)
-        arrays = self._arrays() if count > 64 or self._values is None else False
+        arrays = self._arrays() if count > 64 or self._coded is not None else False
         cols = np.broadcast_to(np.asarray(cols, dtype=np.int64), (count,))
         if not arrays:
             found = list(map(self.values.get, [(sheet, row, col) for row, col in zip(rows.tolist(), cols.tolist())],
@@ -592,7 +593,7 @@ class ComputedValues:
 
     def get(self, cell, default=None):
         """The value of cell (sheet, row, col), `default` where there is none."""
-        if self._values is not None or self._single >= self._single_limit:
+        if self._coded is None or self._single >= self._single_limit:
             return self.values.get(cell, default)
         try:
             sheet, row, col = cell
@@ -620,7 +621,7 @@ class ComputedValues:
         return found
 
     def __len__(self) -> int:
-        return len(self._calculation.coded) if self._values is None else len(self._values)
+        return len(self._coded) if self._coded is not None else len(self._values)
 
     def __iter__(self):
         return iter(self.values)
