@@ -521,7 +521,8 @@ class ComputedValues:
             return cls(calculation.values)
         found = cls(None)
         found._calculation, found._coded = calculation, coded
-        found._single_limit = 1024 + len(coded) // 8   # a lookup in the codes costs ~8x a cell of the dict
+        # a cell found in the codes costs about ten cells of the dict made: past n/16 of them, it is made
+        found._single_limit = 256 + len(coded) // 16
         return found
 
     @property
