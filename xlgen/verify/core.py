@@ -509,7 +509,7 @@ class ComputedValues:
         self._values = values
         self._calculation = None   # a Calculation (its dict made if asked) and its engine CellCodes
         self._coded = None
-        self._sorted = None   # (sheet -> id, sorted codes, their positions, values, coding); False: no arrays
+        self._sorted = None   # (sheet -> id, sorted codes, their values, coding); False: no arrays
         self._single = 0   # single cells looked up in the codes, and how many before the dict pays
         self._single_limit = 0
 
@@ -556,7 +556,7 @@ class ComputedValues:
                     del part
             except (TypeError, ValueError, OverflowError):   # cells not as the engine keys them
                 return self._sorted
-            self._sorted = _sorted_codes(sheet_ids, codes, list(values.values()), (44, 20, 2 ** 24, 2 ** 20))
+            self._sorted = _sorted_codes(sheet_ids, codes, values.values(), (44, 20, 2 ** 24, 2 ** 20))
         return self._sorted
 
     def release(self) -> None:
@@ -577,7 +577,7 @@ class ComputedValues:
             for index in missing:
                 found[index] = None
             return found, missing
-        sheet_ids, codes, positions, items, (sheet_shift, row_shift, row_end, col_end) = arrays
+        sheet_ids, codes, items, (sheet_shift, row_shift, row_end, col_end) = arrays
         if sheet not in sheet_ids or not len(codes):
             return [None] * count, list(range(count))
         wanted = (np.int64(sheet_ids[sheet]) << sheet_shift) | (rows << row_shift) | cols
@@ -586,11 +586,12 @@ class ComputedValues:
         at = np.searchsorted(codes, wanted)
         at[at == len(codes)] = 0
         hit = codes[at] == wanted
-        where = positions[at]
+        found = items[at]
         if hit.all():
-            return list(map(items.__getitem__, where.tolist())), []
-        found = [items[index] if present else None for index, present in zip(where.tolist(), hit.tolist())]
-        return found, np.flatnonzero(~hit).tolist()
+            return found.tolist(), []
+        missing = np.flatnonzero(~hit)
+        found[missing] = None
+        return found.tolist(), missing.tolist()
 
     def get(self, cell, default=None):
         """The value of cell (sheet, row, col), `default` where there is none."""
@@ -602,14 +603,14 @@ class ComputedValues:
         except (TypeError, ValueError):   # no cell as the engine keys them: as the dict says
             return self.values.get(cell, default)
         self._single += 1
-        sheet_ids, codes, positions, items, (sheet_shift, row_shift, row_end, col_end) = self._arrays()
+        sheet_ids, codes, items, (sheet_shift, row_shift, row_end, col_end) = self._arrays()
         sheet_id = sheet_ids.get(sheet)
         if sheet_id is None or not (0 <= row < row_end and 0 <= col < col_end):
             return default
         code = (sheet_id << sheet_shift) | (row << row_shift) | col
         at = int(np.searchsorted(codes, code))
         if at < len(codes) and codes[at] == code:
-            return items[positions[at]]
+            return items[at]
         return default
 
     def __contains__(self, cell) -> bool:
@@ -628,14 +629,13 @@ class ComputedValues:
         return iter(self.values)
 
 
-def _sorted_codes(sheet_ids: dict, codes: np.ndarray, values: list, coding: tuple) -> tuple:
-    """ComputedValues' arrays: the codes sorted, where each stood, the values in code order
-    of their positions, and the coding (sheet shift, row shift, rows' and columns' end)."""
+def _sorted_codes(sheet_ids: dict, codes: np.ndarray, values, coding: tuple) -> tuple:
+    """ComputedValues' arrays: the codes sorted, the values in that order (an object array:
+    a column's are gathered in one step, the objects themselves), and the coding (sheet
+    shift, row shift, rows' and columns' end)."""
     positions = np.argsort(codes, kind="stable")
-    codes = codes[positions]
-    if len(codes) < 2 ** 31:
-        positions = positions.astype(np.int32)
-    return sheet_ids, codes, positions, values, coding
+    items = np.fromiter(values, dtype=object, count=len(codes))[positions]
+    return sheet_ids, codes[positions], items, coding
 
 
 _MISSING = object()
