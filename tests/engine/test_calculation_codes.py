@@ -100,3 +100,19 @@ def test_a_dict_handed_out_is_what_verify_reads():
     computed = ComputedValues.of(calc)
     assert computed.get(("second", 2, 3)) == "changed"
     assert computed.column("second", [2] * 100, 3)[0] == ["changed"] * 100
+
+
+def test_verify_of_a_good_book_makes_no_tuple_per_cell(tmp_path, monkeypatch):
+    """verify's lookups read the engine's codes: the (sheet, row, col) order and dict are
+    made only to place a mismatch or past many single lookups, neither of which a good
+    graddesc book needs."""
+    from xlgen.build import build
+    from xlgen.engine.evaluate import CellCodes
+    from xlgen.verify import verify_file
+    path = tmp_path / "graddesc.xlsx"
+    build("graddesc", path, ["epochs=2"])
+    made = []
+    cells = CellCodes.cells
+    monkeypatch.setattr(CellCodes, "cells", lambda self: made.append(len(self)) or cells(self))
+    assert verify_file(path).ok
+    assert made == []
