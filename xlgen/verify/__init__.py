@@ -106,19 +106,21 @@ class Context:
 
 def check_book(report: Report, book, values: dict, order: list, volatile: list,
                skip_sheets: dict | None = None, saved: list = (), constant: list = (),
-               progress=None) -> Report:
+               progress=None, lint_clean: bool = False) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
     recognised but left out (a second engine that cannot compute them).
 
     `volatile`: cells where a volatile function ran, in calculation order (inputs, never
     checked); `saved`: those of them kept at the file's saved value; `constant`: formula
-    cells that read no cell (constant inputs when no checker covers them)."""
+    cells that read no cell (constant inputs when no checker covers them); `lint_clean`:
+    the lint of `book` is known to find nothing, whichever sheets are deterministic."""
     with one_verification():   # arrays of formula cells are kept for this one only
-        return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress)
+        return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress,
+                           lint_clean)
 
 
 def _check_book(report: Report, book, values: dict, order: list, volatile: list,
-                skip_sheets: dict | None, saved, constant, progress) -> Report:
+                skip_sheets: dict | None, saved, constant, progress, lint_clean: bool = False) -> Report:
     import numpy as np
     volatile_list, volatile = list(volatile), set(volatile)
     context = Context(book, values, volatile, skip_sheets)
@@ -147,7 +149,7 @@ def _check_book(report: Report, book, values: dict, order: list, volatile: list,
     # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
     deterministic = {check.sheet for check in report.checks if not check.volatile}
     set_aside_volatile(report.checks, volatile)
-    lint_result = lint_beside(book, deterministic)
+    lint_result = (lambda: []) if lint_clean else lint_beside(book, deterministic)
     phase(progress, "comparing")
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
@@ -200,7 +202,9 @@ def lint_beside(book, deterministic: set):
 
 def verify_file(path, progress=None, engine: str = "xlgen", calculate_book=calculate) -> Report:
     """`calculate_book(book, progress=)`: xlgen's engine on the book read from `path`
-    (`build --all` passes one that may hand back its own calculation of that very book)."""
+    (`build --all` passes one that may hand back its own calculation of that very book,
+    and, once called, says by a true `read_lints_clean` that the lint of that book is
+    known to find nothing: build.BuiltCalculation)."""
     with paused_gc():
         return _verify_file(path, progress, engine, calculate_book)
 
@@ -216,7 +220,8 @@ def _verify_file(path, progress, engine: str, calculate_book=calculate) -> Repor
     calculation = calculate_book(book, progress=progress)
     report = Report(str(path))
     return check_book(report, book, calculation.values, calculation.order, calculation.volatile,
-                      saved=calculation.saved, constant=calculation.constant, progress=progress)
+                      saved=calculation.saved, constant=calculation.constant, progress=progress,
+                      lint_clean=getattr(calculate_book, "read_lints_clean", False))
 
 
 def lambda_sheets(book) -> dict:
