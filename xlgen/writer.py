@@ -408,6 +408,9 @@ class _CellsBySheet:
 PART_DATE = (1980, 1, 31, 0, 0, 0)
 PART_MODE = 0o100600 << 16
 PART_CHUNK = 1 << 20        # characters gathered before they are compressed
+# zlib's fastest level: a quarter of the default level's (6) time, for files about a fifth
+# larger (the seven examples: 3.13 -> 3.74 MB; 0.40 -> 0.09 s of CPU)
+PART_LEVEL = 1
 
 
 class _StreamedWorkbook(xlsxwriter.Workbook):
@@ -445,7 +448,7 @@ class _StreamingPackager(Packager):
 
     def _create_package(self):
         self.archive = zipfile.ZipFile(self.target, "w", compression=zipfile.ZIP_DEFLATED,
-                                       allowZip64=self.allow_zip64)
+                                       allowZip64=self.allow_zip64, compresslevel=PART_LEVEL)
         self.part = _NO_PART
         try:
             super()._create_package()
@@ -476,6 +479,7 @@ class _ZipPart(io.StringIO):
         info = zipfile.ZipInfo(name, PART_DATE)
         info.external_attr = PART_MODE
         info.compress_type = zipfile.ZIP_DEFLATED
+        info._compresslevel = PART_LEVEL     # what ZipFile.writestr sets from compresslevel
         self.stream = archive.open(info, "w")
         self.transform = transform
         self.pieces, self.size = [], 0
