@@ -116,11 +116,15 @@ def build_example(name: str) -> tuple[bool, str]:
     build computed (BuiltCalculation), the build's calculation stands for the verify's.
     A verdict other than OK is reached again with the file recomputed, so a failure is
     reported exactly as `xlgen verify` reports it."""
+    with paused_gc():   # one pause for both; what they made is gone (but cycles) before it ends
+        return _build_and_verify(name)
+
+
+def _build_and_verify(name: str) -> tuple[bool, str]:
     from xlgen.verify import verify_file
     from xlgen.verify.report import summary_line
     path = EXAMPLES_DIR / f"{name}.xlsx"
-    with paused_gc():
-        built = BuiltCalculation(*_build(name, path, (), True, None), lint_clean=True)   # _build lints
+    built = BuiltCalculation(*_build(name, path, (), True, None), lint_clean=True)   # _build lints
     report = verify_file(path, calculate_book=built)
     if built.reused and not report.ok:
         report = verify_file(path)

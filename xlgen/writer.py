@@ -382,6 +382,11 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
     for name, (expr, _comment) in sorted(plan.names.items()):
         workbook.define_name(name, formula(expr))
     workbook.close()
+    # each XlsxWriter worksheet holds its workbook's bound add_format: a reference cycle,
+    # which would keep every cell's tuple until the cyclic collector runs (paused for the
+    # whole build) and then make it traverse them all; emptied here, they go at once
+    for worksheet in workbook.worksheets():
+        worksheet.table.clear()
 
 
 def _sheet_written(progress, number: int, count: int):
