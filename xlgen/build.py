@@ -16,6 +16,8 @@ import re
 from itertools import chain
 from pathlib import Path
 
+import numpy as np
+
 from xlgen.engine import calculate
 from xlgen.engine.book import Book, ExcelError, Sheet
 from xlgen.engine.evaluate import Calculation
@@ -231,6 +233,10 @@ def _same(a, b) -> bool:
             return False
         if not _SCALARS.issuperset(types):
             return all(_same(value, b[key]) for key, value in a.items())
+        if types == {float}:    # equal floats differ at most in a zero's sign: their bits, at once
+            mine = np.fromiter(a.values(), np.float64, len(a))
+            theirs = np.fromiter(map(b.__getitem__, a), np.float64, len(a))
+            return bool(np.array_equal(mine.view(np.int64), theirs.view(np.int64)))
         return float not in types or all(math.copysign(1.0, value) == math.copysign(1.0, b[key])
                                          for key, value in a.items() if value == 0 and type(value) is float)
     if kind in (list, tuple):
