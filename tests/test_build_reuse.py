@@ -13,6 +13,7 @@ from tests.workbook_files import read_formula, replace_formula
 from xlgen.build import BuiltCalculation, _build, same_calculation_input
 from xlgen.engine import calculate, read_xlsx
 from xlgen.engine.book import Book, ExcelError, Sheet
+from xlgen.lint import lint_book
 from xlgen.verify import verify_file
 
 
@@ -124,3 +125,38 @@ def test_a_volatile_calculation_is_never_reused():
     offered = BuiltCalculation(volatile, calculate(volatile))
     offered(book(formulas={(1, 2): "RAND()"}))
     assert not offered.reused
+
+
+def test_a_reused_calculation_says_the_read_book_lints_clean_only_when_it_does(tmp_path):
+    """The verify after a build skips its lint only where the lint would find nothing: the
+    read Book is the built one (which `_build` linted with every sheet deterministic) plus
+    print settings, which are linted on their own."""
+    path = tmp_path / "graddesc.xlsx"
+    offered = BuiltCalculation(*_build("graddesc", path, (), True, None), lint_clean=True)
+    read = read_xlsx(path)
+    offered(read)
+    assert offered.reused and offered.read_lints_clean
+    assert lint_book(read) == [] and lint_book(read, set()) == []
+    never_linted = built("graddesc", path)   # not said to be linted: the verify lints
+    never_linted(read_xlsx(path))
+    assert never_linted.reused and not never_linted.read_lints_clean
+    recomputed = BuiltCalculation(*_build("graddesc", path, (), True, None), lint_clean=True)
+    recomputed(book())
+    assert not recomputed.reused and not recomputed.read_lints_clean
+
+
+def test_a_print_setting_the_lint_flags_makes_the_verify_lint():
+    volatile_print_area = {("s", "_XLNM.PRINT_AREA"): "OFFSET(s!$A$1,RANDBETWEEN(0,1),0)"}
+    plain = book()
+    offered = BuiltCalculation(plain, calculate(plain), lint_clean=True)
+    offered(book(names=volatile_print_area))
+    assert offered.reused and not offered.read_lints_clean
+    assert lint_book(book(names=volatile_print_area))
+
+
+def test_the_verify_after_a_build_reports_the_lint_of_a_file_as_verify_does(tmp_path):
+    path = tmp_path / "two-neuron.xlsx"
+    offered = BuiltCalculation(*_build("two-neuron", path, (), True, None), lint_clean=True)
+    report = verify_file(path, calculate_book=offered)
+    assert offered.read_lints_clean and report.ok and report.lint == []
+    assert same_report(report, verify_file(path))

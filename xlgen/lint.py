@@ -271,11 +271,11 @@ def _shapes(formulas: dict) -> tuple[list, list, list]:
         for match in _CELL_REFERENCE.finditer(first):
             covered[match.start():match.end()] = True
         loose = np.flatnonzero(~covered & (np.frombuffer(first.encode("ascii"), dtype=np.uint8) - 48 < 10))
-        if len(loose) and len(members) > 1:
-            digits = data[starts[members][:, None] + loose[None, :]]
+        digits = data[starts[members][:, None] + loose[None, :]] if len(loose) and len(members) > 1 else None
+        if digits is not None and not (digits == digits[0]).all():
             _, group_first, groups = np.unique(digits, axis=0, return_index=True, return_inverse=True)
             groups = groups.reshape(-1)
-        else:
+        else:   # one group: no loose digits, or the same in every member (the 2 of 2*(...), IF's 0)
             group_first, groups = np.zeros(1, dtype=np.int64), np.zeros(len(members), dtype=np.int64)
         indices = []
         for member in members[group_first].tolist():

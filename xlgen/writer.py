@@ -221,6 +221,7 @@ def _escape(text: str) -> str:
 
 
 _new_tuple = tuple.__new__     # a namedtuple made without its Python-level __new__
+_NO_FORMAT = object()          # no format chosen yet (None is a choice: no format)
 
 
 class _Extent:
@@ -228,22 +229,18 @@ class _Extent:
     table (rows arrive in order), marked as the sheet's extent at the end."""
 
     def __init__(self):
-        self.first_row = self.last_row = self.first_col = self.last_col = None
+        self.first_row = self.last_row = None
+        self.cols = set()       # the columns used (a set's add: no call of Python code per cell)
 
     def row(self, row: int) -> None:
         if self.first_row is None:
             self.first_row = row
         self.last_row = row
 
-    def col(self, col: int) -> None:
-        if self.first_col is None or col < self.first_col:
-            self.first_col = col
-        if self.last_col is None or col > self.last_col:
-            self.last_col = col
-
     def mark(self, worksheet) -> None:
         if self.first_row is None:
             return
+        self.first_col, self.last_col = min(self.cols), max(self.cols)
         if (worksheet._check_dimensions(self.first_row - 1, self.first_col - 1)
                 or worksheet._check_dimensions(self.last_row - 1, self.last_col - 1)):
             raise XlgenError(f"sheet {worksheet.name}: a cell beyond Excel's last row or column")
@@ -321,10 +318,14 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
         # take XlsxWriter's way); the sheet's extent is updated once, after the loop
         table, table_row, table_row_number = worksheet.table, None, None
         extent = _Extent()
-        for cell, entry in sorted(sheet_plan.cells.items()):
+        cells, chosen = sheet_plan.cells, {}
+        for cell in sorted(cells):     # (sorting the cells alone: their items sort at half the speed)
+            entry = cells[cell]
             row, col = cell
             key = (entry.style, numeric_formats.get(cell))
-            fmt = made[key] if key in made else formats.get(*key)
+            fmt = chosen.get(key, _NO_FORMAT)
+            if fmt is _NO_FORMAT:
+                fmt = chosen[key] = made[key] if key in made else formats.get(*key)
             content = entry.content
             if cell in merges:
                 merge = merges[cell]
@@ -342,13 +343,13 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
                         extent.row(row)
                     table_row[col - 1] = _new_tuple(CellFormulaTuple, (text[1:] if text.startswith("=") else text,
                                                                        fmt, value))
-                    extent.col(col)
+                    extent.cols.add(col)
             elif (type(content) is float or type(content) is int) and content - content == 0:
                 if row != table_row_number:
                     table_row, table_row_number = table[row - 1], row
                     extent.row(row)
                 table_row[col - 1] = _new_tuple(CellNumberTuple, (content, fmt))
-                extent.col(col)
+                extent.cols.add(col)
             elif (row, col) in sheet_plan.links:
                 target = sheet_plan.links[(row, col)].replace("'", "''")
                 worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
@@ -381,6 +382,11 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
     for name, (expr, _comment) in sorted(plan.names.items()):
         workbook.define_name(name, formula(expr))
     workbook.close()
+    # each XlsxWriter worksheet holds its workbook's bound add_format: a reference cycle,
+    # which would keep every cell's tuple until the cyclic collector runs (paused for the
+    # whole build) and then make it traverse them all; emptied here, they go at once
+    for worksheet in workbook.worksheets():
+        worksheet.table.clear()
 
 
 def _sheet_written(progress, number: int, count: int):
@@ -408,6 +414,9 @@ class _CellsBySheet:
 PART_DATE = (1980, 1, 31, 0, 0, 0)
 PART_MODE = 0o100600 << 16
 PART_CHUNK = 1 << 20        # characters gathered before they are compressed
+# zlib's fastest level: a quarter of the default level's (6) time, for files about a fifth
+# larger (the seven examples: 3.13 -> 3.74 MB; 0.40 -> 0.09 s of CPU)
+PART_LEVEL = 1
 
 
 class _StreamedWorkbook(xlsxwriter.Workbook):
@@ -445,7 +454,7 @@ class _StreamingPackager(Packager):
 
     def _create_package(self):
         self.archive = zipfile.ZipFile(self.target, "w", compression=zipfile.ZIP_DEFLATED,
-                                       allowZip64=self.allow_zip64)
+                                       allowZip64=self.allow_zip64, compresslevel=PART_LEVEL)
         self.part = _NO_PART
         try:
             super()._create_package()
@@ -476,6 +485,7 @@ class _ZipPart(io.StringIO):
         info = zipfile.ZipInfo(name, PART_DATE)
         info.external_attr = PART_MODE
         info.compress_type = zipfile.ZIP_DEFLATED
+        info._compresslevel = PART_LEVEL     # what ZipFile.writestr sets from compresslevel
         self.stream = archive.open(info, "w")
         self.transform = transform
         self.pieces, self.size = [], 0

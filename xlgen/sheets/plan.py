@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from xlgen.engine.book import Book, Sheet
-from xlgen.formula import Expr, Range, Ref
+from xlgen.formula import Expr, Range, Ref, Rendered
 
 
 @dataclass
@@ -123,7 +123,9 @@ class WorkbookPlan:
             for cell, entry in plan.cells.items():
                 content = entry.content
                 kind = type(content)
-                if kind is float:
+                if kind is Rendered:                   # a RowTemplate's row: its text, made already
+                    formulas[cell] = content.rendered
+                elif kind is float:
                     constants[cell] = content
                 elif isinstance(content, Expr):
                     formulas[cell] = content.text()    # formula(content) without its "="

@@ -109,7 +109,7 @@ class Context:
 
 def check_book(report: Report, book, values: dict | ComputedValues, order, volatile: list,
                skip_sheets: dict | None = None, saved: list = (), constant: list = (),
-               progress=None) -> Report:
+               progress=None, lint_clean: bool = False) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
     recognised but left out (a second engine that cannot compute them).
 
@@ -117,13 +117,15 @@ def check_book(report: Report, book, values: dict | ComputedValues, order, volat
     checked); `saved`: those of them kept at the file's saved value; `constant`: formula
     cells that read no cell (constant inputs when no checker covers them). `values`: by
     (sheet, row, col), a dict or a ComputedValues; `order`: the formula cells in
-    calculation order, any iterable (read only to order mismatches)."""
+    calculation order, any iterable (read only to order mismatches); `lint_clean`: the lint
+    of `book` is known to find nothing, whichever sheets are deterministic."""
     with one_verification():   # arrays of formula cells are kept for this one only
-        return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress)
+        return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress,
+                           lint_clean)
 
 
 def _check_book(report: Report, book, values, order, volatile: list,
-                skip_sheets: dict | None, saved, constant, progress) -> Report:
+                skip_sheets: dict | None, saved, constant, progress, lint_clean: bool = False) -> Report:
     import numpy as np
     volatile_list, volatile = list(volatile), set(volatile)
     context = Context(book, values, volatile, skip_sheets)
@@ -152,7 +154,7 @@ def _check_book(report: Report, book, values, order, volatile: list,
     # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
     deterministic = {check.sheet for check in report.checks if not check.volatile}
     set_aside_volatile(report.checks, volatile)
-    lint_result = lint_beside(book, deterministic)
+    lint_result = (lambda: []) if lint_clean else lint_beside(book, deterministic)
     phase(progress, "comparing")
     second_engine = report.engine != "xlgen"
     compare(report, book, values, order, any_error=second_engine,
@@ -205,7 +207,9 @@ def lint_beside(book, deterministic: set):
 
 def verify_file(path, progress=None, engine: str = "xlgen", calculate_book=calculate) -> Report:
     """`calculate_book(book, progress=)`: xlgen's engine on the book read from `path`
-    (`build --all` passes one that may hand back its own calculation of that very book)."""
+    (`build --all` passes one that may hand back its own calculation of that very book,
+    and, once called, says by a true `read_lints_clean` that the lint of that book is
+    known to find nothing: build.BuiltCalculation)."""
     with paused_gc():
         return _verify_file(path, progress, engine, calculate_book)
 
@@ -223,7 +227,8 @@ def _verify_file(path, progress, engine: str, calculate_book=calculate) -> Repor
     # the engine's cell codes serve verify's lookups: no (sheet, row, col) tuple per cell is
     # made unless a mismatch is to be placed in calculation order
     return check_book(report, book, ComputedValues.of(calculation), _Order(calculation), calculation.volatile,
-                      saved=calculation.saved, constant=calculation.constant, progress=progress)
+                      saved=calculation.saved, constant=calculation.constant, progress=progress,
+                      lint_clean=getattr(calculate_book, "read_lints_clean", False))
 
 
 class _Order:
