@@ -79,38 +79,51 @@ def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-_FORMULA_CELLS: dict = {}   # id(sheet) -> (weak reference to it, its formula count, rows, cols)
+_KEPT: dict = {}   # (id(sheet), what) -> (weak reference to it, its formula and constant counts, what was made)
 _VERIFYING: list[bool] = [False]
 
 
 @contextmanager
 def one_verification():
-    """Kept arrays of formula cells are made and used only within one verification, during
-    which no sheet changes (a notebook user may edit a Book between two), and dropped at
-    its start and end."""
-    _FORMULA_CELLS.clear()
+    """What is kept of a sheet (`kept_for_sheet`) is made and used only within one
+    verification, during which no sheet changes (a notebook user may edit a Book between
+    two), and dropped at its start and end."""
+    _KEPT.clear()
     _VERIFYING[0] = True
     try:
         yield
     finally:
         _VERIFYING[0] = False
-        _FORMULA_CELLS.clear()
+        _KEPT.clear()
+
+
+def kept_for_sheet(sheet, what: str, make):
+    """make(sheet), kept for the verification under way (the checkers and the comparison
+    ask for the same facts of a sheet); made afresh outside one."""
+    key = (id(sheet), what)
+    kept = _KEPT.get(key)
+    counts = (len(sheet.formulas), len(getattr(sheet, "constants", ())))
+    if kept is not None and kept[0]() is sheet and kept[1] == counts:
+        return kept[2]
+    made = make(sheet)
+    if _VERIFYING[0]:
+        try:
+            _KEPT[key] = (weakref.ref(sheet), counts, made)
+        except TypeError:   # a sheet that cannot be referenced weakly: not kept
+            pass
+    return made
 
 
 def formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of a sheet's formula cells in its dict's order, as arrays (never to be
     written). Kept for the verification under way: its checkers and the comparison each ask."""
-    kept = _FORMULA_CELLS.get(id(sheet))
-    if kept is not None and kept[0]() is sheet and kept[1] == len(sheet.formulas):
-        return kept[2], kept[3]
+    return kept_for_sheet(sheet, "formula cells", _formula_cells)
+
+
+def _formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = cell_codes(sheet.formulas)
     if len(rows) and max(int(rows.max()), int(cols.max())) < 2 ** 31 and min(int(rows.min()), int(cols.min())) >= 0:
         rows, cols = rows.astype(np.int32), cols.astype(np.int32)   # half the memory
-    if _VERIFYING[0]:
-        try:
-            _FORMULA_CELLS[id(sheet)] = (weakref.ref(sheet), len(sheet.formulas), rows, cols)
-        except TypeError:   # a sheet that cannot be referenced weakly: not kept
-            pass
     return rows, cols
 
 
@@ -268,6 +281,12 @@ class SheetCheck:
                 return True
             rows = np.concatenate([block.rows for block in blocks])
             cols = np.concatenate([block.cols for block in blocks])
+            grid = CellGrid.around([(rows, cols)])
+            if grid is not None:   # a sheet's block of cells: each marked once on a grid of them
+                seen = np.zeros(grid.size, dtype=bool)
+                seen[grid.codes(rows, cols)] = True
+                self._distinct = int(np.count_nonzero(seen)) == len(rows)
+                return self._distinct
             order = np.lexsort((cols, rows))   # (np.unique hashes: far slower at 300k cells)
             rows, cols = rows[order], cols[order]
             self._distinct = not bool(((rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])).any())
@@ -303,10 +322,51 @@ def _joined(parts: list):
     return [value for part in parts for value in _plain(part)]
 
 
+class CellGrid:
+    """Cells as one integer each, (row - low row) * width + (column - low column), on the
+    smallest rectangle holding them: an index into arrays the size of that rectangle, in
+    place of sorting the cells."""
+    __slots__ = ("row", "col", "width", "size")
+
+    def __init__(self, row: int, col: int, width: int, size: int):
+        self.row, self.col, self.width, self.size = row, col, width, size
+
+    @staticmethod
+    def around(cells: list) -> "CellGrid | None":
+        """The grid of the (rows, cols) arrays in `cells`; None where that rectangle is far
+        larger than the cells (a few cells far apart) or holds none."""
+        cells = [(rows, cols) for rows, cols in cells if len(rows)]
+        if not cells:
+            return None
+        row_low = min(int(rows.min()) for rows, _ in cells)
+        row_high = max(int(rows.max()) for rows, _ in cells)
+        col_low = min(int(cols.min()) for _, cols in cells)
+        col_high = max(int(cols.max()) for _, cols in cells)
+        width = col_high - col_low + 1
+        size = (row_high - row_low + 1) * width
+        if size > 4 * sum(len(rows) for rows, _ in cells) + 2 ** 16:
+            return None
+        return CellGrid(row_low, col_low, width, size)
+
+    def codes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        codes = rows.astype(np.int64)   # (in place: few arrays the size of a sheet at once)
+        codes -= self.row
+        codes *= self.width
+        codes += cols
+        codes -= self.col
+        return codes
+
+
+_FLOAT_TYPES = frozenset({float, np.float64})
+
+
 def _single_block(part: dict) -> _Block:
     rows, cols = cell_codes(list(part))
     entries = list(part.values())
-    return _Block(rows, cols, [entry[0] for entry in entries],
+    values = [entry[0] for entry in entries]
+    if values and set(map(type, values)) <= _FLOAT_TYPES:   # as the columns beside it: one float array
+        values = np.array(values, dtype=np.float64)
+    return _Block(rows, cols, values,
                   np.array([entry[1] for entry in entries], dtype=np.float64).reshape(len(entries)),
                   np.array([entry[2] for entry in entries], dtype=np.float64).reshape(len(entries)))
 
@@ -709,6 +769,15 @@ def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tup
     rows, cols = cells
     if not sum(len(part[0]) for part in parts) or not len(rows):
         return np.full(len(rows), -1, dtype=np.int64), actual, scales, floats
+    if len(parts) == 1:   # one check (its cells distinct, as SheetCheck._arrays gives them): on a grid
+        grid = CellGrid.around([cells, parts[0][:2]])
+        if grid is not None:
+            checked = grid.codes(parts[0][0], parts[0][1])
+            position = np.full(grid.size, -1, dtype=np.int64)
+            position[checked] = np.arange(len(checked))
+            if (position[checked] == np.arange(len(checked))).all():   # (else a cell came twice: sorted below)
+                del checked
+                return position[grid.codes(rows, cols)], actual, scales, floats
     # a cell as one integer: row * width + column (from the smallest), one to one; (in
     # place: few arrays the size of a sheet at once)
     low = min(int(cols.min()), *(int(part[1].min()) for part in parts if len(part[1])))
