@@ -13,6 +13,7 @@ import numpy as np
 
 from xlgen.formula import cell_name
 from xlgen.reference.models import Linear, bumped_losses, finite_gradient, loss
+from xlgen.reference.sgd import linear_weights_entering
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
 from xlgen.verify.locate import find_header_row, formula_rows, formula_rows_below, input_cell, normal
@@ -152,8 +153,11 @@ def row_model(xs, ys, a0: float, b0: float, learning_rate: float, derivative: st
             used = Linear.gradient(state, x, y)
         return {"a": state["a"] - used["a"] * learning_rate, "b": state["b"] - used["b"] * learning_rate}
 
+    def entering(count: int, nudge: dict) -> dict:
+        return linear_weights_entering(x_list, y_list, float(a0), float(b0), learning_rate, count, nudge)
+
     return ColumnModel({"a": np.float64(a0), "b": np.float64(b0)}, {"a": "new a", "b": "new b"}, row, magnitude,
-                       noisy=("a", "b"), step=step,
+                       noisy=("a", "b"), step=step, entering=entering if derivative == "analytic" else None,
                        key=("basic", tuple(x_list), tuple(y_list), float(a0), float(b0), learning_rate, derivative))
 
 
