@@ -14,7 +14,7 @@ import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from operator import itemgetter
+from operator import countOf, is_, itemgetter
 
 import numpy as np
 
@@ -482,6 +482,8 @@ def as_floats(items: list | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Items as a float array and a mask of those that were plain numbers."""
     if isinstance(items, np.ndarray) and items.dtype == np.float64:
         return items, np.ones(len(items), dtype=bool)
+    if countOf(map(type, items), float) == len(items):   # the usual case: Python floats alone
+        return np.fromiter(items, dtype=np.float64, count=len(items)), np.ones(len(items), dtype=bool)
     if set(map(type, items)) <= _PLAIN_NUMBERS:
         try:
             return np.array(items, dtype=np.float64), np.ones(len(items), dtype=bool)
@@ -676,7 +678,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             continue
         name, formulas, cached = sheet.name, sheet.formulas, sheet.cached
         report.formula_cells += len(formulas)
-        cells = list(formulas)
+        cells = _Keys(formulas)   # (a list of a sheet's cells made only where one is named)
         where, actual, scales, floats = _checked_positions(formula_cells(sheet), judged.get(name, ()))
         unchecked = range(len(cells)) if where is None else np.flatnonzero(where < 0).tolist()
         if len(unchecked):
@@ -686,7 +688,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
                                     for cell in check.skipped}
             report.unchecked.extend(cell for cell in (f"{name}!{cell_name(*cells[index])}" for index in unchecked)
                                     if cell not in taken_as_inputs)
-        aligned = _same_keys(cached, cells)   # the reader saves them in the same order
+        aligned = _same_order(cached, formulas)   # the reader saves them in the same order
         without_saved = 0 if aligned else len(formulas.keys() - cached.keys())
         report.cached_missing += without_saved
         if not check_stale:
@@ -725,6 +727,30 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             row, col = cached_cells[index]
             report.stale.append(Mismatch(f"{name}!{cell_name(row, col)}", formulas[(row, col)],
                                          recomputed[index], saved[index]))
+
+
+def _same_order(mapping: dict, other: dict) -> bool:
+    """Are the keys of both dicts the same, in the same order? (Cheap when they are the same objects.)"""
+    return len(mapping) == len(other) and (all(map(is_, mapping, other)) or list(mapping) == list(other))
+
+
+class _Keys:
+    """A dict's keys, indexed as a list (made when first indexed)."""
+    __slots__ = ("mapping", "keys")
+
+    def __init__(self, mapping: dict):
+        self.mapping, self.keys = mapping, None
+
+    def __len__(self) -> int:
+        return len(self.mapping)
+
+    def __iter__(self):
+        return iter(self.mapping if self.keys is None else self.keys)
+
+    def __getitem__(self, index):
+        if self.keys is None:
+            self.keys = list(self.mapping)
+        return self.keys[index]
 
 
 class _Gathered:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from operator import itemgetter
+from operator import countOf, itemgetter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -529,16 +529,27 @@ _PLAIN_NUMBERS = frozenset({float, int, np.float64})
 
 
 def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[str], np.ndarray]:
-    """read(key) for Columns: the values of a workbook column as floats."""
+    """read(key) for Columns: the values of a workbook column as floats (read once, never
+    to be written: a checker asks for some columns twice)."""
+    read_before = {}
+
     def read(key: str) -> np.ndarray:
-        values = context.column(sheet_name, rows, col[key])
-        if set(map(type, values)) <= _PLAIN_NUMBERS:   # the usual case: all computed numbers
-            try:
-                return np.array(values, dtype=np.float64)
-            except OverflowError:
-                pass
-        return np.array([_as_float(value) for value in values], dtype=np.float64)
+        if key not in read_before:
+            read_before[key] = floats = _column_floats(context.column(sheet_name, rows, col[key]))
+            floats.flags.writeable = False
+        return read_before[key]
     return read
+
+
+def _column_floats(values: list) -> np.ndarray:
+    if countOf(map(type, values), float) == len(values):   # the usual case: all computed numbers
+        return np.fromiter(values, dtype=np.float64, count=len(values))
+    if set(map(type, values)) <= _PLAIN_NUMBERS:
+        try:
+            return np.array(values, dtype=np.float64)
+        except OverflowError:
+            pass
+    return np.array([_as_float(value) for value in values], dtype=np.float64)
 
 
 def _as_float(value) -> float:
