@@ -160,3 +160,16 @@ def test_formula_rows_are_the_rows_holding_formulas(spread):
             assert indices is None and present.tolist() == rows.tolist()
         else:
             assert indices.tolist() == held and present.tolist() == rows[held].tolist()
+
+
+def test_numbers_among_other_values_are_read_as_numbers():
+    from xlgen.engine.book import ExcelError
+    from xlgen.verify.core import as_floats
+    items = [1.5, "2", True, None, ExcelError("#NUM!"), 3, np.float64(4.5), np.float32(0.5), 2 ** 2000, -0.0, np.int64(7)]
+    floats, numeric = as_floats(items)
+    assert numeric.tolist() == [True, False, False, False, False, True, True, True, False, True, True]
+    assert np.array_equal(floats, [1.5, np.nan, np.nan, np.nan, np.nan, 3.0, 4.5, 0.5, np.nan, -0.0, 7.0], equal_nan=True)
+    assert np.signbit(floats[9])
+    floats, numeric = as_floats(items[:8])   # no int past a double's range: all at once
+    assert numeric.tolist() == [True, False, False, False, False, True, True, True]
+    assert np.array_equal(floats, [1.5, np.nan, np.nan, np.nan, np.nan, 3.0, 4.5, 0.5], equal_nan=True)

@@ -13,7 +13,7 @@ import math
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from operator import countOf, is_, itemgetter
 
 import numpy as np
@@ -157,6 +157,7 @@ class SheetCheck:
     _scale: dict = field(default_factory=dict, repr=False)
     _bound: dict = field(default_factory=dict, repr=False)
     _distinct: bool | None = field(default=None, repr=False)
+    _blocks: list | None = field(default=None, repr=False, compare=False)   # _parts as _Blocks, once made
 
     # --- filling -----------------------------------------------------------------------
     def expect(self, row: int, col: int, value, scale: float = 0.0, bound: float | None = None) -> None:
@@ -169,7 +170,7 @@ class SheetCheck:
         if not self._parts or not isinstance(self._parts[-1], dict):
             self._parts.append({})
         self._parts[-1][cell] = (value, scale, bound)
-        self._distinct = None
+        self._distinct = self._blocks = None
 
     def expect_many(self, cells: list, values, scales=None, bounds=None) -> None:
         """Many cells at once: `values` (and `scales`, `bounds`) line up with `cells`."""
@@ -197,7 +198,7 @@ class SheetCheck:
             self._bound.update(zip(cells, bounds.tolist()))
             return
         self._parts.append(_Block(rows, cols, values, scales, bounds))
-        self._distinct = None
+        self._distinct = self._blocks = None
 
     # --- the dicts (built on demand) ----------------------------------------------------
     def _materialise(self) -> None:
@@ -257,7 +258,7 @@ class SheetCheck:
         """Every expected cell, in order: rows, cols, values (a float array when every
         one is a plain float, else a list), scales, bounds."""
         if self._parts is not None and self._is_distinct():
-            blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+            blocks = self._part_blocks()
             if not blocks:
                 empty = np.zeros(0, dtype=np.int64)
                 return empty, empty, [], np.zeros(0), np.zeros(0)
@@ -272,10 +273,16 @@ class SheetCheck:
         return (rows, cols, list(self._expected.values()), _floats(self._scale, cells, 0.0),
                 _floats(self._bound, cells, math.nan))
 
+    def _part_blocks(self) -> list:
+        """The parts as _Blocks (a dict of single cells made one), made once while no cell is added."""
+        if self._blocks is None:
+            self._blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+        return self._blocks
+
     def _is_distinct(self) -> bool:
         """Is no cell expected twice? (Else the dicts, where the last value counts, decide.)"""
         if self._distinct is None:
-            blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+            blocks = self._part_blocks()
             if not blocks:
                 self._distinct = True
                 return True
@@ -489,7 +496,17 @@ def as_floats(items: list | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return np.array(items, dtype=np.float64), np.ones(len(items), dtype=bool)
         except OverflowError:  # an int past a double's range
             pass
+    # numbers among text, errors, booleans: picked by their type (a look-up per cell, no Python loop)
+    types = list(map(type, items))
+    is_number = {kind: issubclass(kind, NUMBER) and not issubclass(kind, bool) for kind in set(types)}
+    flags = list(map(is_number.__getitem__, types))
+    numeric = np.array(flags, dtype=bool)
     array = np.full(len(items), np.nan)
+    try:
+        array[numeric] = np.fromiter(compress(items, flags), dtype=np.float64, count=int(numeric.sum()))
+        return array, numeric
+    except OverflowError:   # an int past a double's range: one by one
+        array[:] = np.nan
     numeric = np.zeros(len(items), dtype=bool)
     for index, item in enumerate(items):
         if isinstance(item, NUMBER) and not isinstance(item, bool):
