@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlgen.formula import cell_name
 from xlgen.reference.models import Linear, bumped_losses, finite_gradient, loss
 from xlgen.reference.sgd import linear_weights_entering
 from xlgen.verify.core import SheetCheck

@@ -27,7 +27,7 @@ from xlgen.reference.models import Linear, loss
 from xlgen.reference.optimizers import debias
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
-from xlgen.verify.locate import find_header_row, formula_rows, input_cell, labelled_cell, name_target, normal
+from xlgen.verify.locate import find_header_row, formula_rows, input_cell, name_target, normal
 
 HEADERS = ("x", "y", "b", "a", "pred", "de/db", "de/da", "new b", "new a")
 COLUMNS = {header: i for i, header in enumerate(HEADERS)}      # offset from the first column
