@@ -117,3 +117,59 @@ def test_a_book_edited_between_two_verifications_is_judged_as_edited(small_gradd
     sheet.formulas[(last[0] + 5, last[1])] = text
     cells = set(zip(*(array.tolist() for array in formula_cells(sheet))))
     assert (last[0] + 5, last[1]) in cells and last not in cells
+
+
+@pytest.mark.parametrize("spread", [3, 100_000])   # a block of cells (on a grid) and a few far apart (sorted)
+def test_formula_cells_find_their_checked_cell_wherever_they_lie(spread):
+    from xlgen.verify.core import _checked_positions, cell_codes
+    rng = np.random.default_rng(spread)
+    cells = sorted({(int(r), int(c)) for r, c in zip(rng.integers(1, 40 * spread, 300), rng.integers(1, 12, 300))})
+    checked = [cells[i] for i in rng.permutation(len(cells))[:200]] + [(0, 99), (2 * 40 * spread, 1)]
+    rows, cols = cell_codes(checked)
+    part = (rows, cols, list(range(len(checked))), [], np.arange(len(checked), dtype=np.float64),
+            (np.zeros(len(checked)), np.ones(len(checked), dtype=bool)))
+    where, _, _, _ = _checked_positions(cell_codes(cells), [part])
+    position = {cell: index for index, cell in enumerate(checked)}
+    assert where.tolist() == [position.get(cell, -1) for cell in cells]
+
+
+@pytest.mark.parametrize("far", [False, True])
+def test_a_cell_expected_twice_in_blocks_is_seen(far):
+    check = SheetCheck("s", "layout")
+    check.expect_column(np.arange(1, 1001), 2, np.ones(1000))
+    check.expect_column([5, 10**6 if far else 7], 3, [1.0, 2.0])
+    assert check._is_distinct()
+    check.expect_column([1000], 2, [4.0])
+    assert not check._is_distinct()
+    assert check.count() == 1002 and check.lookup((1000, 2))[0] == 4.0
+
+
+@pytest.mark.parametrize("spread", [3, 100_000])   # on a grid, and sorted by column
+def test_formula_rows_are_the_rows_holding_formulas(spread):
+    from types import SimpleNamespace
+    from xlgen.verify.locate import FormulaRows
+    rng = np.random.default_rng(spread)
+    formulas = {(int(r), int(c)): "1" for r, c in zip(rng.integers(1, 40 * spread, 400), rng.integers(1, 9, 400))}
+    found = FormulaRows(SimpleNamespace(formulas=formulas))
+    asked = rng.integers(0, 45 * spread, 300)
+    for col in range(0, 11):
+        rows = asked if col % 2 else np.array(sorted({row for row, c in formulas if c == col}) or [1])
+        present, indices = found.of(rows, col)
+        held = [index for index, row in enumerate(rows.tolist()) if (row, col) in formulas]
+        if len(held) == len(rows):
+            assert indices is None and present.tolist() == rows.tolist()
+        else:
+            assert indices.tolist() == held and present.tolist() == rows[held].tolist()
+
+
+def test_numbers_among_other_values_are_read_as_numbers():
+    from xlgen.engine.book import ExcelError
+    from xlgen.verify.core import as_floats
+    items = [1.5, "2", True, None, ExcelError("#NUM!"), 3, np.float64(4.5), np.float32(0.5), 2 ** 2000, -0.0, np.int64(7)]
+    floats, numeric = as_floats(items)
+    assert numeric.tolist() == [True, False, False, False, False, True, True, True, False, True, True]
+    assert np.array_equal(floats, [1.5, np.nan, np.nan, np.nan, np.nan, 3.0, 4.5, 0.5, np.nan, -0.0, 7.0], equal_nan=True)
+    assert np.signbit(floats[9])
+    floats, numeric = as_floats(items[:8])   # no int past a double's range: all at once
+    assert numeric.tolist() == [True, False, False, False, False, True, True, True]
+    assert np.array_equal(floats, [1.5, np.nan, np.nan, np.nan, np.nan, 3.0, 4.5, 0.5], equal_nan=True)

@@ -29,7 +29,7 @@ import re
 from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
 from xlgen.reference.neurons import blown_up
-from xlgen.verify.core import SheetCheck
+from xlgen.verify.core import SheetCheck, kept_for_sheet
 from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal
 
 LAYOUT = "about"
@@ -51,8 +51,9 @@ def _constants(sheet, wanted: str) -> list:
     """The sheet's constants in row order, that `normal(value) == wanted` may hold for: its
     texts alone unless `wanted` is empty (what `normal` makes of anything else)."""
     if wanted:
-        return sorted(item for item in sheet.constants.items() if isinstance(item[1], str))
-    return sorted(sheet.constants.items())
+        return kept_for_sheet(sheet, "texts", lambda sheet: sorted(item for item in sheet.constants.items()
+                                                                   if isinstance(item[1], str)))
+    return kept_for_sheet(sheet, "constants", lambda sheet: sorted(sheet.constants.items()))
 
 
 def _header_cell(sheet, text: str, right_of: str | None = None):

@@ -57,8 +57,13 @@ def check(sheet, match, context):
 def checked_rows(found, optimizer, state: dict, debiased: bool, lrs, local_lr=None):
     """The rows as the optimiser steps them (lrs: one per epoch), against the workbook;
     `local_lr` (one per row): the rates the workbook's rows use, for the local check."""
+    return base.checked_rows(found, rows_model(found, optimizer, state, debiased, lrs),
+                             {} if local_lr is None else {"lr": local_lr})
+
+
+def rows_model(found, optimizer, state: dict, debiased: bool, lrs):
+    """The sheet's rows as a ColumnModel, at the rates `lrs` (one per epoch)."""
     state = dict(state)
     step0 = float(state.pop("step", 0.0))
-    model = base.row_model(found, optimizer, state, lrs, found.inputs["grad_avg beta"], found.inputs["sqr_avg beta"],
-                           debiased, step0)
-    return base.checked_rows(found, model, {} if local_lr is None else {"lr": local_lr})
+    return base.row_model(found, optimizer, state, lrs, found.inputs["grad_avg beta"], found.inputs["sqr_avg beta"],
+                          debiased, step0)

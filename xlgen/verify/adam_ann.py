@@ -17,10 +17,9 @@ import math
 
 import numpy as np
 
-from xlgen.reference.optimizer_runs import run_annealed
 from xlgen.reference.optimizers import annealed_lr, gradient_size, lowest_so_far
 from xlgen.verify import optimizer_sheet as base
-from xlgen.verify.adam import checked_rows, open_adam
+from xlgen.verify.adam import checked_rows, open_adam, rows_model
 from xlgen.verify.stepwise import LOCAL_ULPS, numeric
 from xlgen.verify.locate import find_header_row, name_target
 
@@ -47,24 +46,44 @@ def check(sheet, match, context):
             if name_target(book, sheet.name, "gradrat_limit") else 2.0
         divisor = base.number_input(context, found, "lr_divisor", ("lr_divisor",), None) \
             if name_target(book, sheet.name, "lr_divisor") else 4.0
-        _, annealing = run_annealed(found.xs, found.ys, optimizer, found.inputs, state, epochs, lr,
-                                    prev_grad2, limit, divisor)
+        rates = annealed_rates(rows_model(found, optimizer, state, debiased, [lr] * epochs), found.rows_per_epoch,
+                               epochs, lr, prev_grad2, limit, divisor)
         row, c = table
         places = {epoch: r for r, epoch in base.epoch_rows(sheet, row, c) if 1 <= epoch <= epochs}
         if sorted(places) != list(range(1, epochs + 1)):
             result.notes.append("the annealing table does not list every epoch; the reference's rates are used")
-            columns = checked_rows(found, optimizer, state, debiased, annealing.lr)
+            columns = checked_rows(found, optimizer, state, debiased, rates)
         else:
             table_value = {offset: [numeric(context.value(sheet.name, places[e], c + offset))
                                     for e in range(1, epochs + 1)] for offset in range(2, 6)}
             # locally each epoch's rows step with the workbook's own rate for that epoch
             local_lr = np.repeat(np.array(table_value[2], dtype=np.float64), found.rows_per_epoch)
-            columns = checked_rows(found, optimizer, state, debiased, annealing.lr, local_lr)
+            columns = checked_rows(found, optimizer, state, debiased, rates, local_lr)
             expect_annealing(found, columns, table_value, places, c, lr, prev_grad2, limit, divisor)
     base.expect_rows(found, columns)
     base.expect_rmse(found, columns)
     course_summary(sheet, found, state, prev_grad2, columns)
     return result
+
+
+def annealed_rates(model, per_epoch: int, epochs: int, lr: float, prev_grad2: float, limit: float,
+                   divisor: float) -> np.ndarray:
+    """Each epoch's learning rate as the macro's rule sets it after the epoch before:
+    reference.optimizer_runs.run_annealed's rates, bit for bit, from the rows' own run on
+    plain floats (`model.step`, the run the global check carries), without the reference's
+    record of every row."""
+    state = {name: float(value) for name, value in model.initial.items()}
+    rates = []
+    with np.errstate(all="ignore"):
+        for epoch in range(epochs):
+            rates.append(lr)
+            for index in range(epoch * per_epoch, (epoch + 1) * per_epoch):
+                state["lr"] = lr
+                state = model.step(state, index)
+            size = gradient_size(np.array([state["sqr_avg b"], state["sqr_avg a"]], dtype=np.float64))
+            lr = annealed_lr(lr, np.float64(size) / np.float64(prev_grad2), limit, divisor)
+            prev_grad2 = lowest_so_far(prev_grad2, size)
+    return np.array(rates, dtype=np.float64)
 
 
 def expect_annealing(found, columns, table_value: dict, places: dict, c: int, lr: float,

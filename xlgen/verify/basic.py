@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlgen.formula import cell_name
 from xlgen.reference.models import Linear, bumped_losses, finite_gradient, loss
+from xlgen.reference.sgd import linear_weights_entering
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
-from xlgen.verify.locate import FormulaRows, find_header_row, input_cell, normal
+from xlgen.verify.locate import find_header_row, formula_rows, formula_rows_below, input_cell, normal
 
 LAYOUT = "basic"
 HEADERS = ("x", "y", "intercept", "slope", "y_pred", "err^2", "errb1", "est de/db",
@@ -32,12 +32,15 @@ def recognise(book, sheet):
 
 def data_rows(sheet, header_row: int, first_col: int) -> list[int]:
     """Rows under the header where x is filled in and the intercept is a formula."""
-    rows = []
-    row = header_row + 1
-    while ((row, first_col) in sheet.constants or (row, first_col) in sheet.formulas) \
-            and (row, first_col + 2) in sheet.formulas:
-        rows.append(row)
-        row += 1
+    rows = formula_rows_below(sheet, header_row, first_col + 2)   # the intercepts
+    _, linked = formula_rows(sheet).of(rows, first_col)   # x as a formula: a link to the data sheet
+    if linked is None:
+        return rows
+    is_formula = np.zeros(len(rows), dtype=bool)
+    is_formula[linked] = True
+    for index in np.flatnonzero(~is_formula).tolist():   # the others: pasted x, or none
+        if (rows[index], first_col) not in sheet.constants:
+            return rows[:index]
     return rows
 
 
@@ -56,7 +59,7 @@ def check(sheet, match, context) -> SheetCheck | None:
     if switch is not None:
         derivative = "finite" if normal(context.input(result, "derivative", switch)) == "finite" else "analytic"
 
-    formula_rows = FormulaRows(sheet)
+    with_formulas = formula_rows(sheet)
     # the data points: linked rows follow the data sheet, pasted ones are inputs
     x_col, y_col = col["x"], col["y"]
     linked = any((r, x_col) in sheet.formulas or (r, y_col) in sheet.formulas for r in rows)
@@ -73,7 +76,7 @@ def check(sheet, match, context) -> SheetCheck | None:
             xs = np.tile(dataset.x, reps)[:len(rows)]
             ys = np.tile(dataset.y, reps)[:len(rows)]
             for c, column in ((x_col, xs), (y_col, ys)):
-                present, indices = formula_rows.of(rows, c)
+                present, indices = with_formulas.of(rows, c)
                 result.expect_column(present, c, column if indices is None else column[indices])
     else:
         xs = context.numbers(sheet.name, [(r, x_col) for r in rows], "x")
@@ -89,7 +92,7 @@ def check(sheet, match, context) -> SheetCheck | None:
     first = {header: c for header, c in col.items() if header not in ("x", "y")}
     columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
     for header, c in first.items():
-        present, indices = formula_rows.of(rows, c)
+        present, indices = with_formulas.of(rows, c)
         expected, scales, bounds = columns.column(header)
         if indices is not None:  # a pasted value among the formulas is not checked
             expected, scales, bounds = expected[indices], scales[indices], bounds[indices]
@@ -149,8 +152,11 @@ def row_model(xs, ys, a0: float, b0: float, learning_rate: float, derivative: st
             used = Linear.gradient(state, x, y)
         return {"a": state["a"] - used["a"] * learning_rate, "b": state["b"] - used["b"] * learning_rate}
 
+    def entering(count: int, nudge: dict) -> dict:
+        return linear_weights_entering(x_list, y_list, float(a0), float(b0), learning_rate, count, nudge)
+
     return ColumnModel({"a": np.float64(a0), "b": np.float64(b0)}, {"a": "new a", "b": "new b"}, row, magnitude,
-                       noisy=("a", "b"), step=step,
+                       noisy=("a", "b"), step=step, entering=entering if derivative == "analytic" else None,
                        key=("basic", tuple(x_list), tuple(y_list), float(a0), float(b0), learning_rate, derivative))
 
 

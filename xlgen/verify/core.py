@@ -14,8 +14,8 @@ import operator
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, repeat
-from operator import itemgetter
+from itertools import chain, compress, repeat
+from operator import countOf, is_, itemgetter
 
 import numpy as np
 
@@ -80,38 +80,51 @@ def cell_codes(cells) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-_FORMULA_CELLS: dict = {}   # id(sheet) -> (weak reference to it, its formula count, rows, cols)
+_KEPT: dict = {}   # (id(sheet), what) -> (weak reference to it, its formula and constant counts, what was made)
 _VERIFYING: list[bool] = [False]
 
 
 @contextmanager
 def one_verification():
-    """Kept arrays of formula cells are made and used only within one verification, during
-    which no sheet changes (a notebook user may edit a Book between two), and dropped at
-    its start and end."""
-    _FORMULA_CELLS.clear()
+    """What is kept of a sheet (`kept_for_sheet`) is made and used only within one
+    verification, during which no sheet changes (a notebook user may edit a Book between
+    two), and dropped at its start and end."""
+    _KEPT.clear()
     _VERIFYING[0] = True
     try:
         yield
     finally:
         _VERIFYING[0] = False
-        _FORMULA_CELLS.clear()
+        _KEPT.clear()
+
+
+def kept_for_sheet(sheet, what: str, make):
+    """make(sheet), kept for the verification under way (the checkers and the comparison
+    ask for the same facts of a sheet); made afresh outside one."""
+    key = (id(sheet), what)
+    kept = _KEPT.get(key)
+    counts = (len(sheet.formulas), len(getattr(sheet, "constants", ())))
+    if kept is not None and kept[0]() is sheet and kept[1] == counts:
+        return kept[2]
+    made = make(sheet)
+    if _VERIFYING[0]:
+        try:
+            _KEPT[key] = (weakref.ref(sheet), counts, made)
+        except TypeError:   # a sheet that cannot be referenced weakly: not kept
+            pass
+    return made
 
 
 def formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of a sheet's formula cells in its dict's order, as arrays (never to be
     written). Kept for the verification under way: its checkers and the comparison each ask."""
-    kept = _FORMULA_CELLS.get(id(sheet))
-    if kept is not None and kept[0]() is sheet and kept[1] == len(sheet.formulas):
-        return kept[2], kept[3]
+    return kept_for_sheet(sheet, "formula cells", _formula_cells)
+
+
+def _formula_cells(sheet) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = cell_codes(sheet.formulas)
     if len(rows) and max(int(rows.max()), int(cols.max())) < 2 ** 31 and min(int(rows.min()), int(cols.min())) >= 0:
         rows, cols = rows.astype(np.int32), cols.astype(np.int32)   # half the memory
-    if _VERIFYING[0]:
-        try:
-            _FORMULA_CELLS[id(sheet)] = (weakref.ref(sheet), len(sheet.formulas), rows, cols)
-        except TypeError:   # a sheet that cannot be referenced weakly: not kept
-            pass
     return rows, cols
 
 
@@ -145,6 +158,7 @@ class SheetCheck:
     _scale: dict = field(default_factory=dict, repr=False)
     _bound: dict = field(default_factory=dict, repr=False)
     _distinct: bool | None = field(default=None, repr=False)
+    _blocks: list | None = field(default=None, repr=False, compare=False)   # _parts as _Blocks, once made
 
     # --- filling -----------------------------------------------------------------------
     def expect(self, row: int, col: int, value, scale: float = 0.0, bound: float | None = None) -> None:
@@ -157,7 +171,7 @@ class SheetCheck:
         if not self._parts or not isinstance(self._parts[-1], dict):
             self._parts.append({})
         self._parts[-1][cell] = (value, scale, bound)
-        self._distinct = None
+        self._distinct = self._blocks = None
 
     def expect_many(self, cells: list, values, scales=None, bounds=None) -> None:
         """Many cells at once: `values` (and `scales`, `bounds`) line up with `cells`."""
@@ -185,7 +199,7 @@ class SheetCheck:
             self._bound.update(zip(cells, bounds.tolist()))
             return
         self._parts.append(_Block(rows, cols, values, scales, bounds))
-        self._distinct = None
+        self._distinct = self._blocks = None
 
     # --- the dicts (built on demand) ----------------------------------------------------
     def _materialise(self) -> None:
@@ -245,7 +259,7 @@ class SheetCheck:
         """Every expected cell, in order: rows, cols, values (a float array when every
         one is a plain float, else a list), scales, bounds."""
         if self._parts is not None and self._is_distinct():
-            blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+            blocks = self._part_blocks()
             if not blocks:
                 empty = np.zeros(0, dtype=np.int64)
                 return empty, empty, [], np.zeros(0), np.zeros(0)
@@ -260,15 +274,27 @@ class SheetCheck:
         return (rows, cols, list(self._expected.values()), _floats(self._scale, cells, 0.0),
                 _floats(self._bound, cells, math.nan))
 
+    def _part_blocks(self) -> list:
+        """The parts as _Blocks (a dict of single cells made one), made once while no cell is added."""
+        if self._blocks is None:
+            self._blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+        return self._blocks
+
     def _is_distinct(self) -> bool:
         """Is no cell expected twice? (Else the dicts, where the last value counts, decide.)"""
         if self._distinct is None:
-            blocks = [part if isinstance(part, _Block) else _single_block(part) for part in self._parts]
+            blocks = self._part_blocks()
             if not blocks:
                 self._distinct = True
                 return True
             rows = np.concatenate([block.rows for block in blocks])
             cols = np.concatenate([block.cols for block in blocks])
+            grid = CellGrid.around([(rows, cols)])
+            if grid is not None:   # a sheet's block of cells: each marked once on a grid of them
+                seen = np.zeros(grid.size, dtype=bool)
+                seen[grid.codes(rows, cols)] = True
+                self._distinct = int(np.count_nonzero(seen)) == len(rows)
+                return self._distinct
             order = np.lexsort((cols, rows))   # (np.unique hashes: far slower at 300k cells)
             rows, cols = rows[order], cols[order]
             self._distinct = not bool(((rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])).any())
@@ -304,10 +330,51 @@ def _joined(parts: list):
     return [value for part in parts for value in _plain(part)]
 
 
+class CellGrid:
+    """Cells as one integer each, (row - low row) * width + (column - low column), on the
+    smallest rectangle holding them: an index into arrays the size of that rectangle, in
+    place of sorting the cells."""
+    __slots__ = ("row", "col", "width", "size")
+
+    def __init__(self, row: int, col: int, width: int, size: int):
+        self.row, self.col, self.width, self.size = row, col, width, size
+
+    @staticmethod
+    def around(cells: list) -> "CellGrid | None":
+        """The grid of the (rows, cols) arrays in `cells`; None where that rectangle is far
+        larger than the cells (a few cells far apart) or holds none."""
+        cells = [(rows, cols) for rows, cols in cells if len(rows)]
+        if not cells:
+            return None
+        row_low = min(int(rows.min()) for rows, _ in cells)
+        row_high = max(int(rows.max()) for rows, _ in cells)
+        col_low = min(int(cols.min()) for _, cols in cells)
+        col_high = max(int(cols.max()) for _, cols in cells)
+        width = col_high - col_low + 1
+        size = (row_high - row_low + 1) * width
+        if size > 4 * sum(len(rows) for rows, _ in cells) + 2 ** 16:
+            return None
+        return CellGrid(row_low, col_low, width, size)
+
+    def codes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        codes = rows.astype(np.int64)   # (in place: few arrays the size of a sheet at once)
+        codes -= self.row
+        codes *= self.width
+        codes += cols
+        codes -= self.col
+        return codes
+
+
+_FLOAT_TYPES = frozenset({float, np.float64})
+
+
 def _single_block(part: dict) -> _Block:
     rows, cols = cell_codes(list(part))
     entries = list(part.values())
-    return _Block(rows, cols, [entry[0] for entry in entries],
+    values = [entry[0] for entry in entries]
+    if values and set(map(type, values)) <= _FLOAT_TYPES:   # as the columns beside it: one float array
+        values = np.array(values, dtype=np.float64)
+    return _Block(rows, cols, values,
                   np.array([entry[1] for entry in entries], dtype=np.float64).reshape(len(entries)),
                   np.array([entry[2] for entry in entries], dtype=np.float64).reshape(len(entries)))
 
@@ -423,12 +490,24 @@ def as_floats(items: list | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Items as a float array and a mask of those that were plain numbers."""
     if isinstance(items, np.ndarray) and items.dtype == np.float64:
         return items, np.ones(len(items), dtype=bool)
+    if countOf(map(type, items), float) == len(items):   # the usual case: Python floats alone
+        return np.fromiter(items, dtype=np.float64, count=len(items)), np.ones(len(items), dtype=bool)
     if set(map(type, items)) <= _PLAIN_NUMBERS:
         try:
             return np.array(items, dtype=np.float64), np.ones(len(items), dtype=bool)
         except OverflowError:  # an int past a double's range
             pass
+    # numbers among text, errors, booleans: picked by their type (a look-up per cell, no Python loop)
+    types = list(map(type, items))
+    is_number = {kind: issubclass(kind, NUMBER) and not issubclass(kind, bool) for kind in set(types)}
+    flags = list(map(is_number.__getitem__, types))
+    numeric = np.array(flags, dtype=bool)
     array = np.full(len(items), np.nan)
+    try:
+        array[numeric] = np.fromiter(compress(items, flags), dtype=np.float64, count=int(numeric.sum()))
+        return array, numeric
+    except OverflowError:   # an int past a double's range: one by one
+        array[:] = np.nan
     numeric = np.zeros(len(items), dtype=bool)
     for index, item in enumerate(items):
         if isinstance(item, NUMBER) and not isinstance(item, bool):
@@ -693,7 +772,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             continue
         name, formulas, cached = sheet.name, sheet.formulas, sheet.cached
         report.formula_cells += len(formulas)
-        cells = list(formulas)
+        cells = _Keys(formulas)   # (a list of a sheet's cells made only where one is named)
         where, actual, scales, floats = _checked_positions(formula_cells(sheet), judged.get(name, ()))
         unchecked = range(len(cells)) if where is None else np.flatnonzero(where < 0).tolist()
         if len(unchecked):
@@ -703,7 +782,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
                                     for cell in check.skipped}
             report.unchecked.extend(cell for cell in (f"{name}!{cell_name(*cells[index])}" for index in unchecked)
                                     if cell not in taken_as_inputs)
-        aligned = _same_keys(cached, cells)   # the reader saves them in the same order
+        aligned = _same_order(cached, formulas)   # the reader saves them in the same order
         without_saved = 0 if aligned else len(formulas.keys() - cached.keys())
         report.cached_missing += without_saved
         if not check_stale:
@@ -742,6 +821,30 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             row, col = cached_cells[index]
             report.stale.append(Mismatch(f"{name}!{cell_name(row, col)}", formulas[(row, col)],
                                          recomputed[index], saved[index]))
+
+
+def _same_order(mapping: dict, other: dict) -> bool:
+    """Are the keys of both dicts the same, in the same order? (Cheap when they are the same objects.)"""
+    return len(mapping) == len(other) and (all(map(is_, mapping, other)) or list(mapping) == list(other))
+
+
+class _Keys:
+    """A dict's keys, indexed as a list (made when first indexed)."""
+    __slots__ = ("mapping", "keys")
+
+    def __init__(self, mapping: dict):
+        self.mapping, self.keys = mapping, None
+
+    def __len__(self) -> int:
+        return len(self.mapping)
+
+    def __iter__(self):
+        return iter(self.mapping if self.keys is None else self.keys)
+
+    def __getitem__(self, index):
+        if self.keys is None:
+            self.keys = list(self.mapping)
+        return self.keys[index]
 
 
 class _Gathered:
@@ -786,6 +889,15 @@ def _checked_positions(cells: tuple[np.ndarray, np.ndarray], parts: list) -> tup
     rows, cols = cells
     if not sum(len(part[0]) for part in parts) or not len(rows):
         return np.full(len(rows), -1, dtype=np.int64), actual, scales, floats
+    if len(parts) == 1:   # one check (its cells distinct, as SheetCheck._arrays gives them): on a grid
+        grid = CellGrid.around([cells, parts[0][:2]])
+        if grid is not None:
+            checked = grid.codes(parts[0][0], parts[0][1])
+            position = np.full(grid.size, -1, dtype=np.int64)
+            position[checked] = np.arange(len(checked))
+            if (position[checked] == np.arange(len(checked))).all():   # (else a cell came twice: sorted below)
+                del checked
+                return position[grid.codes(rows, cols)], actual, scales, floats
     # a cell as one integer: row * width + column (from the smallest), one to one; (in
     # place: few arrays the size of a sheet at once)
     low = min(int(cols.min()), *(int(part[1].min()) for part in parts if len(part[1])))

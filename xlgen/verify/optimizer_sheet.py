@@ -27,7 +27,7 @@ from xlgen.reference.models import Linear, loss
 from xlgen.reference.optimizers import debias
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
-from xlgen.verify.locate import FormulaRows, find_header_row, input_cell, labelled_cell, name_target, normal
+from xlgen.verify.locate import find_header_row, formula_rows, input_cell, name_target, normal
 
 HEADERS = ("x", "y", "b", "a", "pred", "de/db", "de/da", "new b", "new a")
 COLUMNS = {header: i for i, header in enumerate(HEADERS)}      # offset from the first column
@@ -203,9 +203,9 @@ def read_data(context, found: Sheet) -> None:
         found.rows_per_epoch = len(dataset.x)
         reps = -(-len(rows) // found.rows_per_epoch)
         xs, ys = np.tile(dataset.x, reps)[:len(rows)], np.tile(dataset.y, reps)[:len(rows)]
-        formula_rows = FormulaRows(sheet)
+        with_formulas = formula_rows(sheet)
         for c, column in ((x_col, xs), (y_col, ys)):
-            present, indices = formula_rows.of(rows, c)
+            present, indices = with_formulas.of(rows, c)
             result.expect_column(present, c, column if indices is None else column[indices])
     else:
         if linked:
@@ -377,9 +377,9 @@ def expect_rows(found: Sheet, columns: Columns) -> None:
     for header in ("err^2", "step", "debias1", "debias2"):
         if header in col:
             where[col[header]] = header
-    formula_rows = FormulaRows(sheet)
+    with_formulas = formula_rows(sheet)
     for c, key in where.items():
-        present, indices = formula_rows.of(found.rows, c)
+        present, indices = with_formulas.of(found.rows, c)
         if not len(present):
             continue
         expected, scales, bounds = columns.column(key)

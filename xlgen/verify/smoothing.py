@@ -15,7 +15,7 @@ from xlgen.reference.optimizers import average_grad, debias
 from xlgen.reference.smoothing import debiased
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import ColumnModel, Columns, column_reader
-from xlgen.verify.locate import FormulaRows, find_header_row, formula_rows_below, input_cell
+from xlgen.verify.locate import find_header_row, formula_rows, formula_rows_below, input_cell
 
 LAYOUT = "smoothing"
 HEADERS = ("n", "x", "sin(x)", "smoothed", "debiased")
@@ -40,9 +40,9 @@ def check(sheet, match, context) -> SheetCheck | None:
         if (rows[0], col["n"]) not in sheet.formulas else 1.0
     model = row_model(beta, start, x_step, n0)
     columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
-    formula_rows = FormulaRows(sheet)
+    with_formulas = formula_rows(sheet)
     for header in HEADERS:
-        present, indices = formula_rows.of(rows, col[header])
+        present, indices = with_formulas.of(rows, col[header])
         if len(present):
             expected, scales, bounds = columns.column(header)
             if indices is not None:
