@@ -158,15 +158,20 @@ def may_be_library_function(name: str) -> bool:
 
 
 class LazyFunction:
-    """A formulas function looked up (and its module imported) on first call."""
+    """A formulas function looked up (and its module imported) on first call: a native
+    function's fallback for non-float inputs (IF, SQRT...) mostly never runs, and
+    formulas' math module alone imports numpy.random (40 ms). `part`: the entry to
+    take when formulas describes the function as a dict (IF's "function")."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, part: str | None = None):
         self.name = name
+        self.part = part
         self.func = None
 
     def __call__(self, *args):
         if self.func is None:
-            self.func = library_function(self.name)
+            found = library_function(self.name)
+            self.func = found if self.part is None else found[self.part]
         return self.func(*args)
 
 
@@ -220,7 +225,7 @@ class Compiler:
 
     def function_const(self, func) -> str:
         # one LazyFunction per name, so shapes calling the same function share their code
-        key = ("lazy", func.name) if type(func) is LazyFunction else ("fn", id(func))
+        key = ("lazy", func.name, func.part) if type(func) is LazyFunction else ("fn", id(func))
         name = self._consts.get(key)
         if name is None:
             name = self._consts[key] = f"_f{len(self._consts)}"
@@ -985,7 +990,7 @@ class _Emitter:
             self.indent -= 1
             branches.append((value, argument))
         (then_value, then_arg), (else_value, else_arg) = branches
-        func = self.c.function_const(library_function("IF")["function"])
+        func = self.c.function_const(LazyFunction("IF", "function"))
         self.line(f"if {pick} == 1:")
         self.line(f"    {t} = {then_value}")
         self.line(f"elif {pick} == 2:")
@@ -1010,7 +1015,7 @@ class _Emitter:
         self.line(f"elif type({value}) is ndarray:")
         self.indent += 1
         alt = self.arg(args[1], scope)
-        func = self.c.function_const(library_function(name)["function"])
+        func = self.c.function_const(LazyFunction(name, "function"))
         self.line(f"{t} = _call({func}, {value}, {alt})")
         self.indent -= 1
         self.line("else:")
@@ -1036,7 +1041,7 @@ class _Emitter:
         self.line("else:")
         self.indent += 1
         arg = f"_cell_array({x})" if args[0][0] == "cell" else f"_xl({x})"
-        self.line(f"{t} = _call({self.c.function_const(library_function(name))}, {arg})")
+        self.line(f"{t} = _call({self.c.function_const(LazyFunction(name))}, {arg})")
         self.indent -= 1
         return t
 
