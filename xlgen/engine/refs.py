@@ -218,7 +218,7 @@ class Template:
     cell's text with the rendering of its neighbour's shape is far cheaper than keying it.
     """
 
-    __slots__ = ("row", "col", "literals", "refs", "_by_col")
+    __slots__ = ("row", "col", "literals", "refs", "_by_col", "_joined")
 
     def __init__(self, text: str, row: int, col: int):
         self.row, self.col = row, col
@@ -240,6 +240,7 @@ class Template:
                 self.refs.append(("text", g[0] if g[0] is not None else g[1]))
             self.literals.append(parts[i + 18])
         self._by_col: dict = {}
+        self._joined: dict = {}
 
     def _column_format(self, col: int):
         """(the text with NUL where a relative row goes, those rows' offsets) for cells in
@@ -310,6 +311,22 @@ class Template:
             return _one_row_renderer(pieces, offsets[0]), max(low, 1), min(high, MAX_ROW)
         render = _renderer_factory(len(offsets))(*pieces, *offsets)
         return render, max(low, 1), min(high, MAX_ROW)
+
+    def column_joined(self, col: int):
+        """(pieces, d) when every relative row of this column's text is the cell's row + d
+        (or it has none), else None: the text at row r is then str(r + d).join(pieces),
+        which the engine checks without a call, the row's text made once per row."""
+        entry = self._joined.get(col)
+        if entry is None:
+            entry = False
+            layout = self._column_format(col)
+            if layout is not False:
+                text, offsets = layout
+                pieces = text.split(_ROW)
+                if len(pieces) == len(offsets) + 1 and len(set(offsets)) <= 1:
+                    entry = (pieces, offsets[0] if offsets else 0)
+            self._joined[col] = entry
+        return entry or None
 
     def render(self, row: int, col: int) -> str | None:
         """The text this shape has at (row, col); None if it would leave the sheet."""
