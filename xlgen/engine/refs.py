@@ -296,6 +296,8 @@ class Template:
         return entry or None
 
     def _compile_renderer(self, col: int):
+        """column_renderer's entry (False: none), also filling column_joined's."""
+        self._joined[col] = False
         layout = self._column_format(col)
         if layout is False:
             return False
@@ -303,6 +305,8 @@ class Template:
         pieces = text.split(_ROW)  # as many as offsets + 1, whatever braces the text holds
         if len(pieces) != len(offsets) + 1:  # a NUL of its own: no fast rendering
             return False
+        if len(set(offsets)) <= 1:
+            self._joined[col] = (pieces, offsets[0] if offsets else 0)
         low = 1 - min(offsets, default=0)
         high = MAX_ROW - max(offsets, default=0)
         if len(offsets) > _MAX_COMPILED_REFS:  # compiling a huge f-string costs more than it saves
@@ -316,17 +320,9 @@ class Template:
         """(pieces, d) when every relative row of this column's text is the cell's row + d
         (or it has none), else None: the text at row r is then str(r + d).join(pieces),
         which the engine checks without a call, the row's text made once per row."""
-        entry = self._joined.get(col)
-        if entry is None:
-            entry = False
-            layout = self._column_format(col)
-            if layout is not False:
-                text, offsets = layout
-                pieces = text.split(_ROW)
-                if len(pieces) == len(offsets) + 1 and len(set(offsets)) <= 1:
-                    entry = (pieces, offsets[0] if offsets else 0)
-            self._joined[col] = entry
-        return entry or None
+        if col not in self._joined:
+            self.column_renderer(col)
+        return self._joined[col] or None
 
     def render(self, row: int, col: int) -> str | None:
         """The text this shape has at (row, col); None if it would leave the sheet."""
