@@ -265,18 +265,19 @@ class Compiler:
 
     # --- shapes --------------------------------------------------------------------
     def compile(self, sheet: int, text: str, row: int, col: int, is_array: bool,
-                cell_label: str, shown_text: str | None = None):
+                cell_label: str, shown_text: str | None = None, parts: list | None = None):
         """Compile `text` as found at (row, col). Raises UnsupportedFormula naming cell_label.
 
         `shown_text` is the formula as the file has it, when `text` is its rewriting (table
         references as A1). Returns (Shape, number of references in the text) so the caller
-        can check that its shape key saw the same references as the parser.
+        can check that its shape key saw the same references as the parser. `parts`:
+        refs.REF_RE.split(text), when the caller has it.
         """
         length = len(_PREFIX_RE.sub("", text))
         if length > MAX_FORMULA_LENGTH:
             raise UnsupportedFormula(cell_label, f"a formula of {length:,} characters "
                                                  f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
-        skeleton, rows = row_skeleton(text)
+        skeleton, rows = row_skeleton(text, parts)
         if not rows or not all(1 <= r <= MAX_ROW for r in rows):
             rows = None
         family_key = (skeleton, sheet, col, is_array) if rows is not None and shown_text is None else None

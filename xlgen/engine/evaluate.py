@@ -26,7 +26,7 @@ from ..errors import CircularReference, UnsupportedFormula
 from . import runtime as rt
 from .book import Book, range_bounds
 from .compiler import COL_MASK, ROW_MASK, ROW_SHIFT, SHEET_SHIFT, Compiler
-from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
+from .refs import MAX_COL, MAX_ROW, REF_RE, Template, qualified, shape_key
 from .tables import StructuredRefs
 
 _second = itemgetter(1)
@@ -785,14 +785,15 @@ class _Engine:
         `rows` (where [#This Row] keeps meaning the same relative row).
         """
         is_array = (r, c) in sheet.array_refs
-        key, nrefs = shape_key(text, r, c)
+        parts = REF_RE.split(text)  # one pass for the shape key, the compiler and the template
+        key, nrefs = shape_key(text, r, c, parts)
         entry = shapes.get((key, is_array))
         if entry is None:
             shape, parsed_refs = compiler.compile(s, text, r, c, is_array, qualified(sheet.name, r, c),
-                                                  shown if shown != text else None)
+                                                  shown if shown != text else None, parts)
             if parsed_refs != nrefs:  # shape key and parser disagree: this cell stands alone
                 return shape, None
-            entry = shapes[(key, is_array)] = (Template(text, r, c), shape)
+            entry = shapes[(key, is_array)] = (Template(text, r, c, parts), shape)
         template, shape = entry
         if shown is not None:
             template = Template(shown, r, c)
