@@ -3,6 +3,8 @@ compiled function (compiler._tree, the shape factories): each cell must still re
 own cells."""
 
 from engine_cases import book_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xlgen.engine import calculate
 
@@ -188,3 +190,26 @@ def test_a_cell_after_a_gap_in_rows_is_not_taken_for_the_shape_of_the_rows_befor
     cells.update({"B2": "=A1*2", "B3": "=A2*2", "B9": "=A3*2", "B10": "=A9*2", "B11": "=A10*2"})
     values = calculate(book_of(("s", cells))).values
     assert [values[("s", r, 2)] for r in (2, 3, 9, 10, 11)] == [2.0, 4.0, 6.0, 18.0, 20.0]
+
+
+_PIECES = ["A1", "$B$2", "C3:D4", "A:B", "$C:D", "3:4", "$5:$6", '"x""A1"', "'s''h'!", "s!", "AB12", "a1", "+",
+           "(", ")", ",", " ", "SUM(", "1.5", "E1E", ".A1", "A1(", "$A$0", "XFD1048576", "[", "#", "R[1]"]
+
+
+@settings(derandomize=True, max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=10))
+def test_a_row_skeleton_with_its_rows_put_back_is_the_formula(pieces):
+    # the compiler's skeleton (built from REF_RE's split, as the shape key is) loses nothing:
+    # its NULs are exactly the references' row numbers, in text order
+    from xlgen.engine.refs import REF_RE, row_skeleton
+    text = "".join(pieces)
+    skeleton, rows = row_skeleton(text)
+    assert (skeleton, rows) == row_skeleton(text, REF_RE.split(text))
+    parts = skeleton.split("\x00")
+    assert len(parts) == len(rows) + 1
+    assert "".join(part + str(row) for part, row in zip(parts, rows)) + parts[-1] == text
+    expected_rows = []
+    for m in REF_RE.finditer(text):
+        g = m.groups()
+        expected_rows += [int(g[i]) for i in (5, 9, 15, 17) if g[i] is not None]
+    assert rows == expected_rows
