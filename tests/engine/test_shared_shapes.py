@@ -3,6 +3,8 @@ compiled function (compiler._tree, the shape factories): each cell must still re
 own cells."""
 
 from engine_cases import book_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xlgen.engine import calculate
 
@@ -164,3 +166,50 @@ def test_rows_like_the_row_above_are_recognised_but_each_cell_still_read():
         text = "" if r == 64 else repr(expected[(r, 3)]).removesuffix(".0")
         assert values[("s", r, 4)] == text + ("||" if r == 52 else "|"), r
     assert values[("s", 63, 5)] == values[("s", 63, 4)]
+
+
+def test_a_column_joined_on_one_row_gives_the_renderers_text():
+    # the set-up checks such a column inline (str(row + d).join(pieces)), not by the renderer
+    from xlgen.engine.refs import Template
+    for text, row, col, d in [("C5+D5*A5", 5, 5, 0), ("N4", 5, 3, -1), ("data!B5", 33, 1, -28),
+                              ('"{}"&A7&B7&{1,2}', 7, 2, 0), ("$B$1*2", 3, 4, 0), ("SUM(F4:F4)", 4, 18, 0),
+                              ("1/3", 9, 2, 0)]:
+        template = Template(text, row, col)
+        render, low, high = template.column_renderer(col)
+        pieces, found = template.column_joined(col)
+        assert found == d
+        for r in (low, row, row + 1, 999, high):
+            assert str(r + d).join(pieces) == render(r)
+    assert Template("SUM(F4:F32)", 4, 18).column_joined(18) is None  # two rows: the renderer only
+
+
+def test_a_cell_after_a_gap_in_rows_is_not_taken_for_the_shape_of_the_rows_before():
+    # B9 reads A3, as B3's shape (the row above) would read at row 4: the previous row's
+    # text the set-up keeps must be row 8's, not row 3's
+    cells = {f"A{r}": float(r) for r in range(1, 12)}
+    cells.update({"B2": "=A1*2", "B3": "=A2*2", "B9": "=A3*2", "B10": "=A9*2", "B11": "=A10*2"})
+    values = calculate(book_of(("s", cells))).values
+    assert [values[("s", r, 2)] for r in (2, 3, 9, 10, 11)] == [2.0, 4.0, 6.0, 18.0, 20.0]
+
+
+_PIECES = ["A1", "$B$2", "C3:D4", "A:B", "$C:D", "3:4", "$5:$6", '"x""A1"', "'s''h'!", "s!", "AB12", "a1", "+",
+           "(", ")", ",", " ", "SUM(", "1.5", "E1E", ".A1", "A1(", "$A$0", "XFD1048576", "[", "#", "R[1]"]
+
+
+@settings(derandomize=True, max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=10))
+def test_a_row_skeleton_with_its_rows_put_back_is_the_formula(pieces):
+    # the compiler's skeleton (built from REF_RE's split, as the shape key is) loses nothing:
+    # its NULs are exactly the references' row numbers, in text order
+    from xlgen.engine.refs import REF_RE, row_skeleton
+    text = "".join(pieces)
+    skeleton, rows = row_skeleton(text)
+    assert (skeleton, rows) == row_skeleton(text, REF_RE.split(text))
+    parts = skeleton.split("\x00")
+    assert len(parts) == len(rows) + 1
+    assert "".join(part + str(row) for part, row in zip(parts, rows)) + parts[-1] == text
+    expected_rows = []
+    for m in REF_RE.finditer(text):
+        g = m.groups()
+        expected_rows += [int(g[i]) for i in (5, 9, 15, 17) if g[i] is not None]
+    assert rows == expected_rows

@@ -158,15 +158,20 @@ def may_be_library_function(name: str) -> bool:
 
 
 class LazyFunction:
-    """A formulas function looked up (and its module imported) on first call."""
+    """A formulas function looked up (and its module imported) on first call: a native
+    function's fallback for non-float inputs (IF, SQRT...) mostly never runs, and
+    formulas' math module alone imports numpy.random (40 ms). `part`: the entry to
+    take when formulas describes the function as a dict (IF's "function")."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, part: str | None = None):
         self.name = name
+        self.part = part
         self.func = None
 
     def __call__(self, *args):
         if self.func is None:
-            self.func = library_function(self.name)
+            found = library_function(self.name)
+            self.func = found if self.part is None else found[self.part]
         return self.func(*args)
 
 
@@ -220,7 +225,7 @@ class Compiler:
 
     def function_const(self, func) -> str:
         # one LazyFunction per name, so shapes calling the same function share their code
-        key = ("lazy", func.name) if type(func) is LazyFunction else ("fn", id(func))
+        key = ("lazy", func.name, func.part) if type(func) is LazyFunction else ("fn", id(func))
         name = self._consts.get(key)
         if name is None:
             name = self._consts[key] = f"_f{len(self._consts)}"
@@ -260,18 +265,19 @@ class Compiler:
 
     # --- shapes --------------------------------------------------------------------
     def compile(self, sheet: int, text: str, row: int, col: int, is_array: bool,
-                cell_label: str, shown_text: str | None = None):
+                cell_label: str, shown_text: str | None = None, parts: list | None = None):
         """Compile `text` as found at (row, col). Raises UnsupportedFormula naming cell_label.
 
         `shown_text` is the formula as the file has it, when `text` is its rewriting (table
         references as A1). Returns (Shape, number of references in the text) so the caller
-        can check that its shape key saw the same references as the parser.
+        can check that its shape key saw the same references as the parser. `parts`:
+        refs.REF_RE.split(text), when the caller has it.
         """
         length = len(_PREFIX_RE.sub("", text))
         if length > MAX_FORMULA_LENGTH:
             raise UnsupportedFormula(cell_label, f"a formula of {length:,} characters "
                                                  f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
-        skeleton, rows = row_skeleton(text)
+        skeleton, rows = row_skeleton(text, parts)
         if not rows or not all(1 <= r <= MAX_ROW for r in rows):
             rows = None
         family_key = (skeleton, sheet, col, is_array) if rows is not None and shown_text is None else None
@@ -985,7 +991,7 @@ class _Emitter:
             self.indent -= 1
             branches.append((value, argument))
         (then_value, then_arg), (else_value, else_arg) = branches
-        func = self.c.function_const(library_function("IF")["function"])
+        func = self.c.function_const(LazyFunction("IF", "function"))
         self.line(f"if {pick} == 1:")
         self.line(f"    {t} = {then_value}")
         self.line(f"elif {pick} == 2:")
@@ -1010,7 +1016,7 @@ class _Emitter:
         self.line(f"elif type({value}) is ndarray:")
         self.indent += 1
         alt = self.arg(args[1], scope)
-        func = self.c.function_const(library_function(name)["function"])
+        func = self.c.function_const(LazyFunction(name, "function"))
         self.line(f"{t} = _call({func}, {value}, {alt})")
         self.indent -= 1
         self.line("else:")
@@ -1036,7 +1042,7 @@ class _Emitter:
         self.line("else:")
         self.indent += 1
         arg = f"_cell_array({x})" if args[0][0] == "cell" else f"_xl({x})"
-        self.line(f"{t} = _call({self.c.function_const(library_function(name))}, {arg})")
+        self.line(f"{t} = _call({self.c.function_const(LazyFunction(name))}, {arg})")
         self.indent -= 1
         return t
 

@@ -26,7 +26,7 @@ from ..errors import CircularReference, UnsupportedFormula
 from . import runtime as rt
 from .book import Book, range_bounds
 from .compiler import COL_MASK, ROW_MASK, ROW_SHIFT, SHEET_SHIFT, Compiler
-from .refs import MAX_COL, MAX_ROW, Template, qualified, shape_key
+from .refs import MAX_COL, MAX_ROW, REF_RE, Template, qualified, shape_key
 from .tables import StructuredRefs
 
 _second = itemgetter(1)
@@ -692,7 +692,6 @@ class _Engine:
 
     def _setup_sheet(self, s, sheet, compiler, structured, keys, runs, constant, tick=None):
         """Compile the sheet's shapes (in row order) and register its cells."""
-        V = self.V
         base = s << SHEET_SHIFT
         formulas = sheet.formulas
         members = sheet.array_members() if sheet.array_refs else {}
@@ -710,21 +709,23 @@ class _Engine:
         arrays = sheet.array_refs
         cached = sheet.cached
         shapes: dict = {}
-        # column -> (render(row), lowest row, highest row, shape, is_array, plain, run) of the last shape seen there
+        # column -> (render(row), lowest row, highest row, shape, is_array, joined) of the last shape seen there
         last_in_col: dict = {}
+        # column -> (d, pieces or render, lowest row, highest row, run) of that shape when its
+        # cells need nothing more than its run function (not volatile, reading cells, no
+        # array): its text at row r is str(r + d).join(pieces), or render(r) where d is None
+        plain_in_col: dict = {}
         add_key, add_run = keys.append, runs.append
         member_runs: dict = {}  # anchor -> the run function its range's other cells share
         volatile_anchors: set = set()
 
-        def register(r, c, text):
+        def register(k, r, c, text):
             """Any cell but the common one (a plain shape seen just above in its column)."""
-            k = base | (r << ROW_SHIFT) | c
             if members and (r, c) in members:
                 anchor = members[(r, c)]
                 run = member_runs.get(anchor)
                 if run is None:
                     run = member_runs[anchor] = self._member_run(s, anchor)
-                add_key(k)
                 if anchor in volatile_anchors:  # volatile if its anchor drew
                     anchor_key = base | (anchor[0] << ROW_SHIFT) | anchor[1]
                     run = self._volatile_member_run(run, anchor_key, cached.get((r, c), MISSING))
@@ -734,14 +735,23 @@ class _Engine:
             if hint is not None and hint[1] <= r <= hint[2] and hint[0](r) == text and (
                     hint[4] is ((r, c) in arrays if arrays else False)):
                 shape = hint[3]
-            elif structured is not None and "[" in text:  # table references: as A1 first
-                shape = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name), compiler,
-                                        shapes, last_in_col, text, structured.row_bounds(text, r, c, sheet.name))
             else:
-                shape = self._shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col)
+                if structured is not None and "[" in text:  # table references: as A1 first
+                    shape, hint = self._shape_for(s, sheet, r, c, structured.rewrite(text, r, c, sheet.name),
+                                                  compiler, shapes, text, structured.row_bounds(text, r, c, sheet.name))
+                else:
+                    shape, hint = self._shape_for(s, sheet, r, c, text, compiler, shapes)
+                plain_in_col.pop(c, None)
+                if hint is None:
+                    last_in_col.pop(c, None)
+                else:
+                    last_in_col[c] = hint
+                    if not shape.volatile and shape.reads_cells and not hint[4]:
+                        joined = hint[5]
+                        plain_in_col[c] = ((None, hint[0]) if joined is None else (joined[1], joined[0])) + (
+                            hint[1], hint[2], shape.run)
             if shape.volatile and (r, c) in arrays:
                 volatile_anchors.add((r, c))
-            add_key(k)
             if shape.volatile:
                 add_run(self._volatile_run(shape.run, cached.get((r, c), MISSING)))
             else:
@@ -749,21 +759,36 @@ class _Engine:
                 if not shape.reads_cells:
                     constant.append(k)
 
-        hint_in = last_in_col.get
+        plain = plain_in_col.get
         special = bool(members or arrays)  # cells that a column's plain shape may not cover
         cells = iter(items)
+        row = -1
+        row_text = before = ""  # str(row), str(row - 1): made once per row, not once per cell
+        row_base = 0
         for done in range(0, len(formulas), _TICK_CELLS):
             if done and tick is not None:
                 tick(done)
             for (r, c), text in islice(cells, _TICK_CELLS):
-                hint = hint_in(c)
+                if r != row:
+                    before = row_text if r == row + 1 else str(r - 1)
+                    row, row_text, row_base = r, str(r), base | (r << ROW_SHIFT)
+                add_key(row_base | c)
                 # the common case: the plain shape of the cell above, rendered at this row
-                if hint is not None and hint[5] and hint[1] <= r <= hint[2] and hint[0](r) == text and not (
-                        special and ((r, c) in arrays or (r, c) in members)):
-                    add_key(base | (r << ROW_SHIFT) | c)
-                    add_run(hint[6])
-                else:
-                    register(r, c, text)
+                hint = plain(c)
+                if hint is not None and hint[2] <= r <= hint[3]:
+                    d = hint[0]
+                    if d == 0:
+                        same = row_text.join(hint[1]) == text
+                    elif d == -1:
+                        same = before.join(hint[1]) == text
+                    elif d is None:
+                        same = hint[1](r) == text
+                    else:
+                        same = str(r + d).join(hint[1]) == text
+                    if same and not (special and ((r, c) in arrays or (r, c) in members)):
+                        add_run(hint[4])
+                        continue
+                register(row_base | c, r, c, text)
 
     def _member_run(self, s, anchor):
         """The run function of the cells an array formula fills besides its anchor.
@@ -808,37 +833,36 @@ class _Engine:
         return run
 
     @staticmethod
-    def _shape_for(s, sheet, r, c, text, compiler, shapes, last_in_col, shown=None, rows=None):
-        """The compiled shape of the formula at (r, c), compiling it on first sight.
+    def _shape_for(s, sheet, r, c, text, compiler, shapes, shown=None, rows=None):
+        """(the compiled shape of the formula at (r, c), compiling it on first sight, and
+        the hint recognising the next cells of its column: (render(row), lowest row,
+        highest row, shape, is_array, (pieces, d) or None: Template.column_joined), or None).
 
         `shown` is the file's text when `text` is its rewriting with table references as
         A1; the next cells of the column are then recognised by the file's text, within
         `rows` (where [#This Row] keeps meaning the same relative row).
         """
         is_array = (r, c) in sheet.array_refs
-        key, nrefs = shape_key(text, r, c)
+        parts = REF_RE.split(text)  # one pass for the shape key, the compiler and the template
+        key, nrefs = shape_key(text, r, c, parts)
         entry = shapes.get((key, is_array))
         if entry is None:
             shape, parsed_refs = compiler.compile(s, text, r, c, is_array, qualified(sheet.name, r, c),
-                                                  shown if shown != text else None)
+                                                  shown if shown != text else None, parts)
             if parsed_refs != nrefs:  # shape key and parser disagree: this cell stands alone
-                last_in_col.pop(c, None)
-                return shape
-            entry = shapes[(key, is_array)] = (Template(text, r, c), shape)
+                return shape, None
+            entry = shapes[(key, is_array)] = (Template(text, r, c, parts), shape)
         template, shape = entry
         if shown is not None:
-            renderer = Template(shown, r, c).column_renderer(c)
+            template = Template(shown, r, c)
+            renderer = template.column_renderer(c)
             if renderer is not None:
                 renderer = (renderer[0], max(renderer[1], rows[0]), min(renderer[2], rows[1]))
         else:
             renderer = template.column_renderer(c)
         if renderer is None:
-            last_in_col.pop(c, None)
-        else:
-            # ...and whether its cells need nothing more than its run function
-            plain = not shape.volatile and shape.reads_cells and not is_array
-            last_in_col[c] = renderer + (shape, is_array, plain, shape.run)
-        return shape
+            return shape, None
+        return shape, renderer + (shape, is_array, template.column_joined(c))
 
     def _walk(self, root, order):
         """Compute root after its pending inputs, depth first with an explicit stack."""

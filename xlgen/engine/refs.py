@@ -114,13 +114,15 @@ def shift_formula(text: str, dr: int, dc: int) -> str:
     return REF_RE.sub(repl, text)
 
 
-def shape_key(text: str, row: int, col: int) -> tuple[str, int]:
+def shape_key(text: str, row: int, col: int, parts: list | None = None) -> tuple[str, int]:
     """The formula written relative to (row, col), plus how many references it has.
 
     Two cells with equal keys have formulas that differ only in where their relative
     references point, by the same offsets from each cell: one compiled shape serves both.
+    `parts`: REF_RE.split(text), when the caller has it.
     """
-    parts = REF_RE.split(text)
+    if parts is None:
+        parts = REF_RE.split(text)
     if len(parts) == 1:
         return text, 0
     out = [parts[0]]
@@ -156,26 +158,36 @@ def shape_key(text: str, row: int, col: int) -> tuple[str, int]:
     return "".join(out), nrefs
 
 
-def row_skeleton(text: str) -> tuple[str, list[int]]:
+def row_skeleton(text: str, parts: list | None = None) -> tuple[str, list[int]]:
     """The formula with the row numbers of its references taken out, and those rows in
-    text order. Formulas with equal skeletons parse to the same tree but for those rows."""
+    text order. Formulas with equal skeletons parse to the same tree but for those rows.
+    `parts`: REF_RE.split(text), when the caller has it."""
+    if parts is None:
+        parts = REF_RE.split(text)
     rows: list[int] = []
-
-    def blank(m: re.Match) -> str:
-        g = m.groups()
+    if len(parts) == 1:
+        return text, rows
+    out = [parts[0]]
+    append = out.append
+    for i in range(1, len(parts), 19):  # literal, 18 groups, literal, ... as in shape_key
+        g = parts[i:i + 18]
         if g[3] is not None:
             rows.append(int(g[5]))
             if g[7] is None:
-                return f"{g[2]}{g[3]}{g[4]}\x00"
-            rows.append(int(g[9]))
-            return f"{g[2]}{g[3]}{g[4]}\x00:{g[6]}{g[7]}{g[8]}\x00"
-        if g[15] is not None:
+                append(f"{g[2]}{g[3]}{g[4]}\x00")
+            else:
+                rows.append(int(g[9]))
+                append(f"{g[2]}{g[3]}{g[4]}\x00:{g[6]}{g[7]}{g[8]}\x00")
+        elif g[15] is not None:
             rows.append(int(g[15]))
             rows.append(int(g[17]))
-            return f"{g[14]}\x00:{g[16]}\x00"
-        return m.group(0)
-
-    return REF_RE.sub(blank, text), rows
+            append(f"{g[14]}\x00:{g[16]}\x00")
+        elif g[11] is not None:
+            append(f"{g[10]}{g[11]}:{g[12]}{g[13]}")
+        else:
+            append(g[0] if g[0] is not None else g[1])
+        append(parts[i + 18])
+    return "".join(out), rows
 
 
 def _rel(dollar: str, value: int, base: int, axis: str) -> str:
@@ -218,11 +230,12 @@ class Template:
     cell's text with the rendering of its neighbour's shape is far cheaper than keying it.
     """
 
-    __slots__ = ("row", "col", "literals", "refs", "_by_col")
+    __slots__ = ("row", "col", "literals", "refs", "_by_col", "_joined")
 
-    def __init__(self, text: str, row: int, col: int):
+    def __init__(self, text: str, row: int, col: int, parts: list | None = None):
         self.row, self.col = row, col
-        parts = REF_RE.split(text)
+        if parts is None:  # REF_RE.split(text), when the caller has it
+            parts = REF_RE.split(text)
         self.literals = [parts[0]]
         self.refs = []
         for i in range(1, len(parts), 19):
@@ -240,6 +253,7 @@ class Template:
                 self.refs.append(("text", g[0] if g[0] is not None else g[1]))
             self.literals.append(parts[i + 18])
         self._by_col: dict = {}
+        self._joined: dict = {}
 
     def _column_format(self, col: int):
         """(the text with NUL where a relative row goes, those rows' offsets) for cells in
@@ -295,6 +309,8 @@ class Template:
         return entry or None
 
     def _compile_renderer(self, col: int):
+        """column_renderer's entry (False: none), also filling column_joined's."""
+        self._joined[col] = False
         layout = self._column_format(col)
         if layout is False:
             return False
@@ -302,6 +318,8 @@ class Template:
         pieces = text.split(_ROW)  # as many as offsets + 1, whatever braces the text holds
         if len(pieces) != len(offsets) + 1:  # a NUL of its own: no fast rendering
             return False
+        if len(set(offsets)) <= 1:
+            self._joined[col] = (pieces, offsets[0] if offsets else 0)
         low = 1 - min(offsets, default=0)
         high = MAX_ROW - max(offsets, default=0)
         if len(offsets) > _MAX_COMPILED_REFS:  # compiling a huge f-string costs more than it saves
@@ -310,6 +328,14 @@ class Template:
             return _one_row_renderer(pieces, offsets[0]), max(low, 1), min(high, MAX_ROW)
         render = _renderer_factory(len(offsets))(*pieces, *offsets)
         return render, max(low, 1), min(high, MAX_ROW)
+
+    def column_joined(self, col: int):
+        """(pieces, d) when every relative row of this column's text is the cell's row + d
+        (or it has none), else None: the text at row r is then str(r + d).join(pieces),
+        which the engine checks without a call, the row's text made once per row."""
+        if col not in self._joined:
+            self.column_renderer(col)
+        return self._joined[col] or None
 
     def render(self, row: int, col: int) -> str | None:
         """The text this shape has at (row, col); None if it would leave the sheet."""

@@ -17,8 +17,6 @@ import numpy as np
 import schedula as sh
 from formulas.errors import BaseError as FormulasError
 from formulas.functions import _text2num
-from formulas.functions.operators import OPERATORS
-from formulas.functions.text import _str
 from formulas.tokens.operand import XlError, Error
 
 from .book import ExcelError
@@ -221,6 +219,7 @@ def _array_op(symbol, *args):
     if fast is not None:
         return fast
     try:
+        from formulas.functions.operators import OPERATORS  # only here: it imports formulas' lookups
         return from_xl(OPERATORS[symbol](*(to_xl(a) for a in args)))
     except (FormulasError, ValueError, TypeError, ArithmeticError, IndexError):
         return E_VALUE  # e.g. arrays of shapes that do not broadcast
@@ -316,6 +315,14 @@ def percent(a):
         return _array_op("%", a)
     x = number(a)
     return x if type(x) is XlError else x / 100.0
+
+
+def _str(v):
+    """formulas' text of a number, its module imported on first use (a sheet of floats never
+    needs it); the first call puts formulas' function in this one's place."""
+    global _str
+    from formulas.functions.text import _str
+    return _str(v)
 
 
 def _text(v):
