@@ -110,8 +110,8 @@ def data_points(context, result, sheet, block: BlockMatch):
         return np.tile(dataset.x, reps)[:len(block.rows)], np.tile(dataset.y, reps)[:len(block.rows)], per_epoch
     if linked:
         result.notes.append("x and y link to a data sheet that was not recognised; their values are taken as inputs")
-    xs = np.array([numeric(context.value(sheet.name, r, x_col)) for r in block.rows])
-    ys = np.array([numeric(context.value(sheet.name, r, y_col)) for r in block.rows])
+    xs = np.array([numeric(value) for value in context.column(sheet.name, block.rows, x_col)])
+    ys = np.array([numeric(value) for value in context.column(sheet.name, block.rows, y_col)])
     # rows per epoch: where the 'row' counter starts again at 1, if the block has one
     per_epoch = len(block.rows)
     if "row" in block.col:
@@ -284,8 +284,13 @@ def prepare(context, result, sheet, block: BlockMatch, inputs: BlockInputs) -> C
         result.notes.append(f"{len(block.rows)} rows is not a whole number of epochs of {per_epoch} points")
         per_epoch = len(block.rows)
 
+    # every column of the block read at once (not cell by cell: single lookups past a few
+    # thousand make the engine's values into a dict); the reader keeps no reference to the
+    # context, so a context's cached blocks (model.checked_sheet) do not keep it alive
+    columns = {key: context.column(sheet.name, block.rows, col) for key, col in block.col.items()}
+
     def read(index, key):
-        return context.value(sheet.name, block.rows[index], block.col[key])
+        return columns[key][index]   # KeyError: the block has no such column
 
     stepwise = Stepwise(row_model(block, inputs, xs, ys), len(block.rows), read)
     return CheckedBlock(block, stepwise, per_epoch)
