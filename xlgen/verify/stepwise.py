@@ -142,12 +142,15 @@ def run(model: RowModel, count: int, pattern: tuple | None = None) -> list[dict]
 
 
 def _finite(value) -> bool:
+    if type(value) in _FLOATS:   # the usual case, without the isinstance tests
+        return math.isfinite(value)
     return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
         and math.isfinite(value)
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    return type(value) in _FLOATS or \
+        isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
 
 
 _FLOATS = (float, np.float64)
@@ -157,14 +160,18 @@ def spread(base, others: list) -> float | None:
     """How far `others` are from `base`: 0 for equal text; None when they do not even agree
     on being finite (or on being text)."""
     if type(base) in _FLOATS and all(type(other) in _FLOATS for other in others):   # the usual case
-        if not math.isfinite(base):
-            return None if any(math.isfinite(other) for other in others) else 0.0
-        largest = 0.0
+        isfinite = math.isfinite
+        if not isfinite(base):
+            return None if any(isfinite(other) for other in others) else 0.0
+        # on Python floats: the same IEEE subtraction as np.float64's, without its scalar objects
+        base, largest = float(base), 0.0
         for other in others:
-            if not math.isfinite(other):
+            if not isfinite(other):
                 return None
-            largest = max(largest, abs(other - base))
-        return float(largest)
+            difference = abs(float(other) - base)
+            if difference > largest:
+                largest = difference
+        return largest
     if not _is_number(base):
         return 0.0 if all(other == base for other in others) else None
     if not all(_is_number(other) for other in others):
