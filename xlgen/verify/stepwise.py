@@ -154,12 +154,13 @@ def _is_number(value) -> bool:
 
 
 _FLOATS = (float, np.float64)
+_FLOAT_TYPES = frozenset(_FLOATS)
 
 
 def spread(base, others: list) -> float | None:
     """How far `others` are from `base`: 0 for equal text; None when they do not even agree
     on being finite (or on being text)."""
-    if type(base) in _FLOATS and all(type(other) in _FLOATS for other in others):   # the usual case
+    if type(base) in _FLOATS and all(map(_FLOAT_TYPES.__contains__, map(type, others))):   # the usual case
         isfinite = math.isfinite
         if not isfinite(base):
             return None if any(isfinite(other) for other in others) else 0.0
