@@ -125,6 +125,26 @@ def test_verify_passes_and_covers_every_formula():
     assert {s["layout"] for s in report["sheets"].values()} >= {"model", "runs", "compare", "derivatives"}
 
 
+def test_checked_model_blocks_do_not_keep_the_verification_alive():
+    """model.checked_sheet caches blocks by Context (weakly): a block that referred to its
+    Context kept that Context, its book and its values alive after the verification."""
+    import gc
+
+    from xlgen.verify import _Order, check_book, model
+    from xlgen.verify.core import ComputedValues, Report
+    book = read_xlsx(WORKBOOK)
+    calculation = calculate(book)
+    gc.collect()
+    gc.disable()
+    try:
+        report = check_book(Report(str(WORKBOOK)), book, ComputedValues.of(calculation), _Order(calculation),
+                            calculation.volatile, saved=calculation.saved, constant=calculation.constant)
+        assert report.ok
+        assert len(model._checked) == 0   # its Context is gone without the garbage collector
+    finally:
+        gc.enable()
+
+
 def _swap_momentum_terms(formula: str) -> str:
     """Daniel's LAMBDA bug: grad*mom + avg*damp instead of avg*mom + grad*damp."""
     previous, used = formula.split("*momentum+(1-momentum)*")
