@@ -74,7 +74,8 @@ def check(sheet, match, context) -> SheetCheck | None:
     if not rows:
         return None
     cells = Cells(sheet, result)
-    raw = [tuple(context.value(sheet.name, r, col[name]) for name in RAW_COLUMNS) for r in rows]
+    # a column at a time: `Context.column` is `value` of each cell, without a lookup per cell
+    raw = list(zip(*(context.column(sheet.name, rows, col[name]) for name in RAW_COLUMNS)))
     for name in ("Survived", "Pclass", "Age", "Fare", "SibSp", "Parch"):   # numbers, or blank (0)
         for r, value in zip(rows, (row_values[RAW_COLUMNS.index(name)] for row_values in raw)):
             if isinstance(value, bool) or not (value is None or value == "" or isinstance(value, (int, float))):
@@ -132,6 +133,8 @@ def check_small_mmult(sheet, result):
             for c in range(c1, c2 + 1):
                 anchors[(r, c)] = (ar, ac)
     for (r, c), text in sheet.formulas.items():
+        if text[:6].upper() != "MMULT(":   # what _MMULT needs first, without the regex per formula
+            continue
         match = _MMULT.match(text)
         if match is None or (r, c) in result.expected:
             continue
@@ -181,6 +184,7 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
         first = down[0]
         positions = [[(header_row + 1 + j, first + 1 + unit) for j in range(len(FEATURES))] for unit in range(units)]
     weights = []
+    sources = {}   # sheet name -> its weights' first cell (or None): found once, not per weight
     for unit, cells in enumerate(positions):
         values, typed = [], []
         for j, (r, c) in enumerate(cells):
@@ -191,7 +195,10 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
                 elif link is not None and link[0] != sheet.name:
                     # a weight from another sheet of the course's layout (checked there): the
                     # one of the same unit and feature, whichever cell the formula names
-                    source = source_weight(context, link[0], unit, j)
+                    if link[0] not in sources:
+                        sources[link[0]] = first_weight(context, link[0])
+                    source = sources[link[0]]
+                    source = None if source is None else (source[0], source[1] + unit, source[2] + j)
                     if source is None:
                         return None
                     value = context.value(*source)
@@ -251,8 +258,9 @@ def check_steps(sheet, context, result, cells, X, y):
     return [run["weights"][-1]]
 
 
-def source_weight(context, sheet_name, unit, j):
-    """(sheet, row, col) of weight j of `unit` in another sheet's SibSp..Const rows."""
+def first_weight(context, sheet_name):
+    """(sheet, row, col) of weight 0 of unit 0 in another sheet's SibSp..Const rows (weight
+    j of unit u is u rows below and j columns right of it)."""
     try:
         source = context.book.sheet(sheet_name)
     except KeyError:
@@ -261,7 +269,7 @@ def source_weight(context, sheet_name, unit, j):
     across = find_in_row(source, header[0], PARAM_HEADERS) if header else None
     if across is None:
         return None
-    return source.name, header[0] + 1 + unit, across[0] + j
+    return source.name, header[0] + 1, across[0]
 
 
 _LINK = re.compile(r"^(?:'((?:[^']|'')+)'|([A-Za-z_][\w.]*))!\$?([A-Z]{1,3})\$?(\d+)$")
@@ -312,16 +320,28 @@ def check_net_steps(sheet, context, result, cells, X, y, data_rows):
     applied = sum(1 for number in numbers[1:] if number <= steps)
     run = minibatch_descent_net(X, y, initial[0], initial[1], learning_rate, batch, len(rows), steps=applied)
     b_row, b_col = batch_header
+    # the cells in the order of a cell-by-cell `cells.expect`, handed over in one call
+    # (tolist: the arrays' numbers as Python floats, as float() made them one by one)
+    plain = {key: np.asarray(run[key]).tolist() for key in ("loss", "w1", "w2", "g1", "g2",
+                                                             "lin1", "lin2", "error", "d1", "d2")}
+    batch_keys = [(offset, plain[key]) for offset, key in enumerate(("lin1", "lin2", "error", "d1", "d2"), start=2)]
+    formulas = sheet.formulas
+    expected_cells, values = [], []
     for i, r in enumerate(rows):
-        cells.expect(r, col["loss"], float(run["loss"][i]))
+        expected_cells.append((r, col["loss"]))
+        values.append(plain["loss"][i])
         for u in (1, 2):
+            w_col, g_col, w, g = col[f"w{u}"], col[f"g{u}"], plain[f"w{u}"][i], plain[f"g{u}"][i]
             for j in range(n):
-                cells.expect(r, col[f"w{u}"] + j, float(run[f"w{u}"][i][j]))
-                cells.expect(r, col[f"g{u}"] + j, float(run[f"g{u}"][i][j]))
+                expected_cells += ((r, w_col + j), (r, g_col + j))
+                values += (w[j], g[j])
         top = b_row + 1 + i * batch
         for k in range(batch):
-            for offset, key in enumerate(("lin1", "lin2", "error", "d1", "d2"), start=2):
-                cells.expect(top + k, b_col + offset, float(run[key][i][k]))
+            for offset, column in batch_keys:
+                expected_cells.append((top + k, b_col + offset))
+                values.append(column[i][k])
+    kept = [index for index, cell in enumerate(expected_cells) if cell in formulas]
+    result.expect_many([expected_cells[index] for index in kept], [values[index] for index in kept])
     return [run["w1"][-1], run["w2"][-1]]
 
 
