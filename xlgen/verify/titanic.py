@@ -66,11 +66,7 @@ def check(sheet, match, context) -> SheetCheck | None:
     (header_row, c0), (model_col, model_headers) = match
     result = SheetCheck(sheet.name, LAYOUT)
     col = {h: c0 + i for i, h in enumerate(HEADERS)}
-    rows = []
-    row = header_row + 1
-    while isinstance(context.value(sheet.name, row, col["Survived"]), (int, float)):
-        rows.append(row)
-        row += 1
+    rows = passenger_rows(context, sheet.name, header_row + 1, col["Survived"])
     if not rows:
         return None
     cells = Cells(sheet, result)
@@ -89,8 +85,7 @@ def check(sheet, match, context) -> SheetCheck | None:
         for r in range(1, header_row):
             cells.expect(r, col[name], maximum)
     for name in FEATURES:
-        cells.result.expect_many([(r, col[name]) for r in rows if (r, col[name]) in sheet.formulas],
-                                 [v for r, v in zip(rows, data["columns"][name]) if (r, col[name]) in sheet.formulas])
+        expect_formulas(sheet, result, rows, col[name], data["columns"][name])
     X, y = data["X"], data["y"]
     trained = check_steps(sheet, context, result, cells, X, y)
     if trained is None:
@@ -108,14 +103,32 @@ def check(sheet, match, context) -> SheetCheck | None:
                    "ReLU2": forward["relu2"], "Preds": forward["preds"]}
         outputs["Loss"] = (y - forward["preds"]) ** 2
     for header, values in outputs.items():
-        c = model[header]
-        result.expect_many([(r, c) for r in rows if (r, c) in sheet.formulas],
-                           [v for r, v in zip(rows, values) if (r, c) in sheet.formulas])
+        expect_formulas(sheet, result, rows, model[header], values)
     total = total_loss_cell(sheet, header_row)
     if total is not None:
         cells.expect(*total, float(np.mean(outputs["Loss"])))
     check_small_mmult(sheet, result)
     return result
+
+
+def passenger_rows(context, sheet_name: str, first: int, survived_col: int) -> list:
+    """The rows from `first` down whose Survived cell holds a number (a bool counts, as
+    isinstance says), up to the first that does not: read a column a chunk at a time."""
+    rows, start, chunk = [], first, 256
+    while True:
+        span = list(range(start, start + chunk))
+        for row, value in zip(span, context.column(sheet_name, span, survived_col)):
+            if not isinstance(value, (int, float)):
+                return rows
+            rows.append(row)
+        start, chunk = start + chunk, chunk * 4
+
+
+def expect_formulas(sheet, result, rows, col: int, values) -> None:
+    """values[i] expected of (rows[i], col) where that cell holds a formula."""
+    formulas = sheet.formulas
+    kept = [((r, col), value) for r, value in zip(rows, values) if (r, col) in formulas]
+    result.expect_many([cell for cell, _ in kept], [value for _, value in kept])
 
 
 _MMULT = re.compile(r"^MMULT\((\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+),(\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+)\)$", re.I)
@@ -132,6 +145,13 @@ def check_small_mmult(sheet, result):
         for r in range(r1, r2 + 1):
             for c in range(c1, c2 + 1):
                 anchors[(r, c)] = (ar, ac)
+    made = {}
+
+    def blocks(*corners):   # a block of constants, read once however many products name it
+        if corners not in made:
+            made[corners] = constant_block(sheet, *corners)
+        return made[corners]
+
     for (r, c), text in sheet.formulas.items():
         if text[:6].upper() != "MMULT(":   # what _MMULT needs first, without the regex per formula
             continue
@@ -139,7 +159,7 @@ def check_small_mmult(sheet, result):
         if match is None or (r, c) in result.expected:
             continue
         corners = [parse_cell(ref) for ref in match.groups()]
-        left, right = (constant_block(sheet, *corners[0], *corners[1]), constant_block(sheet, *corners[2], *corners[3]))
+        left, right = (blocks(*corners[0], *corners[1]), blocks(*corners[2], *corners[3]))
         if left is None or right is None or left.shape[1] != right.shape[0]:
             continue
         ar, ac = anchors.get((r, c), (r, c))   # a cell of a spilled or array-entered product: its element
