@@ -20,7 +20,7 @@ from xlgen.formula import cell_name, column_number
 from xlgen.reference.titanic import (FEATURES, RAW_COLUMNS, features, gradient_descent_linear, gram,
                                      minibatch_descent_net, net_forward)
 from xlgen.verify.core import SheetCheck
-from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal
+from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal, texts_in_row
 
 LAYOUT = "titanic"
 HEADERS = RAW_COLUMNS + FEATURES[2:]   # SibSp and Parch are raw columns and features
@@ -44,7 +44,7 @@ def recognise(book, sheet):
 def find_in_row(sheet, row: int, headers: tuple):
     """(first col, headers) where `headers` stand left to right in `row`."""
     wanted = [normal(h) for h in headers]
-    cells = {col: normal(value) for (r, col), value in sheet.constants.items() if r == row}
+    cells = texts_in_row(sheet, row)   # only texts can read as a header
     for col, text in cells.items():
         if text == wanted[0] and all(cells.get(col + i) == h for i, h in enumerate(wanted)):
             return col, headers
@@ -147,19 +147,20 @@ def check_small_mmult(sheet, result):
                 anchors[(r, c)] = (ar, ac)
     made = {}
 
-    def blocks(*corners):   # a block of constants, read once however many products name it
-        if corners not in made:
-            made[corners] = constant_block(sheet, *corners)
-        return made[corners]
+    def block(first: str, last: str):   # a block of constants, read once however many products name it
+        if (first, last) not in made:
+            made[(first, last)] = constant_block(sheet, *parse_cell(first), *parse_cell(last))
+        return made[(first, last)]
 
     for (r, c), text in sheet.formulas.items():
-        if text[:6].upper() != "MMULT(":   # what _MMULT needs first, without the regex per formula
+        # what _MMULT needs first, without the regex per formula
+        if text[:1] not in ("M", "m") or text[:6].upper() != "MMULT(":
             continue
         match = _MMULT.match(text)
         if match is None or (r, c) in result.expected:
             continue
-        corners = [parse_cell(ref) for ref in match.groups()]
-        left, right = (blocks(*corners[0], *corners[1]), blocks(*corners[2], *corners[3]))
+        refs = match.groups()
+        left, right = block(refs[0], refs[1]), block(refs[2], refs[3])
         if left is None or right is None or left.shape[1] != right.shape[0]:
             continue
         ar, ac = anchors.get((r, c), (r, c))   # a cell of a spilled or array-entered product: its element
