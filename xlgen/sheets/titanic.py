@@ -170,6 +170,11 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
     learning_rate, steps = Name("learning_rate"), Name("steps")
     first_step_row = STEP_HEADER_ROW + 1
     last_step_row = first_step_row + options["steps"]
+    # a step's weight: the row above's, stepped while the step number <= steps (one shape per column)
+    stepped = {name: RowTemplate(call("IF", Here(cols["step"]).le(steps),
+                                      Here(cols["weights"][name], -1) - learning_rate * Here(cols["gradient"][name], -1),
+                                      Here(cols["weights"][name], -1)))
+               for name in FEATURES}
     for step in range(options["steps"] + 1):
         r = first_step_row + step
         sheet.put(r, cols["step"], step, "count")
@@ -180,9 +185,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
             if step == 0:
                 sheet.put(r, w_col, options["initial_weights"][i], "input", "weight")
             else:
-                previous_w, previous_g = Ref(r - 1, w_col), Ref(r - 1, g_col)
-                sheet.put(r, w_col, call("IF", Ref(r, cols["step"]).le(steps),
-                                         previous_w - learning_rate * previous_g, previous_w), "weight")
+                sheet.put(r, w_col, stepped[name].at(r), "weight")
             gram_row = Range(Ref(GRAM_TOP + i, TRAIN_COL + 1, fixed_row=True, fixed_col=True),
                              Ref(GRAM_TOP + i, TRAIN_COL + len(FEATURES), fixed_row=True, fixed_col=True))
             xty_i = Ref(xty_row, TRAIN_COL + 1 + i, fixed_row=True, fixed_col=True)

@@ -128,6 +128,11 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
     b_step, b_passenger, b_lin1, b_lin2, b_error, b_d1, b_d2 = (cols["batch"] + i for i in range(7))
     learning_rate, steps = Name("learning_rate"), Name("steps")
     first_step = STEP_HEADER_ROW + 1
+    # a step's weight: the row above's, stepped while the step number <= steps (one shape per column)
+    stepped = {col + j: RowTemplate(call("IF", Here(cols["step"]).le(steps),
+                                         Here(col + j, -1) - learning_rate * Here(cols[f"g{u}"] + j, -1),
+                                         Here(col + j, -1)))
+               for u, col in ((1, cols["w1"]), (2, cols["w2"])) for j in range(n)}
     for step in range(o["steps"] + 1):
         r = first_step + step
         start = FIRST_ROW + (step * batch) % count          # the data row of the batch's first passenger
@@ -140,9 +145,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                 if step == 0:
                     sheet.put(r, w_col, o[f"initial_weights{u}"][j], "input", "weight")
                 else:
-                    sheet.put(r, w_col, call("IF", Ref(r, cols["step"]).le(steps),
-                                             Ref(r - 1, w_col) - learning_rate * Ref(r - 1, g_col), Ref(r - 1, w_col)),
-                              "weight")
+                    sheet.put(r, w_col, stepped[w_col].at(r), "weight")
                 passed_back = Range(Ref(top, b_d1 if u == 1 else b_d2, fixed_col=True),
                                     Ref(top + batch - 1, b_d1 if u == 1 else b_d2, fixed_col=True))
                 feature = Range(Ref(start, FEATURE_COL[FEATURES[j]], fixed_row=True),

@@ -66,14 +66,15 @@ class Context:
     def column(self, sheet: str, rows, col: int) -> list:
         """`value` of the cells (row, col) of `rows`, as a list."""
         found, missing = self.computed.column(sheet, rows, col)
-        if missing:   # no computed value: the constant, as `value` finds it (no second lookup)
-            try:
-                constants = self.book.sheet(sheet).constants
-            except KeyError:
-                constants = None
-            for index in missing:
-                found[index] = self.value(sheet, rows[index], col) if constants is None \
-                    else constants.get((rows[index], col))
+        if not missing:
+            return found
+        try:
+            constants = self.book.sheet(sheet).constants
+        except KeyError:   # `value` says why, for the first of them
+            constants = None
+        for index in missing:   # no computed value: as `value`, the sheet's constant
+            found[index] = (self.value(sheet, rows[index], col) if constants is None
+                            else constants.get((rows[index], col)))
         return found
 
     def numbers(self, sheet: str, cells, label: str):

@@ -31,6 +31,11 @@ def find_header_row(sheet, headers: tuple, max_row: int = 60):
     return None
 
 
+def texts_in_row(sheet, row: int) -> dict:
+    """{col: normal(text)} of the texts in `row`, in the sheet's order (never to be written)."""
+    return _texts_by_row(sheet, row).get(row, {})
+
+
 _TOP_ROWS = 400   # the texts of the rows down to here are kept for the verification under way
 
 

@@ -20,7 +20,7 @@ from xlgen.formula import cell_name, column_number
 from xlgen.reference.titanic import (FEATURES, RAW_COLUMNS, features, gradient_descent_linear, gram,
                                      minibatch_descent_net, net_forward)
 from xlgen.verify.core import SheetCheck
-from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal
+from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal, texts_in_row
 
 LAYOUT = "titanic"
 HEADERS = RAW_COLUMNS + FEATURES[2:]   # SibSp and Parch are raw columns and features
@@ -44,7 +44,7 @@ def recognise(book, sheet):
 def find_in_row(sheet, row: int, headers: tuple):
     """(first col, headers) where `headers` stand left to right in `row`."""
     wanted = [normal(h) for h in headers]
-    cells = {col: normal(value) for (r, col), value in sheet.constants.items() if r == row}
+    cells = texts_in_row(sheet, row)   # only texts can read as a header
     for col, text in cells.items():
         if text == wanted[0] and all(cells.get(col + i) == h for i, h in enumerate(wanted)):
             return col, headers
@@ -66,15 +66,12 @@ def check(sheet, match, context) -> SheetCheck | None:
     (header_row, c0), (model_col, model_headers) = match
     result = SheetCheck(sheet.name, LAYOUT)
     col = {h: c0 + i for i, h in enumerate(HEADERS)}
-    rows = []
-    row = header_row + 1
-    while isinstance(context.value(sheet.name, row, col["Survived"]), (int, float)):
-        rows.append(row)
-        row += 1
+    rows = passenger_rows(context, sheet.name, header_row + 1, col["Survived"])
     if not rows:
         return None
     cells = Cells(sheet, result)
-    raw = [tuple(context.value(sheet.name, r, col[name]) for name in RAW_COLUMNS) for r in rows]
+    # a column at a time: `Context.column` is `value` of each cell, without a lookup per cell
+    raw = list(zip(*(context.column(sheet.name, rows, col[name]) for name in RAW_COLUMNS)))
     for name in ("Survived", "Pclass", "Age", "Fare", "SibSp", "Parch"):   # numbers, or blank (0)
         for r, value in zip(rows, (row_values[RAW_COLUMNS.index(name)] for row_values in raw)):
             if isinstance(value, bool) or not (value is None or value == "" or isinstance(value, (int, float))):
@@ -88,8 +85,7 @@ def check(sheet, match, context) -> SheetCheck | None:
         for r in range(1, header_row):
             cells.expect(r, col[name], maximum)
     for name in FEATURES:
-        cells.result.expect_many([(r, col[name]) for r in rows if (r, col[name]) in sheet.formulas],
-                                 [v for r, v in zip(rows, data["columns"][name]) if (r, col[name]) in sheet.formulas])
+        expect_formulas(sheet, result, rows, col[name], data["columns"][name])
     X, y = data["X"], data["y"]
     trained = check_steps(sheet, context, result, cells, X, y)
     if trained is None:
@@ -107,14 +103,32 @@ def check(sheet, match, context) -> SheetCheck | None:
                    "ReLU2": forward["relu2"], "Preds": forward["preds"]}
         outputs["Loss"] = (y - forward["preds"]) ** 2
     for header, values in outputs.items():
-        c = model[header]
-        result.expect_many([(r, c) for r in rows if (r, c) in sheet.formulas],
-                           [v for r, v in zip(rows, values) if (r, c) in sheet.formulas])
+        expect_formulas(sheet, result, rows, model[header], values)
     total = total_loss_cell(sheet, header_row)
     if total is not None:
         cells.expect(*total, float(np.mean(outputs["Loss"])))
     check_small_mmult(sheet, result)
     return result
+
+
+def passenger_rows(context, sheet_name: str, first: int, survived_col: int) -> list:
+    """The rows from `first` down whose Survived cell holds a number (a bool counts, as
+    isinstance says), up to the first that does not: read a column a chunk at a time."""
+    rows, start, chunk = [], first, 256
+    while True:
+        span = list(range(start, start + chunk))
+        for row, value in zip(span, context.column(sheet_name, span, survived_col)):
+            if not isinstance(value, (int, float)):
+                return rows
+            rows.append(row)
+        start, chunk = start + chunk, chunk * 4
+
+
+def expect_formulas(sheet, result, rows, col: int, values) -> None:
+    """values[i] expected of (rows[i], col) where that cell holds a formula."""
+    formulas = sheet.formulas
+    kept = [((r, col), value) for r, value in zip(rows, values) if (r, col) in formulas]
+    result.expect_many([cell for cell, _ in kept], [value for _, value in kept])
 
 
 _MMULT = re.compile(r"^MMULT\((\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+),(\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+)\)$", re.I)
@@ -131,12 +145,22 @@ def check_small_mmult(sheet, result):
         for r in range(r1, r2 + 1):
             for c in range(c1, c2 + 1):
                 anchors[(r, c)] = (ar, ac)
+    made = {}
+
+    def block(first: str, last: str):   # a block of constants, read once however many products name it
+        if (first, last) not in made:
+            made[(first, last)] = constant_block(sheet, *parse_cell(first), *parse_cell(last))
+        return made[(first, last)]
+
     for (r, c), text in sheet.formulas.items():
+        # what _MMULT needs first, without the regex per formula
+        if text[:1] not in ("M", "m") or text[:6].upper() != "MMULT(":
+            continue
         match = _MMULT.match(text)
         if match is None or (r, c) in result.expected:
             continue
-        corners = [parse_cell(ref) for ref in match.groups()]
-        left, right = (constant_block(sheet, *corners[0], *corners[1]), constant_block(sheet, *corners[2], *corners[3]))
+        refs = match.groups()
+        left, right = block(refs[0], refs[1]), block(refs[2], refs[3])
         if left is None or right is None or left.shape[1] != right.shape[0]:
             continue
         ar, ac = anchors.get((r, c), (r, c))   # a cell of a spilled or array-entered product: its element
@@ -181,6 +205,7 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
         first = down[0]
         positions = [[(header_row + 1 + j, first + 1 + unit) for j in range(len(FEATURES))] for unit in range(units)]
     weights = []
+    sources = {}   # sheet name -> its weights' first cell (or None): found once, not per weight
     for unit, cells in enumerate(positions):
         values, typed = [], []
         for j, (r, c) in enumerate(cells):
@@ -191,7 +216,10 @@ def read_weights(sheet, context, result, header_row, units: int, trained):
                 elif link is not None and link[0] != sheet.name:
                     # a weight from another sheet of the course's layout (checked there): the
                     # one of the same unit and feature, whichever cell the formula names
-                    source = source_weight(context, link[0], unit, j)
+                    if link[0] not in sources:
+                        sources[link[0]] = first_weight(context, link[0])
+                    source = sources[link[0]]
+                    source = None if source is None else (source[0], source[1] + unit, source[2] + j)
                     if source is None:
                         return None
                     value = context.value(*source)
@@ -251,8 +279,9 @@ def check_steps(sheet, context, result, cells, X, y):
     return [run["weights"][-1]]
 
 
-def source_weight(context, sheet_name, unit, j):
-    """(sheet, row, col) of weight j of `unit` in another sheet's SibSp..Const rows."""
+def first_weight(context, sheet_name):
+    """(sheet, row, col) of weight 0 of unit 0 in another sheet's SibSp..Const rows (weight
+    j of unit u is u rows below and j columns right of it)."""
     try:
         source = context.book.sheet(sheet_name)
     except KeyError:
@@ -261,7 +290,7 @@ def source_weight(context, sheet_name, unit, j):
     across = find_in_row(source, header[0], PARAM_HEADERS) if header else None
     if across is None:
         return None
-    return source.name, header[0] + 1 + unit, across[0] + j
+    return source.name, header[0] + 1, across[0]
 
 
 _LINK = re.compile(r"^(?:'((?:[^']|'')+)'|([A-Za-z_][\w.]*))!\$?([A-Z]{1,3})\$?(\d+)$")
@@ -312,16 +341,28 @@ def check_net_steps(sheet, context, result, cells, X, y, data_rows):
     applied = sum(1 for number in numbers[1:] if number <= steps)
     run = minibatch_descent_net(X, y, initial[0], initial[1], learning_rate, batch, len(rows), steps=applied)
     b_row, b_col = batch_header
+    # the cells in the order of a cell-by-cell `cells.expect`, handed over in one call
+    # (tolist: the arrays' numbers as Python floats, as float() made them one by one)
+    plain = {key: np.asarray(run[key]).tolist() for key in ("loss", "w1", "w2", "g1", "g2",
+                                                             "lin1", "lin2", "error", "d1", "d2")}
+    batch_keys = [(offset, plain[key]) for offset, key in enumerate(("lin1", "lin2", "error", "d1", "d2"), start=2)]
+    formulas = sheet.formulas
+    expected_cells, values = [], []
     for i, r in enumerate(rows):
-        cells.expect(r, col["loss"], float(run["loss"][i]))
+        expected_cells.append((r, col["loss"]))
+        values.append(plain["loss"][i])
         for u in (1, 2):
+            w_col, g_col, w, g = col[f"w{u}"], col[f"g{u}"], plain[f"w{u}"][i], plain[f"g{u}"][i]
             for j in range(n):
-                cells.expect(r, col[f"w{u}"] + j, float(run[f"w{u}"][i][j]))
-                cells.expect(r, col[f"g{u}"] + j, float(run[f"g{u}"][i][j]))
+                expected_cells += ((r, w_col + j), (r, g_col + j))
+                values += (w[j], g[j])
         top = b_row + 1 + i * batch
         for k in range(batch):
-            for offset, key in enumerate(("lin1", "lin2", "error", "d1", "d2"), start=2):
-                cells.expect(top + k, b_col + offset, float(run[key][i][k]))
+            for offset, column in batch_keys:
+                expected_cells.append((top + k, b_col + offset))
+                values.append(column[i][k])
+    kept = [index for index, cell in enumerate(expected_cells) if cell in formulas]
+    result.expect_many([expected_cells[index] for index in kept], [values[index] for index in kept])
     return [run["w1"][-1], run["w2"][-1]]
 
 
