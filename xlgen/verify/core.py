@@ -568,9 +568,10 @@ def _floats(mapping: dict, cells: list, default: float) -> np.ndarray:
     return np.fromiter(map(mapping.get, cells, repeat(default)), dtype=np.float64, count=len(cells))
 
 
-def _same_keys(mapping: dict, cells: list) -> bool:
-    """Are the mapping's keys `cells`, in that order? (Cheap when they are the same objects.)"""
-    return len(mapping) == len(cells) and list(mapping) == cells
+def _same_keys(mapping: dict, keys) -> bool:
+    """Are the mapping's keys `keys` (a list, or another dict's keys), in that order?
+    (Cheap when they are the same objects.)"""
+    return len(mapping) == len(keys) and (all(map(is_, mapping, keys)) or list(mapping) == list(keys))
 
 
 class ComputedValues:
@@ -782,7 +783,7 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
                                     for cell in check.skipped}
             report.unchecked.extend(cell for cell in (f"{name}!{cell_name(*cells[index])}" for index in unchecked)
                                     if cell not in taken_as_inputs)
-        aligned = _same_order(cached, formulas)   # the reader saves them in the same order
+        aligned = _same_keys(cached, formulas)   # the reader saves them in the same order
         without_saved = 0 if aligned else len(formulas.keys() - cached.keys())
         report.cached_missing += without_saved
         if not check_stale:
@@ -821,11 +822,6 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             row, col = cached_cells[index]
             report.stale.append(Mismatch(f"{name}!{cell_name(row, col)}", formulas[(row, col)],
                                          recomputed[index], saved[index]))
-
-
-def _same_order(mapping: dict, other: dict) -> bool:
-    """Are the keys of both dicts the same, in the same order? (Cheap when they are the same objects.)"""
-    return len(mapping) == len(other) and (all(map(is_, mapping, other)) or list(mapping) == list(other))
 
 
 class _Keys:

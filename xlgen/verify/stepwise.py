@@ -43,14 +43,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from operator import countOf, itemgetter
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from xlgen.engine.book import ExcelError
-from xlgen.verify.core import ULP
+from xlgen.verify.core import ULP, as_floats
 
 NOISE = 1e-13
 LOST = 1e-4
@@ -533,9 +533,6 @@ class Columns:
         return combine_columns(local, bound, np.atleast_2d(runs))
 
 
-_PLAIN_NUMBERS = frozenset({float, int, np.float64})
-
-
 def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[str], np.ndarray]:
     """read(key) for Columns: the values of a workbook column as floats (read once, never
     to be written: a checker asks for some columns twice)."""
@@ -550,13 +547,9 @@ def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[
 
 
 def _column_floats(values: list) -> np.ndarray:
-    if countOf(map(type, values), float) == len(values):   # the usual case: all computed numbers
-        return np.fromiter(values, dtype=np.float64, count=len(values))
-    if set(map(type, values)) <= _PLAIN_NUMBERS:
-        try:
-            return np.array(values, dtype=np.float64)
-        except OverflowError:
-            pass
+    floats, numeric = as_floats(values)   # the usual case: all computed numbers
+    if numeric.all():
+        return floats
     return np.array([_as_float(value) for value in values], dtype=np.float64)
 
 
