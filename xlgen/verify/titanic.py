@@ -61,6 +61,12 @@ class Cells:
         if (row, col) in self.sheet.formulas:
             self.result.expect(row, col, value)
 
+    def expect_many(self, cells: list, values) -> None:
+        """values[i] expected of cells[i] where that cell holds a formula, in one call."""
+        formulas = self.sheet.formulas
+        kept = [(cell, value) for cell, value in zip(cells, values) if cell in formulas]
+        self.result.expect_many([cell for cell, _ in kept], [value for _, value in kept])
+
 
 def check(sheet, match, context) -> SheetCheck | None:
     (header_row, c0), (model_col, model_headers) = match
@@ -85,7 +91,7 @@ def check(sheet, match, context) -> SheetCheck | None:
         for r in range(1, header_row):
             cells.expect(r, col[name], maximum)
     for name in FEATURES:
-        expect_formulas(sheet, result, rows, col[name], data["columns"][name])
+        cells.expect_many([(r, col[name]) for r in rows], data["columns"][name])
     X, y = data["X"], data["y"]
     trained = check_steps(sheet, context, result, cells, X, y)
     if trained is None:
@@ -103,7 +109,7 @@ def check(sheet, match, context) -> SheetCheck | None:
                    "ReLU2": forward["relu2"], "Preds": forward["preds"]}
         outputs["Loss"] = (y - forward["preds"]) ** 2
     for header, values in outputs.items():
-        expect_formulas(sheet, result, rows, model[header], values)
+        cells.expect_many([(r, model[header]) for r in rows], values)
     total = total_loss_cell(sheet, header_row)
     if total is not None:
         cells.expect(*total, float(np.mean(outputs["Loss"])))
@@ -122,13 +128,6 @@ def passenger_rows(context, sheet_name: str, first: int, survived_col: int) -> l
                 return rows
             rows.append(row)
         start, chunk = start + chunk, chunk * 4
-
-
-def expect_formulas(sheet, result, rows, col: int, values) -> None:
-    """values[i] expected of (rows[i], col) where that cell holds a formula."""
-    formulas = sheet.formulas
-    kept = [((r, col), value) for r, value in zip(rows, values) if (r, col) in formulas]
-    result.expect_many([cell for cell, _ in kept], [value for _, value in kept])
 
 
 _MMULT = re.compile(r"^MMULT\((\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+),(\$?[A-Z]+\$?\d+):(\$?[A-Z]+\$?\d+)\)$", re.I)
@@ -346,7 +345,6 @@ def check_net_steps(sheet, context, result, cells, X, y, data_rows):
     plain = {key: np.asarray(run[key]).tolist() for key in ("loss", "w1", "w2", "g1", "g2",
                                                              "lin1", "lin2", "error", "d1", "d2")}
     batch_keys = [(offset, plain[key]) for offset, key in enumerate(("lin1", "lin2", "error", "d1", "d2"), start=2)]
-    formulas = sheet.formulas
     expected_cells, values = [], []
     for i, r in enumerate(rows):
         expected_cells.append((r, col["loss"]))
@@ -361,8 +359,7 @@ def check_net_steps(sheet, context, result, cells, X, y, data_rows):
             for offset, column in batch_keys:
                 expected_cells.append((top + k, b_col + offset))
                 values.append(column[i][k])
-    kept = [index for index, cell in enumerate(expected_cells) if cell in formulas]
-    result.expect_many([expected_cells[index] for index in kept], [values[index] for index in kept])
+    cells.expect_many(expected_cells, values)
     return [run["w1"][-1], run["w2"][-1]]
 
 
