@@ -74,22 +74,15 @@ def linear_weights_entering(x: list, y: list, a: float, b: float, learning_rate:
     it is finite, as xlgen.verify.stepwise measures how far a run carries rounding."""
     points = len(x)
     entering_a, entering_b = [0.0] * count, [0.0] * count
-    if not nudge:
-        for index in range(count):
-            entering_a[index], entering_b[index] = a, b
-            xi = x[index % points]
-            residual2 = 2 * ((b + a * xi) - y[index % points])   # Linear.gradient's, of Linear.predict
-            a, b = a - residual2 * xi * learning_rate, b - residual2 * learning_rate
-    else:
-        nudge_a, nudge_b = nudge.get("a", 0.0), nudge.get("b", 0.0)
-        isfinite = math.isfinite
-        for index in range(count):
-            entering_a[index], entering_b[index] = a, b
-            xi = x[index % points]
-            residual2 = 2 * ((b + a * xi) - y[index % points])
-            a, b = a - residual2 * xi * learning_rate, b - residual2 * learning_rate
-            if nudge_a and isfinite(a):
-                a = a + nudge_a * max(abs(a), 1e-6)
-            if nudge_b and isfinite(b):
-                b = b + nudge_b * max(abs(b), 1e-6)
+    nudge_a, nudge_b = (nudge or {}).get("a", 0.0), (nudge or {}).get("b", 0.0)
+    isfinite = math.isfinite
+    for index in range(count):
+        entering_a[index], entering_b[index] = a, b
+        xi = x[index % points]
+        residual2 = 2 * ((b + a * xi) - y[index % points])   # Linear.gradient's, of Linear.predict
+        a, b = a - residual2 * xi * learning_rate, b - residual2 * learning_rate
+        if nudge_a and isfinite(a):
+            a = a + nudge_a * max(abs(a), 1e-6)
+        if nudge_b and isfinite(b):
+            b = b + nudge_b * max(abs(b), 1e-6)
     return {"a": np.array(entering_a, dtype=np.float64), "b": np.array(entering_b, dtype=np.float64)}
