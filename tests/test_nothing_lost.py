@@ -225,7 +225,9 @@ def test_ctrl_c_as_the_temporary_file_is_created(old_file, template, monkeypatch
 
 def test_ctrl_c_before_writing_leaves_nothing_behind(old_file, template):
     before = snapshot(old_file.parent)
-    process = start_build(template, old_file, epochs=4 * KILL_EPOCHS)
+    # 3,000 epochs: 87,000 rows, whose temporary file came 8 s after the start on this
+    # machine (600 epochs' came at 2.0 s, and under 1.5 s on CI's faster one)
+    process = start_build(template, old_file, epochs=20 * KILL_EPOCHS)
     try:
         time.sleep(1.5)  # past the imports, computing; the temporary file comes seconds later
         assert process.poll() is None and temporary_files(old_file) == [], "too late: the build is writing"
