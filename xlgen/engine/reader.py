@@ -12,6 +12,7 @@ import codecs
 import gc
 import html
 import io
+import marshal
 import os
 import posixpath
 import re
@@ -660,39 +661,66 @@ def _refusing_parser():
     return parser
 
 
+class _SheetText:
+    """A sheet part's text, fed chunk by chunk: what lies inside <sheetData> is scanned up
+    to the last complete row of what came so far. With scan=False a chunk only moves the
+    state on (the forked child's way to reach the chunks it scans, as this process would)."""
+
+    def __init__(self, reader: _SheetReader):
+        self.reader = reader
+        self.decoder = None
+        self.buffer = ""
+        self.started = False
+        self.done = False
+
+    def feed(self, chunk: bytes, scan: bool = True) -> bool:
+        """False, with nothing read, when the part is not UTF-8 (expat reads it whole)."""
+        if self.decoder is None:
+            self.decoder = _decoder_for(chunk)
+            if self.decoder is None:
+                return False
+        self.buffer = self._consume(self.buffer + self.decoder.decode(chunk), False, scan)
+        return True
+
+    def finish(self, scan: bool = True) -> None:
+        if self.decoder is not None:
+            self._consume(self.buffer + self.decoder.decode(b"", True), True, scan)
+
+    def _consume(self, text: str, final: bool, scan: bool) -> str:
+        """Scan up to the last complete row; return the rest."""
+        if self.done:
+            return ""
+        if not self.started:
+            m = _SHEET_DATA_RE.search(text) if "sheetData" in text else None
+            if not m:
+                return "" if final else text[-64:]
+            self.started = True
+            text = text[m.start():]
+        end = _SHEET_DATA_END_RE.search(text) if "sheetData" in text else None
+        if end:
+            if scan:
+                _scan(self.reader, text[:end.end()])
+            self.done = True
+            return ""
+        cut = len(text) if final else _last_row_end(text)
+        if cut and scan:
+            _scan(self.reader, text[:cut])
+        return text[cut:]
+
+
 def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
     """Stream a worksheet: expat checks the bytes, the regex scanner reads the cells.
 
     A large sheet's bytes are checked by expat in a forked child on the machine's other
     core (_ValidatorBeside) while this process scans them; its verdict is the same as
-    checking each chunk here just before it is scanned, first error first.
+    checking each chunk here just before it is scanned, first error first. A very large
+    sheet's last chunks are scanned by that child too (_ValidatorBeside.tail_from): this
+    process stops there and takes the child's cells, or scans on itself where it cannot.
     """
-    beside = _ValidatorBeside.start(pkg, member)
+    beside = _ValidatorBeside.start(pkg, member, reader)
     validator = None if beside else _refusing_parser()
-    decoder = None
-    buffer = ""
-    state = {"started": False, "done": False}
+    text = _SheetText(reader)
     checked = 0  # chunks expat has checked (here), or would have (beside) before this point
-
-    def consume(text: str, final: bool) -> str:
-        """Scan what lies inside <sheetData>, up to the last complete row; return the rest."""
-        if state["done"]:
-            return ""
-        if not state["started"]:
-            m = _SHEET_DATA_RE.search(text) if "sheetData" in text else None
-            if not m:
-                return "" if final else text[-64:]
-            state["started"] = True
-            text = text[m.start():]
-        end = _SHEET_DATA_END_RE.search(text) if "sheetData" in text else None
-        if end:
-            _scan(reader, text[:end.end()])
-            state["done"] = True
-            return ""
-        cut = len(text) if final else _last_row_end(text)
-        if cut:
-            _scan(reader, text[:cut])
-        return text[cut:]
 
     try:
         try:
@@ -700,17 +728,16 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
                 checked += 1
                 if validator is not None:
                     validator.Parse(chunk, False)
-                if decoder is None:
-                    decoder = _decoder_for(chunk)
-                    if decoder is None:  # not UTF-8: let expat read the whole part instead
-                        break
-                buffer = consume(buffer + decoder.decode(chunk), False)
+                if not text.feed(chunk):
+                    break  # not UTF-8: let expat read the whole part instead
+                if beside is not None and checked + 1 == beside.tail_from and beside.take_tail(reader):
+                    beside.raise_error()
+                    return
             else:
                 checked += 1
                 if validator is not None:
                     validator.Parse(b"", True)
-                if decoder is not None:
-                    consume(buffer + decoder.decode(b"", True), True)
+                text.finish()
                 if beside is not None:
                     beside.raise_error()
                 return
@@ -732,16 +759,21 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
     pkg.parse(member, reader.start, reader.end, reader.chars)
 
 
-def _check_xml(pkg: _Package, member: str):
+def _check_xml(pkg: _Package, member: str, each=None):
     """Inflate a part and run it through expat: None, or (the number of the chunk that
-    failed, counting the final flush as one more, the one-line error)."""
+    failed, counting the final flush as one more, the one-line error). each(index, chunk),
+    if given, sees every chunk expat accepted, then (index, None) after the final flush."""
     validator = _refusing_parser()
     index = 1
     try:
         for chunk in pkg.chunks(member):
             validator.Parse(chunk, False)
+            if each is not None:
+                each(index, chunk)
             index += 1
         validator.Parse(b"", True)
+        if each is not None:
+            each(index, None)
     except BadWorkbook as exc:
         return index, str(exc)
     except _Refused as exc:
@@ -787,26 +819,86 @@ class _OwnOffset(io.RawIOBase):
 
 VALIDATE_BESIDE_FROM = 1 << 20  # parts this large (inflated) are checked in a forked child
 # (expat takes about 15 ms per MiB here, the fork about 2 ms in the parent)
+SCAN_BESIDE_FROM = 8 << 20  # parts this large have their last chunks scanned by that child
+SCAN_BESIDE_SHARE = 0.3  # the share of the chunks it scans: it also inflates and checks all of
+# them, and this process takes its cells (marshal) at about a quarter of the cost of scanning
+
+
+class _MasterLookups(dict):
+    """The child's shared-formula masters: notes whether a follower looked for a master
+    it had not seen (one in the chunks this process scans), when the child's cells are
+    not what this process would read."""
+
+    missed = False
+
+    def get(self, key, default=None):
+        if key not in self:
+            self.missed = True
+        return dict.get(self, key, default)
+
+    def __contains__(self, key) -> bool:
+        found = dict.__contains__(self, key)
+        if not found:
+            self.missed = True
+        return found
+
+
+def _tail_cells(pkg: _Package, member: str, reader: _SheetReader, tail_from: int):
+    """The child's work: check every chunk (as _check_xml) and scan those from tail_from
+    on. (outcome, cells or None, bytes inflated so far): the cells only when the scan met
+    no error and needed nothing from the chunks before (the row and column it starts from,
+    a shared formula's master, a dynamic-array anchor's set order)."""
+    text = _SheetText(reader)
+    reader.row = reader.col = None  # unknown here: a cell without r= fails the scan
+    reader.shared = _MasterLookups()
+    scanning = [True]
+
+    def each(index, chunk):
+        if not scanning[0]:
+            return
+        try:
+            if chunk is None:
+                text.finish()
+            else:
+                scanning[0] = text.feed(chunk, scan=index >= tail_from)
+        except Exception:  # noqa: BLE001 (this process reads the chunks again, and says why)
+            scanning[0] = False
+
+    outcome = _check_xml(pkg, member, each)
+    sheet = reader.sheet
+    cells = None
+    if outcome is None and scanning[0] and not reader.shared.missed and not sheet.dynamic_arrays:
+        cells = (sheet.constants, sheet.formulas, sheet.cached, sheet.array_refs,
+                 sorted(reader.notes), reader.row, reader.col)
+    return outcome, cells, pkg.inflated
 
 
 class _ValidatorBeside:
-    """expat's check of one large part, in a forked child with its own handle on the zip.
+    """expat's check of one large part, in a forked child with its own handle on the zip;
+    for a very large part, the scan of its last chunks too.
 
     Checking is about a fifth of reading a big sheet; beside the scan it costs no time
     on a machine with a free core. Where fork is missing or the child fails, the part is
-    checked here instead, so the verdict never depends on the child.
+    checked here instead, so the verdict never depends on the child; where the child's
+    cells are missing, this process scans the rest itself.
     """
 
-    def __init__(self, pkg: _Package, member: str, pid: int, read_end: int):
+    def __init__(self, pkg: _Package, member: str, pid: int, read_end: int, tail_from: int):
         self.pkg, self.member, self.pid, self.read_end = pkg, member, pid, read_end
+        self.tail_from = tail_from  # the first chunk the child scans (0: none)
         self.outcome = None
+        self.cells = None
         self.done = False
 
     @classmethod
-    def start(cls, pkg: _Package, member: str):
+    def start(cls, pkg: _Package, member: str, reader: _SheetReader | None = None):
         info = pkg.members.get(member)
         if info is None or info.file_size < VALIDATE_BESIDE_FROM or not hasattr(os, "fork"):
             return None
+        tail_from = 0
+        if reader is not None and info.file_size >= SCAN_BESIDE_FROM:
+            chunks = -(-info.file_size // CHUNK)
+            tail_from = max(2, chunks - int(chunks * SCAN_BESIDE_SHARE) + 1)
         read_end, write_end = os.pipe()
         try:
             pid = os.fork()
@@ -822,15 +914,21 @@ class _ValidatorBeside:
                 # offset; the parent's ZipFile stays referenced, or dropping it closes the file
                 parents_zip = pkg.zip
                 pkg.zip = zipfile.ZipFile(io.BufferedReader(_OwnOffset(parents_zip.fp.fileno()), CHUNK))
-                outcome = _check_xml(pkg, member)
-                reply = b"ok" if outcome is None else f"{outcome[0]}\n{outcome[1]}".encode()
+                if tail_from:
+                    outcome, cells, inflated = _tail_cells(pkg, member, reader, tail_from)
+                else:
+                    outcome, cells, inflated = _check_xml(pkg, member), None, 0
+                try:
+                    reply = marshal.dumps((outcome, cells, inflated))
+                except ValueError:  # a value marshal does not know (an Excel error)
+                    reply = marshal.dumps((outcome, None, inflated))
                 with os.fdopen(write_end, "wb") as out:
                     out.write(reply)
                 status = 0
             finally:
                 os._exit(status)
         os.close(write_end)
-        return cls(pkg, member, pid, read_end)
+        return cls(pkg, member, pid, read_end, tail_from)
 
     def _wait(self):
         """The child's outcome (None when the part is well-formed); checked here if it failed."""
@@ -841,15 +939,37 @@ class _ValidatorBeside:
         self.read_end = None
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
-        if status == 0 and sent == b"ok":
-            self.outcome = None
-        elif status == 0 and b"\n" in sent:
-            index, message = sent.decode("utf-8", "replace").split("\n", 1)
-            self.outcome = (int(index), message)
+        reply = None
+        if status == 0:
+            try:
+                reply = marshal.loads(sent)
+            except (EOFError, ValueError, TypeError):
+                reply = None
+        if reply is not None:
+            self.outcome, self.cells, self.inflated = reply
+            if self.outcome is not None:
+                self.outcome = tuple(self.outcome)
         else:
             self.outcome = _check_xml(self.pkg, self.member)
         self.done = True
         return self.outcome
+
+    def take_tail(self, reader: _SheetReader) -> bool:
+        """Add the cells the child scanned (the chunks from tail_from on) to the reader's
+        sheet, as scanning them here would; False when it has none to give."""
+        self._wait()
+        if self.cells is None:
+            return False
+        constants, formulas, cached, array_refs, notes, row, col = self.cells
+        sheet = reader.sheet
+        sheet.constants.update(constants)
+        sheet.formulas.update(formulas)
+        sheet.cached.update(cached)
+        sheet.array_refs.update(array_refs)
+        reader.notes.update(notes)
+        reader.row, reader.col = row, col
+        self.pkg.inflated = self.inflated  # the rest of the part, inflated by the child
+        return True
 
     def raise_error(self, up_to: int | None = None) -> None:
         """Raise expat's error if it was met in the first up_to chunks (any, by default)."""
