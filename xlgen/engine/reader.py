@@ -519,6 +519,7 @@ def _scan(reader: _SheetReader, text: str) -> None:
     columns: dict = {}
     row, col = reader.row, reader.col
     row_digits = None  # the row number's text of the last plain cell: a row's cells share one int
+    entities = "&" in text  # asked once here, not twice a cell
     for n_letters, n_digits, n_formula, n_value, row_number, general in _ITEM_RE.findall(text):
         if n_letters:  # a number, or a formula with a number saved: most cells
             if n_digits != row_digits:
@@ -532,7 +533,7 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 col = columns[n_letters] = col_number(n_letters)
                 if col > MAX_COL:
                     raise _Refused(f"a cell outside the sheet (r={n_letters}{n_digits})")
-            if "&" in n_value or "&" in n_formula:  # entities: read as the general plain cell
+            if entities and ("&" in n_value or "&" in n_formula):  # read as the general plain cell
                 letters, digits, ctype, f_attrs, f_text, v_text = n_letters, n_digits, "", "", n_formula, n_value
                 e_letters = other = ""
             elif n_formula:
