@@ -16,6 +16,7 @@ import marshal
 import os
 import posixpath
 import re
+import select
 import signal
 import zipfile
 import zlib
@@ -731,7 +732,7 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
                     validator.Parse(chunk, False)
                 if not text.feed(chunk):
                     break  # not UTF-8: let expat read the whole part instead
-                if beside is not None and checked + 1 == beside.tail_from and beside.take_tail(reader):
+                if beside is not None and 0 < beside.tail_from <= checked + 1 and beside.take_tail(reader):
                     beside.raise_error()
                     return
             else:
@@ -844,51 +845,90 @@ class _MasterLookups(dict):
         return found
 
 
-def _tail_cells(pkg: _Package, member: str, reader: _SheetReader, tail_from: int):
-    """The child's work: check every chunk (as _check_xml) and scan those from tail_from
-    on. (outcome, cells or None, bytes inflated so far): the cells only when the scan met
-    no error and needed nothing from the chunks before (the row and column it starts from,
-    a shared formula's master, a dynamic-array anchor's set order)."""
+def _tail_cells(pkg: _Package, member: str, reader: _SheetReader, tail_from: int, send) -> None:
+    """The child's work: check every chunk (as _check_xml) and send the verdict with the
+    bytes inflated so far; then scan the chunks from tail_from on (kept as they came) and
+    send their cells, or None where the scan met an error or needed something from the
+    chunks before (the row and column it starts from, a shared formula's master, a
+    dynamic-array anchor's set order)."""
     text = _SheetText(reader)
-    reader.row = reader.col = None  # unknown here: a cell without r= fails the scan
-    reader.shared = _MasterLookups()
-    scanning = [True]
+    kept: list = []  # the chunks to scan, once the verdict is out
+    skipping = [True]  # False once the text before tail_from cannot be followed (not UTF-8)
 
     def each(index, chunk):
-        if not scanning[0]:
-            return
-        try:
-            if chunk is None:
-                text.finish()
-            else:
-                scanning[0] = text.feed(chunk, scan=index >= tail_from)
-        except Exception:  # noqa: BLE001 (this process reads the chunks again, and says why)
-            scanning[0] = False
+        if index >= tail_from:
+            kept.append(chunk)
+        elif skipping[0]:
+            try:  # the state this process leaves its last chunk in
+                skipping[0] = text.feed(chunk, scan=False)
+            except Exception:  # noqa: BLE001 (this process meets it, and says why)
+                skipping[0] = False
 
     outcome = _check_xml(pkg, member, each)
+    send((outcome, pkg.inflated))
+    if outcome is not None or not kept or not skipping[0] or text.decoder is None:
+        send(None)
+        return
+    reader.row = reader.col = None  # unknown here: a cell without r= fails the scan
+    reader.shared = _MasterLookups()
+    try:
+        for chunk in kept:
+            if chunk is None:
+                text.finish()
+            elif not text.feed(chunk):
+                raise ValueError("not UTF-8")
+    except Exception:  # noqa: BLE001 (this process scans the chunks itself, and says why)
+        send(None)
+        return
     sheet = reader.sheet
-    cells = None
-    if outcome is None and scanning[0] and not reader.shared.missed and not sheet.dynamic_arrays:
-        cells = (sheet.constants, sheet.formulas, sheet.cached, sheet.array_refs,
-                 sorted(reader.notes), reader.row, reader.col)
-    return outcome, cells, pkg.inflated
+    if reader.shared.missed or sheet.dynamic_arrays:
+        send(None)
+        return
+    send((sheet.constants, sheet.formulas, sheet.cached, sheet.array_refs,
+          sorted(reader.notes), reader.row, reader.col))
+
+
+def _send_frame(fd: int, value) -> None:
+    """One marshalled value, its length first (None where marshal knows a value not:
+    an Excel error)."""
+    try:
+        data = marshal.dumps(value)
+    except ValueError:
+        data = marshal.dumps(None)
+    data = len(data).to_bytes(8, "little") + data
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    parts = []
+    while size:
+        part = os.read(fd, min(size, 1 << 24))
+        if not part:
+            return None
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 class _ValidatorBeside:
     """expat's check of one large part, in a forked child with its own handle on the zip;
-    for a very large part, the scan of its last chunks too.
+    for a very large part, the scan of its last chunks too (from tail_from on).
 
     Checking is about a fifth of reading a big sheet; beside the scan it costs no time
     on a machine with a free core. Where fork is missing or the child fails, the part is
-    checked here instead, so the verdict never depends on the child; where the child's
-    cells are missing, this process scans the rest itself.
+    checked here instead, so the verdict never depends on the child. The child sends its
+    verdict as soon as it has checked the last chunk, and then the cells it scanned; this
+    process, once at tail_from, takes them when they are there and scans on meanwhile (a
+    busy machine leaves the child behind), or to the end where the child has none.
     """
 
     def __init__(self, pkg: _Package, member: str, pid: int, read_end: int, tail_from: int):
         self.pkg, self.member, self.pid, self.read_end = pkg, member, pid, read_end
         self.tail_from = tail_from  # the first chunk the child scans (0: none)
+        self.frames: list = []  # what the child sent: (verdict, bytes inflated), then cells or None
         self.outcome = None
-        self.cells = None
         self.done = False
 
     @classmethod
@@ -916,52 +956,64 @@ class _ValidatorBeside:
                 parents_zip = pkg.zip
                 pkg.zip = zipfile.ZipFile(io.BufferedReader(_OwnOffset(parents_zip.fp.fileno()), CHUNK))
                 if tail_from:
-                    outcome, cells, inflated = _tail_cells(pkg, member, reader, tail_from)
+                    _tail_cells(pkg, member, reader, tail_from, lambda value: _send_frame(write_end, value))
                 else:
-                    outcome, cells, inflated = _check_xml(pkg, member), None, 0
-                try:
-                    reply = marshal.dumps((outcome, cells, inflated))
-                except ValueError:  # a value marshal does not know (an Excel error)
-                    reply = marshal.dumps((outcome, None, inflated))
-                with os.fdopen(write_end, "wb") as out:
-                    out.write(reply)
+                    _send_frame(write_end, (_check_xml(pkg, member), pkg.inflated))
                 status = 0
             finally:
                 os._exit(status)
         os.close(write_end)
         return cls(pkg, member, pid, read_end, tail_from)
 
+    def _next_frame(self, block: bool) -> bool:
+        """Read the child's next value into frames; False if none is there yet (block=False)
+        or ever will be (the child has sent all or died: a None frame stands in for it)."""
+        if self.read_end is None:
+            return False
+        if not block and not select.select([self.read_end], [], [], 0)[0]:
+            return False
+        head = _read_exactly(self.read_end, 8)
+        data = head and _read_exactly(self.read_end, int.from_bytes(head, "little"))
+        value = None
+        if data is not None:
+            try:
+                value = marshal.loads(data)
+            except (EOFError, ValueError, TypeError):
+                data = None
+        if data is None:  # the child died (or sent garbage): nothing more from it
+            os.close(self.read_end)
+            self.read_end = None
+            if not self.frames:
+                self.frames.append(None)
+            self.frames.append(None)
+            return False
+        self.frames.append(value)
+        return True
+
     def _wait(self):
         """The child's outcome (None when the part is well-formed); checked here if it failed."""
         if self.done:
             return self.outcome
-        with os.fdopen(self.read_end, "rb") as incoming:
-            sent = incoming.read()
-        self.read_end = None
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        reply = None
-        if status == 0:
-            try:
-                reply = marshal.loads(sent)
-            except (EOFError, ValueError, TypeError):
-                reply = None
-        if reply is not None:
-            self.outcome, self.cells, self.inflated = reply
-            if self.outcome is not None:
-                self.outcome = tuple(self.outcome)
-        else:
+        if not self.frames:
+            self._next_frame(block=True)
+        verdict = self.frames[0]
+        if verdict is None:
             self.outcome = _check_xml(self.pkg, self.member)
+        else:
+            self.outcome = tuple(verdict[0]) if verdict[0] is not None else None
         self.done = True
         return self.outcome
 
     def take_tail(self, reader: _SheetReader) -> bool:
-        """Add the cells the child scanned (the chunks from tail_from on) to the reader's
-        sheet, as scanning them here would; False when it has none to give."""
-        self._wait()
-        if self.cells is None:
+        """If the child has sent the cells it scanned (the chunks from tail_from on), add
+        them to the reader's sheet, as scanning them here would (over any of those chunks
+        this process scanned meanwhile: dict.update keeps the first place and the last
+        value, as one insertion per cell does). False when they are not there (yet)."""
+        while len(self.frames) < 2 and self._next_frame(block=False):
+            pass
+        if len(self.frames) < 2 or self.frames[0] is None or self.frames[1] is None:
             return False
-        constants, formulas, cached, array_refs, notes, row, col = self.cells
+        constants, formulas, cached, array_refs, notes, row, col = self.frames[1]
         sheet = reader.sheet
         sheet.constants.update(constants)
         sheet.formulas.update(formulas)
@@ -969,7 +1021,7 @@ class _ValidatorBeside:
         sheet.array_refs.update(array_refs)
         reader.notes.update(notes)
         reader.row, reader.col = row, col
-        self.pkg.inflated = self.inflated  # the rest of the part, inflated by the child
+        self.pkg.inflated = self.frames[0][1]  # the whole part, inflated by the child
         return True
 
     def raise_error(self, up_to: int | None = None) -> None:
