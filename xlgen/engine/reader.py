@@ -871,8 +871,10 @@ def _tail_cells(pkg: _Package, member: str, reader: _SheetReader, tail_from: int
         return
     reader.row = reader.col = None  # unknown here: a cell without r= fails the scan
     reader.shared = _MasterLookups()
+    kept.reverse()
     try:
-        for chunk in kept:
+        while kept:
+            chunk = kept.pop()  # each chunk's bytes freed once scanned
             if chunk is None:
                 text.finish()
             elif not text.feed(chunk):
