@@ -716,8 +716,9 @@ def _read_sheet(pkg: _Package, member: str, reader: _SheetReader) -> None:
     A large sheet's bytes are checked by expat in a forked child on the machine's other
     core (_ValidatorBeside) while this process scans them; its verdict is the same as
     checking each chunk here just before it is scanned, first error first. A very large
-    sheet's last chunks are scanned by that child too (_ValidatorBeside.tail_from): this
-    process stops there and takes the child's cells, or scans on itself where it cannot.
+    sheet's last chunks are scanned by that child too (_ValidatorBeside.tail_from): from
+    there on this process takes the child's cells as soon as they have come, scanning on
+    until then, or to the end where the child has none to give.
     """
     beside = _ValidatorBeside.start(pkg, member, reader)
     validator = None if beside else _refusing_parser()
