@@ -904,6 +904,15 @@ def _send_frame(fd: int, value) -> None:
         view = view[os.write(fd, view):]
 
 
+def _readable(fd: int) -> bool:
+    """Whether a read of the pipe would not block (data, or the child gone)."""
+    if hasattr(select, "poll"):  # select.select refuses descriptors past 1023
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 def _read_exactly(fd: int, size: int) -> bytes | None:
     parts = []
     while size:
@@ -973,7 +982,7 @@ class _ValidatorBeside:
         or ever will be (the child has sent all or died: a None frame stands in for it)."""
         if self.read_end is None:
             return False
-        if not block and not select.select([self.read_end], [], [], 0)[0]:
+        if not block and not _readable(self.read_end):
             return False
         head = _read_exactly(self.read_end, 8)
         data = head and _read_exactly(self.read_end, int.from_bytes(head, "little"))
