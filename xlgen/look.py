@@ -341,6 +341,7 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
                 fit(col, shown(value, chosen))
     name, cells = sheet_plan.name, sheet_plan.cells
     facts = {}
+    shown_in = {}      # (col, num_format, bold) -> the values shown so in that column
     for row, col, entry in found.others:
         if (row, col) in found.notes:
             continue
@@ -359,8 +360,28 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
         value = values.get((name, row, col)) if isinstance(content, Expr) else content
         if isinstance(value, str) and not is_header and (row, col + 1) not in cells:
             continue
-        fit(col, shown(value, num_format, bold))
+        key = (col, num_format, bold)
+        if key in shown_in:
+            shown_in[key].append(value)
+        else:
+            shown_in[key] = [value]
+    for (col, num_format, bold), shown_values in shown_in.items():
+        fit(col, widest(shown_values, num_format, bold, shown))
     return {col: round(width, 2) for col, width in need.items()}
+
+
+def widest(values: list, num_format: str, bold: bool, shown: ShownWidths) -> float:
+    """The largest shown(value, num_format, bold) of `values` (some), each distinct value
+    measured once: equal values of one type show alike, but for a zero's sign."""
+    try:
+        distinct = dict.fromkeys(zip(map(type, values), values))
+    except TypeError:                        # an unhashable value
+        return max(shown(value, num_format, bold) for value in values)
+    units = max(shown(value, num_format, bold) for _kind, value in distinct)
+    if (float, 0.0) in distinct:             # 0.0 and -0.0 are one key
+        signs = {math.copysign(1.0, value) for value in values if type(value) is float and value == 0}
+        units = max(units, *(shown(math.copysign(0.0, sign), num_format, bold) for sign in signs))
+    return units
 
 
 def column_pixels(width: float) -> int:
