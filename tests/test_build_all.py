@@ -87,9 +87,12 @@ def test_the_workers_check_large_sheets_themselves(examples, monkeypatch):
     from xlgen.engine import reader
     monkeypatch.setattr(xlgen.build, "_cores", lambda: 2)
     monkeypatch.setattr(xlgen.build, "build_example", where_the_reader_checks)
+    import gc
+    frozen = gc.get_freeze_count()
     results = list(xlgen.build.ExampleBuilds(NAMES))
     assert results == [(True, f"{name}: check beside False") for name in NAMES]
     assert reader.VALIDATE_BESIDE    # this process still checks beside
+    assert gc.get_freeze_count() == frozen   # and collects what it froze for the fork again
 
 
 def test_a_large_sheet_checked_in_line_reads_as_when_checked_beside(monkeypatch):
