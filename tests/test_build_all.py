@@ -77,7 +77,7 @@ def test_the_command_reports_a_failure_in_one_line(examples, monkeypatch):
 def where_the_reader_checks(name):
     """A worker's stand-in for build_example: whether its reader would fork expat's check."""
     from xlgen.engine import reader
-    return True, f"{name}: check beside {reader.VALIDATE_BESIDE}"
+    return True, f"{name}: check beside from {reader.VALIDATE_BESIDE_FROM}"
 
 
 def test_the_workers_check_large_sheets_themselves(examples, monkeypatch):
@@ -90,14 +90,15 @@ def test_the_workers_check_large_sheets_themselves(examples, monkeypatch):
     import gc
     frozen = gc.get_freeze_count()
     results = list(xlgen.build.ExampleBuilds(NAMES))
-    assert results == [(True, f"{name}: check beside False") for name in NAMES]
-    assert reader.VALIDATE_BESIDE    # this process still checks beside
+    assert results == [(True, f"{name}: check beside from inf") for name in NAMES]
+    assert reader.VALIDATE_BESIDE_FROM < 1 << 30    # this process still checks beside
     assert gc.get_freeze_count() == frozen   # and collects what it froze for the fork again
 
 
 def test_a_large_sheet_checked_in_line_reads_as_when_checked_beside(monkeypatch):
     from xlgen.engine import reader
     from xlgen.engine.reader import read_xlsx
+    import math
     import zipfile
     path = ROOT / "workbooks" / "titanic.xlsx"
     assert max(info.file_size for info in zipfile.ZipFile(path).infolist()) >= reader.VALIDATE_BESIDE_FROM
@@ -105,7 +106,7 @@ def test_a_large_sheet_checked_in_line_reads_as_when_checked_beside(monkeypatch)
 
     def no_fork():
         raise AssertionError("forked")
-    monkeypatch.setattr(reader, "VALIDATE_BESIDE", False)
+    monkeypatch.setattr(reader, "VALIDATE_BESIDE_FROM", math.inf)    # as in build --all's workers
     monkeypatch.setattr(reader.os, "fork", no_fork)
     in_line = read_xlsx(path)
     assert [(sheet.name, sheet.formulas, sheet.constants) for sheet in in_line.sheets] == \

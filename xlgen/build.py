@@ -123,10 +123,10 @@ class ExampleBuilds:
 
 
 def _worker_started() -> None:
-    """In a worker of ExampleBuilds: its siblings take every core, so the reader checks a
-    large sheet here instead of forking a child to check it beside (a fork that would
-    wait for a core, and pages both processes then copy)."""
-    reader.VALIDATE_BESIDE = False
+    """In a worker of ExampleBuilds: its siblings take every core, so the reader checks
+    every sheet here instead of forking a child to check a large one beside (a fork that
+    would wait for a core, and pages both processes then copy): no part is that large."""
+    reader.VALIDATE_BESIDE_FROM = math.inf
 
 
 def build_example(name: str) -> tuple[bool, str]:

@@ -787,9 +787,6 @@ class _OwnOffset(io.RawIOBase):
 
 VALIDATE_BESIDE_FROM = 1 << 20  # parts this large (inflated) are checked in a forked child
 # (expat takes about 15 ms per MiB here, the fork about 2 ms in the parent)
-# False where no core is free for that child (build --all's workers fill them): the
-# check then runs here, without the fork and the pages it makes both processes copy
-VALIDATE_BESIDE = True
 
 
 class _ValidatorBeside:
@@ -808,8 +805,7 @@ class _ValidatorBeside:
     @classmethod
     def start(cls, pkg: _Package, member: str):
         info = pkg.members.get(member)
-        if (not VALIDATE_BESIDE or info is None or info.file_size < VALIDATE_BESIDE_FROM
-                or not hasattr(os, "fork")):
+        if info is None or info.file_size < VALIDATE_BESIDE_FROM or not hasattr(os, "fork"):
             return None
         read_end, write_end = os.pipe()
         try:
