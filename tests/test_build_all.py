@@ -72,3 +72,42 @@ def test_the_command_reports_a_failure_in_one_line(examples, monkeypatch):
     assert out.splitlines() == [f"OK   {examples / 'cross-entropy.xlsx'}: 116 of 116 formula cells checked"]
     assert err.startswith("xlgen: error: unknown template 'no-such-template'") and err.count("\n") == 1
     assert leftovers(examples) == []
+
+
+def where_the_reader_checks(name):
+    """A worker's stand-in for build_example: whether its reader would fork expat's check."""
+    from xlgen.engine import reader
+    return True, f"{name}: check beside from {reader.VALIDATE_BESIDE_FROM}"
+
+
+def test_the_workers_check_large_sheets_themselves(examples, monkeypatch):
+    """The workers take every core: a child forked to check a sheet beside the reading
+    would only wait for one (and make both copy pages), so each worker checks in line."""
+    import xlgen.build
+    from xlgen.engine import reader
+    monkeypatch.setattr(xlgen.build, "_cores", lambda: 2)
+    monkeypatch.setattr(xlgen.build, "build_example", where_the_reader_checks)
+    import gc
+    frozen = gc.get_freeze_count()
+    results = list(xlgen.build.ExampleBuilds(NAMES))
+    assert results == [(True, f"{name}: check beside from inf") for name in NAMES]
+    assert reader.VALIDATE_BESIDE_FROM < 1 << 30    # this process still checks beside
+    assert gc.get_freeze_count() == frozen   # and collects what it froze for the fork again
+
+
+def test_a_large_sheet_checked_in_line_reads_as_when_checked_beside(monkeypatch):
+    from xlgen.engine import reader
+    from xlgen.engine.reader import read_xlsx
+    import math
+    import zipfile
+    path = ROOT / "workbooks" / "titanic.xlsx"
+    assert max(info.file_size for info in zipfile.ZipFile(path).infolist()) >= reader.VALIDATE_BESIDE_FROM
+    beside = read_xlsx(path)
+
+    def no_fork():
+        raise AssertionError("forked")
+    monkeypatch.setattr(reader, "VALIDATE_BESIDE_FROM", math.inf)    # as in build --all's workers
+    monkeypatch.setattr(reader.os, "fork", no_fork)
+    in_line = read_xlsx(path)
+    assert [(sheet.name, sheet.formulas, sheet.constants) for sheet in in_line.sheets] == \
+        [(sheet.name, sheet.formulas, sheet.constants) for sheet in beside.sheets]

@@ -10,10 +10,13 @@ import zipfile
 
 import openpyxl
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT
 from xlgen import look
 from xlgen.engine import calculate
+from xlgen.engine.book import ExcelError
 from xlgen.formula import Ref, Range
 from xlgen.sheets import plan_workbook
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
@@ -143,3 +146,27 @@ def test_lambda_sheets_link_to_their_plain_twin():
                   if isinstance(cell.value, str) and cell.value.startswith("Needs Excel 365")]
         links = [cell.hyperlink.location for row in sheet.iter_rows(max_row=2) for cell in row if cell.hyperlink]
         assert banner and links == [f"'{name}_plain'!A1"], (name, banner, links)
+
+
+_SHOWN = st.one_of(st.sampled_from([0.0, -0.0, 1.0, -1.0, 1, 0, True, False, "", "x", None, float("nan"), float("inf"),
+                                    ExcelError("#DIV/0!"), 123456.789, -0.000123]),
+                   st.floats(allow_nan=False, width=64), st.integers(-10**12, 10**12), st.text(max_size=12))
+
+
+@given(st.lists(_SHOWN, min_size=1, max_size=30), st.sampled_from(["General", "#,##0.00", "0.000E+00", "0", "#,##0"]),
+       st.booleans())
+@example([0.0, -0.0], "#,##0.00", False)        # -0.00 is the wider, though equal to 0.0
+@example([1, 1.0, True], "#,##0.00", True)       # TRUE the widest of three equal values
+@settings(max_examples=300, deadline=None)
+def test_the_widest_of_a_column_s_values_is_measured_once_per_distinct_value(values, num_format, bold):
+    """column_widths measures each distinct value once (look.widest): the same width as
+    measuring every value, zeros of either sign, 1, 1.0 and True apart."""
+    expected = max(look.text_units(look.display(value, num_format), bold) for value in values)
+    assert look.widest(values, num_format, bold, look.ShownWidths()) == expected
+    unhashable = _Unhashable(12345.5)
+    assert look.widest(values + [unhashable], num_format, bold, look.ShownWidths()) == \
+        max(expected, look.text_units(look.display(unhashable, num_format), bold))
+
+
+class _Unhashable(float):
+    __hash__ = None

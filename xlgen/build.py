@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import gc
 import math
 import multiprocessing
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xlgen.engine import calculate
+from xlgen.engine import calculate, reader
 from xlgen.engine.book import Book, ExcelError, Sheet
 from xlgen.engine.evaluate import Calculation
 from xlgen.errors import XlgenError
@@ -50,9 +51,13 @@ def _build(template_name: str, output, overrides, force: bool, progress):
         raise XlgenError(f"formula lint: {problems[0].cell}: {problems[0].message} "
                          f"({len(problems)} problems in all)")
     calculation = calculate(book, progress=progress)
+    coded = calculation.cell_codes()    # taken before `values` hands out the dict
     if progress is not None:   # the sheets are written as XML one by one, then compressed
         progress(0, len(plan.sheets), "writing")
     write_workbook(plan, book, calculation.values, Path(output), force=force, progress=progress)
+    if coded is not None:   # the writer only read the dict: the engine's codes still say the same
+        calculation = Calculation(book, None, calculation.order, calculation.volatile, calculation.saved,
+                                  calculation.constant, coded=coded)
     return book, calculation
 
 
@@ -81,13 +86,19 @@ class ExampleBuilds:
             return
         import xlgen.verify.report  # noqa: F401  (imported once here, not in each forked worker)
         context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-        self.executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+        self.executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                               initializer=_worker_started)
+        # what exists now (the modules imported) is left out of the workers' cyclic
+        # collections, which would otherwise walk it, and copy its pages, in each worker
+        gc.freeze()
         try:
             largest_first = sorted(self.names, key=lambda name: -_last_size(EXAMPLES_DIR / f"{name}.xlsx"))
             self.futures = {name: self.executor.submit(build_example, name) for name in largest_first}
         except BaseException:
             self.executor.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            gc.unfreeze()    # (the workers are forked by the first submit)
 
     def __iter__(self):
         if self.executor is None:
@@ -109,6 +120,13 @@ class ExampleBuilds:
     def _finished(self, count: int) -> None:
         if self.progress is not None:
             self.progress(count, len(self.names), "building")
+
+
+def _worker_started() -> None:
+    """In a worker of ExampleBuilds: its siblings take every core, so the reader checks
+    every sheet here instead of forking a child to check a large one beside (a fork that
+    would wait for a core, and pages both processes then copy): no part is that large."""
+    reader.VALIDATE_BESIDE_FROM = math.inf
 
 
 def build_example(name: str) -> tuple[bool, str]:
@@ -173,7 +191,10 @@ class BuiltCalculation:
                 added = {key: text for key, text in read.names.items() if key not in built.names}
                 self.read_lints_clean = not lint_book(Book(sheets=[Sheet(sheet.name) for sheet in read.sheets],
                                                            names=added))
-            return Calculation(read, calculation.values, calculation.order, [], [], calculation.constant)
+            # the engine's codes where the build kept them: verify's lookups need no dict
+            coded = calculation.cell_codes()
+            return Calculation(read, None if coded is not None else calculation.values, calculation.order,
+                               [], [], calculation.constant, coded=coded)
         return calculate(read, progress=progress)
 
 

@@ -69,13 +69,14 @@ def fitted_format(values: list, weight: bool = False) -> str:
 
 def fitted_to_numbers(numbers: list, weight: bool = False) -> str:
     """fitted_format of numbers known to be finite floats."""
-    magnitudes = sorted(abs(v) for v in numbers if v != 0)
+    magnitudes = sorted(map(abs, numbers))
+    magnitudes = magnitudes[bisect.bisect_right(magnitudes, 0.0):]    # the zeros left out
     if not magnitudes:
         return INTEGER
     largest = magnitudes[-1]
     if largest >= 1e9:
         return SCIENTIFIC
-    if all(v.is_integer() for v in numbers):
+    if all(map(float.is_integer, numbers)):
         return INTEGER
     typical = magnitudes[len(magnitudes) // 2]
     small = magnitudes[len(magnitudes) // 10]
@@ -270,9 +271,11 @@ def group_formats(found: Survey) -> dict:
     for key, cells in found.groups.items():
         kind = key[1]
         numbers = found.numbers[key] = finite_numbers(cells.values())
-        chosen = found.chosen[key] = fitted_to_numbers([v for v in numbers if abs(v) < 1e9], weight=kind == "weight")
+        blown_up = bool(numbers) and (max(numbers) >= 1e9 or min(numbers) <= -1e9)
+        ordinary = [v for v in numbers if abs(v) < 1e9] if blown_up else numbers
+        chosen = found.chosen[key] = fitted_to_numbers(ordinary, weight=kind == "weight")
         formats.update(dict.fromkeys(cells, chosen))
-        if numbers and max(numbers) >= 1e9 or numbers and min(numbers) <= -1e9:
+        if blown_up:
             found.blown_up.add(key)
             for cell, value in cells.items():
                 if type(value) in (int, float) and abs(value) >= 1e9:
@@ -329,8 +332,10 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
                 fit(col, shown(value, GENERAL))
         if not numbers:
             continue
-        ordinary = [v for v in numbers if abs(v) < 1e9]     # those in the group's format
-        extremes = {max(numbers), min(numbers), *((max(ordinary), min(ordinary)) if ordinary else ())}
+        high, low = max(numbers), min(numbers)
+        # those in the group's format
+        ordinary = numbers if high < 1e9 and low > -1e9 else [v for v in numbers if abs(v) < 1e9]
+        extremes = {high, low, *((max(ordinary), min(ordinary)) if ordinary else ())}
         chosen = found.chosen.get(key)
         if chosen is None or chosen == SCIENTIFIC or key in found.blown_up:
             for cell, value in column.items():     # a blow-up cell's own format, else the group's
@@ -341,6 +346,7 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
                 fit(col, shown(value, chosen))
     name, cells = sheet_plan.name, sheet_plan.cells
     facts = {}
+    shown_in = {}      # (col, num_format, bold) -> the values shown so in that column
     for row, col, entry in found.others:
         if (row, col) in found.notes:
             continue
@@ -359,8 +365,28 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
         value = values.get((name, row, col)) if isinstance(content, Expr) else content
         if isinstance(value, str) and not is_header and (row, col + 1) not in cells:
             continue
-        fit(col, shown(value, num_format, bold))
+        key = (col, num_format, bold)
+        if key in shown_in:
+            shown_in[key].append(value)
+        else:
+            shown_in[key] = [value]
+    for (col, num_format, bold), shown_values in shown_in.items():
+        fit(col, widest(shown_values, num_format, bold, shown))
     return {col: round(width, 2) for col, width in need.items()}
+
+
+def widest(values: list, num_format: str, bold: bool, shown: ShownWidths) -> float:
+    """The largest shown(value, num_format, bold) of `values` (some), each distinct value
+    measured once: equal values of one type show alike, but for a zero's sign."""
+    try:
+        distinct = dict.fromkeys(zip(map(type, values), values))
+    except TypeError:                        # an unhashable value
+        return max(shown(value, num_format, bold) for value in values)
+    units = max(shown(value, num_format, bold) for _kind, value in distinct)
+    if (float, 0.0) in distinct:             # 0.0 and -0.0 are one key
+        signs = {math.copysign(1.0, value) for value in values if type(value) is float and value == 0}
+        units = max(units, *(shown(math.copysign(0.0, sign), num_format, bold) for sign in signs))
+    return units
 
 
 def column_pixels(width: float) -> int:
