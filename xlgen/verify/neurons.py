@@ -280,15 +280,10 @@ def array_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> ArrayRowModel
             else 0.0
         if not sized:
             return after, {}
-        values = {"x": x_floats[index], "y": y_floats[index], "y_pred": out["prediction"], "err^2": out["loss"]}
-        values.update({f"err{w}1": out["bumped"][w] for w in weights})
-        if "hidden" in out:
-            values["ax+b"] = out["hidden"]
-        size = _magnitude(block.model, inputs, state, values, _float_size, max, math.sqrt)
-        return after, {name: size[key] for name, key in carry.items() if key in size}
+        return after, _carried_sizes(block.model, inputs, state, x_floats[index], y_floats[index], out)
 
     def magnitude(state: dict, values: dict) -> dict:
-        return _magnitude(block.model, inputs, state, values, sizes, largest, np.sqrt)
+        return _magnitude(block.model, inputs, state, values)
 
     def refine(state: dict, values: dict, given) -> tuple[dict, dict]:
         """row_model's refine, every row at once."""
@@ -320,53 +315,98 @@ def array_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> ArrayRowModel
     return ArrayRowModel(initial, carry, rows, step, noisy, magnitude, key, refine)
 
 
-def _magnitude(model: str, inputs: BlockInputs, state: dict, values: dict, size_of, largest_of, sqrt) -> dict:
-    """row_model's magnitude, with size_of (_size), largest_of (max) and sqrt given: on
-    floats (a run's step: _float_size) or on arrays (every row at once: stepwise.sizes,
-    stepwise.largest)."""
-    keys = _KEYS[model]
-    size = {w: size_of(state[w]) for w in WEIGHTS[model]}
-    x = size_of(values["x"])
+def _magnitude(model: str, inputs: BlockInputs, state: dict, values: dict) -> dict:
+    """row_model's magnitude, every row at once (stepwise.sizes for _size, stepwise.largest for max)."""
+    size = {w: sizes(state[w]) for w in WEIGHTS[model]}
+    x = sizes(values["x"])
     out = {}
     if model == "linear":
-        out["y_pred"] = largest_of(size["a"] * x, size["b"])
+        out["y_pred"] = largest(size["a"] * x, size["b"])
     else:
-        out["ax+b"] = largest_of(size["a"] * x, size["b"])
-        hidden = largest_of(size_of(values["ax+b"]), out["ax+b"])
-        out["y_pred"] = largest_of(size["c"] * hidden, size["d"])
-    both = largest_of(out["y_pred"], size_of(values["y_pred"]), size_of(values["y"]))   # y - y_pred cancels
-    error = size_of(values["err^2"])
-    base = out["err^2"] = largest_of(error, 2 * sqrt(error) * both)
-    for w, (bumped, estimate, _, _, _) in keys:
-        error = size_of(values[bumped])
-        out[bumped] = largest_of(error, 2 * sqrt(error) * both)
-        out[estimate] = largest_of(out[bumped], base) / FINITE_STEP
+        out["ax+b"] = largest(size["a"] * x, size["b"])
+        hidden = largest(sizes(values["ax+b"]), out["ax+b"])
+        out["y_pred"] = largest(size["c"] * hidden, size["d"])
+    both = largest(out["y_pred"], sizes(values["y_pred"]), sizes(values["y"]))   # y - y_pred cancels
+    error = sizes(values["err^2"])
+    base = out["err^2"] = largest(error, 2 * np.sqrt(error) * both)
+    for w, (bumped, estimate, _, _, _) in _KEYS[model]:
+        error = sizes(values[bumped])
+        out[bumped] = largest(error, 2 * np.sqrt(error) * both)
+        out[estimate] = largest(out[bumped], base) / FINITE_STEP
     residual = 2 * both
     if model == "linear":
         out.update({"de/db": residual, "de/da": residual * x})
     else:
         out.update({"de/dd": residual, "de/db": residual * size["c"], "de/da": residual * size["c"] * x,
                     "de/dc": residual * hidden})
-    finite, momentum = inputs.derivative == "finite", inputs.momentum
-    rate = abs(inputs.learning_rate)
-    for w, (_, estimate, analytic, new, mom) in keys:
+    finite, momentum, rate = inputs.derivative == "finite", inputs.momentum, abs(inputs.learning_rate)
+    for w, (_, estimate, analytic, new, mom) in _KEYS[model]:
         used = out[estimate] if finite else out[analytic]
         if momentum is not None:
             beta = abs(momentum)
-            used = out[mom] = largest_of(size_of(state[mom]) * beta, (1 - beta) * used)
-        out[new] = largest_of(size[w], rate * used)
+            used = out[mom] = largest(sizes(state[mom]) * beta, (1 - beta) * used)
+        out[new] = largest(size[w], rate * used)
     return out
+
+
+def _carried_sizes(model: str, inputs: BlockInputs, state: dict, x: float, y: float, out: dict) -> dict:
+    """_magnitude of the values a run carries (new weights, their momentum) for one row on
+    floats (`out`: its sgd_row_floats), computing only what they need. Python's max(a, b)
+    is spelled `b if b > a else a` (the same value, NaN included) to save its calls."""
+    inf = math.inf
+    weights = WEIGHTS[model]
+    size = {w: abs(v) if -inf < (v := state[w]) < inf else 0.0 for w in weights}
+    x = abs(x) if -inf < x < inf else 0.0
+    inner = size["a"] * x
+    inner = size["b"] if size["b"] > inner else inner                    # max(|a|*x, |b|)
+    if model == "linear":
+        predicted = inner
+    else:
+        hidden = out["hidden"]
+        hidden = abs(hidden) if -inf < hidden < inf else 0.0
+        hidden = inner if inner > hidden else hidden                     # max(|ax+b|, that)
+        predicted = size["c"] * hidden
+        predicted = size["d"] if size["d"] > predicted else predicted    # max(|c|*hidden, |d|)
+    both = predicted
+    for value in (out["prediction"], y):                                 # max(that, |y_pred|, |y|)
+        value = abs(value) if -inf < value < inf else 0.0
+        both = value if value > both else both
+    if inputs.derivative == "finite":
+        error = out["loss"]
+        error = abs(error) if -inf < error < inf else 0.0
+        base = 2 * math.sqrt(error) * both
+        base = base if base > error else error                           # max(err, 2*sqrt(err)*both)
+        used = {}
+        for w in weights:
+            error = out["bumped"][w]
+            error = abs(error) if -inf < error < inf else 0.0
+            bumped = 2 * math.sqrt(error) * both
+            bumped = bumped if bumped > error else error
+            used[w] = (base if base > bumped else bumped) / FINITE_STEP   # max(bumped, base) / step
+    else:
+        residual = 2 * both
+        if model == "linear":
+            used = {"b": residual, "a": residual * x}
+        else:
+            used = {"d": residual, "b": residual * size["c"], "a": residual * size["c"] * x, "c": residual * hidden}
+    carried = {}
+    momentum, rate = inputs.momentum, abs(inputs.learning_rate)
+    for w, (_, _, _, _, mom) in _KEYS[model]:
+        step = used[w]
+        if momentum is not None:
+            beta = abs(momentum)
+            before = state[mom]
+            before = (abs(before) if -inf < before < inf else 0.0) * beta
+            step = (1 - beta) * step
+            step = carried[mom] = step if step > before else before       # max(|mom|*beta, (1-beta)*used)
+        step = rate * step
+        carried[w] = step if step > size[w] else size[w]                 # max(|w|, |lr|*used)
+    return carried
 
 
 # per model, per weight: the keys of its (bumped loss, finite and analytic derivative, new weight, momentum)
 _KEYS = {model: tuple((w, (f"err{w}1", f"est de/d{w}", f"de/d{w}", f"new {w}", f"mom {w}")) for w in weights)
          for model, weights in WEIGHTS.items()}
-_INF = math.inf
-
-
-def _float_size(value: float) -> float:
-    """_size of a float (a run's values are floats)."""
-    return abs(value) if -_INF < value < _INF else 0.0
 
 
 def _size(value) -> float:

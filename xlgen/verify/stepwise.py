@@ -383,9 +383,9 @@ class ArrayRowModel:
     initial, carry, noisy, key: as RowModel's (the state names are carry's).
     rows:      (state arrays, row indices) -> every value the rows show, by key, as arrays:
                RowModel.row, element by element.
-    step:      (state, row index, sized) -> (the state after the row, on plain floats; with
-               `sized`, by state name the size of the numbers it was computed from:
-               RowModel.magnitude of its carry key): the run's step.
+    step:      (state, row index, sized) -> (the state after the row, on plain floats, a new
+               dict; with `sized`, by state name the size of the numbers it was computed
+               from: RowModel.magnitude of its carry key): the run's step.
     magnitude: (state arrays, values arrays) -> key -> array: RowModel.magnitude, element
                by element (where it is not a finite number, none).
     refine:    (state arrays, values arrays, given) -> (values, magnitudes): RowModel.refine,
@@ -519,16 +519,27 @@ def runs_of_rows(model: ArrayRowModel, count: int) -> dict:
         return _RUNS[key]
     names = list(model.carry)
     entering = {name: np.empty((1 + len(PATTERNS), count)) for name in names}
+    step, inf = model.step, math.inf
     for number, pattern in enumerate((None, *PATTERNS)):
         state, states = {name: float(model.initial[name]) for name in names}, []
-        with np.errstate(all="ignore"):
+        if pattern is None:
             for index in range(count):
                 states.append(state)
-                after, magnitudes = model.step(state, index, pattern is not None)
-                if pattern is not None:
-                    magnitudes = {name: size for name, size in magnitudes.items() if math.isfinite(size)}
-                    after = nudge(after, model.noisy, pattern, magnitudes)
-                state = after
+                state = step(state, index, False)[0]
+        else:   # `nudge` by the finite magnitudes, on the floats a step gives
+            nudges = [(name, pattern[k % len(pattern)] * NOISE) for k, name in enumerate(model.noisy)]
+            for index in range(count):
+                states.append(state)
+                state, magnitudes = step(state, index, True)
+                for name, signed_noise in nudges:
+                    value = state[name]
+                    if -inf < value < inf:
+                        size, magnitude = abs(value), magnitudes.get(name, 0.0)
+                        if -inf < magnitude < inf and magnitude > size:
+                            size = magnitude
+                        if 1e-6 > size:
+                            size = 1e-6
+                        state[name] = value + signed_noise * size
         for name in names:
             entering[name][number] = np.fromiter(map(itemgetter(name), states), dtype=np.float64, count=count)
     with np.errstate(all="ignore"):
