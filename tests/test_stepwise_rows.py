@@ -210,3 +210,47 @@ def test_a_row_on_floats_and_on_arrays_is_sgd_row(model, momentum):
                 at_once = arrays[key][name] if name else arrays[key]
                 on_floats = floats[key][name] if name else floats[key]
                 assert _bits(single) == _bits(at_once[i]) == _bits(on_floats), (key, name, i)
+
+
+@pytest.mark.parametrize("model, derivative, momentum", SETTINGS)
+def test_a_runs_sizes_are_row_models(model, derivative, momentum):
+    """The sizes a run nudges its carried values by (neurons._carried_sizes, on floats),
+    and the local check's (neurons._magnitude, on arrays), are row_model's magnitudes."""
+    rng = np.random.default_rng(9)
+    weights = WEIGHTS[model]
+    count = 300
+    block = BlockMatch("s", 1, _headers(model, momentum is not None), list(range(2, 2 + count)), model,
+                       momentum is not None)
+    inputs = BlockInputs(float(rng.choice([1e-4, -3.0, 0.0, 1e300])), derivative, dict.fromkeys(weights, 1.0), 1e6,
+                         momentum)
+    strange = [v for v in STRANGE if isinstance(v, float)]
+    names = [*weights] + ([f"mom {w}" for w in weights] if momentum is not None else [])
+    states = {name: rng.standard_normal(count) * 10.0 ** rng.integers(-200, 200, count) for name in names}
+    for column in states.values():
+        column[rng.integers(count, size=40)] = rng.choice(strange, 40)
+    xs = rng.choice(np.concatenate([X, [0.0, -0.0, 1e300, math.inf, math.nan]]), count)
+    ys = 2 * xs + 30
+    mom = {w: states[f"mom {w}"] for w in weights} if momentum is not None else None
+    with np.errstate(all="ignore"):
+        rows = sgd_row(model, {w: states[w] for w in weights}, xs, ys, learning_rate=inputs.learning_rate,
+                       derivative=derivative, momentum=momentum, mom_before=mom)
+    per_row = neurons.row_model(block, inputs, xs, ys)
+    values = {"x": xs, "y": ys, "y_pred": rows["prediction"], "err^2": rows["loss"],
+              **{f"err{w}1": rows["bumped"][w] for w in weights}}
+    if "hidden" in rows:
+        values["ax+b"] = rows["hidden"]
+    with np.errstate(all="ignore"):
+        at_once = neurons._magnitude(model, inputs, states, values)
+    for i in range(count):
+        state = {name: float(column[i]) for name, column in states.items()}
+        one = {key: float(value[i]) for key, value in values.items()}
+        out = {key: ({w: float(v[i]) for w, v in value.items()} if isinstance(value, dict) else float(value[i]))
+               for key, value in rows.items()}
+        expected = per_row.magnitude(state, one)
+        carried = neurons._carried_sizes(model, inputs, state, one["x"], one["y"], out)
+        assert len(carried) == len(weights) * (2 if momentum is not None else 1)
+        for name, value in carried.items():
+            key = name if name.startswith("mom") else f"new {name}"
+            assert _bits(value) == _bits(expected[key]), (i, name)
+        for key, value in expected.items():
+            assert _bits(value) == _bits(at_once[key][i]), (i, key)
