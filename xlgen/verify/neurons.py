@@ -20,6 +20,7 @@ import numpy as np
 
 from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row, sgd_row_floats
+from xlgen.verify.core import formula_cells, kept_for_sheet
 from xlgen.verify.locate import formula_rows_below, input_cell, normal
 from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, expect, largest, numeric,
                                    sizes)
@@ -51,7 +52,12 @@ def header_cells(sheet, row: int, col: int) -> dict:
 
 
 def find_blocks(sheet) -> list[BlockMatch]:
-    """Every block in a sheet, top to bottom."""
+    """Every block in a sheet, top to bottom (found once per verification: the model,
+    sweep, derivative, comparison and about checkers all ask; never to be changed)."""
+    return kept_for_sheet(sheet, "neuron blocks", _find_blocks)
+
+
+def _find_blocks(sheet) -> list[BlockMatch]:
     found = []
     for (row, col), value in sorted(sheet.constants.items()):
         if normal(value) != "x":
@@ -485,9 +491,13 @@ def expect_rows(result, sheet, checked: CheckedBlock) -> None:
         return
     rows = np.asarray(block.rows, dtype=np.int64)
     cols = np.array([block.col[key] for key in keys], dtype=np.int64)
-    formulas = sheet.formulas
-    # (row, key) grids, read row by row
-    wanted = np.array([[(r, c) in formulas for c in cols.tolist()] for r in block.rows], dtype=bool).reshape(-1)
+    # which of the (row, key) cells hold formulas, read row by row: each cell as one code
+    formula_rows, formula_cols = formula_cells(sheet)
+    if not len(formula_rows):
+        return
+    width = int(max(cols.max(), formula_cols.max())) + 1
+    wanted = np.isin((rows[:, None] * width + cols[None, :]).reshape(-1),
+                     formula_rows.astype(np.int64) * width + formula_cols)
     expectations = [stepwise.column(key) for key in keys]
     values, scales, bounds = (np.column_stack([e[part] for e in expectations]).reshape(-1)[wanted] for part in range(3))
     cells = list(zip(np.repeat(rows, len(keys))[wanted].tolist(), np.tile(cols, len(rows))[wanted].tolist()))
