@@ -273,6 +273,14 @@ class RowTemplate:
             return Rendered(self.fill(row + self.distinct[0]))
         return Rendered(self.fill(*[row + offset for offset in self.distinct]))
 
+    def column(self, rows) -> list[Rendered]:
+        """`at` of each of `rows` (a column's formulas, without a call per row)."""
+        fill = self.fill
+        if len(self.distinct) == 1:
+            shift = self.distinct[0]
+            return [Rendered(fill(row + shift)) for row in rows]
+        return [Rendered(fill(*[row + offset for offset in self.distinct])) for row in rows]
+
 
 def call(function: str, *args) -> Call:
     return Call(function, tuple(lift(a) for a in args))

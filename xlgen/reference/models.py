@@ -7,6 +7,8 @@ sheet shows both even when only one drives the update.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -78,7 +80,24 @@ MODELS = {"linear": Linear, "collapse": Collapse, "relu": Relu}
 
 
 def loss(model, w: dict, x, y):
-    return (y - model.predict(w, x)) ** 2
+    return square(y - model.predict(w, x))
+
+
+def square(value):
+    """value ** 2 as NumPy squares one float: with C's pow(value, 2), which rounds some
+    squares differently from value * value (NumPy's ** 2 on an array). An array is squared
+    element by element with pow too, so rows computed together have the bits of each row
+    computed alone."""
+    if not isinstance(value, np.ndarray):
+        return value ** 2
+    return np.fromiter(map(_pow_2, value.ravel().tolist()), dtype=np.float64, count=value.size).reshape(value.shape)
+
+
+def _pow_2(value: float) -> float:
+    try:
+        return math.pow(value, 2.0)   # C's pow, as np.float64 ** 2
+    except OverflowError:             # where NumPy gives inf
+        return math.inf
 
 
 def bumped_losses(model, w: dict, x, y, step: float) -> dict:

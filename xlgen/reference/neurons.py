@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from xlgen.reference.models import MODELS, bumped_losses, finite_gradient, loss
+from xlgen.reference.models import MODELS, bumped_losses, finite_gradient, loss, square
 
 FINITE_STEP = 0.01
 
@@ -36,6 +36,10 @@ def sgd_row(model: str, before: dict, x: float, y: float, *, learning_rate: floa
     prediction, loss, bumped (loss with each weight + step), finite, analytic, used
     (the derivative that drives the update), mom (after this row, with momentum) and
     after (the new weights). Every value is an np.float64 (non-finite for #NUM!).
+
+    Given arrays (x, y, the weights and momentum one element per row), it computes
+    every row at once, each element with the bits of that row computed alone (NumPy does
+    the same IEEE operation on each element; `square` squares with pow as for one float).
     """
     network = MODELS[model]
     x, y = np.float64(x), np.float64(y)
@@ -67,6 +71,75 @@ def sgd_row(model: str, before: dict, x: float, y: float, *, learning_rate: floa
         else:
             row["after"] = {name: w[name] - used[name] * learning_rate for name in network.weights}
     return {key: _scalars(value) for key, value in row.items()}
+
+
+def sgd_row_floats(model: str, before: dict, x: float, y: float, *, learning_rate: float,
+                   derivative: str = "finite", finite_step: float = FINITE_STEP,
+                   momentum: float | None = None, mom_before: dict | None = None) -> dict:
+    """`sgd_row` on Python floats: the same operations in the same order, so the same
+    bits (tests hold it to sgd_row), for a run carried row after row many times faster
+    than on NumPy's scalars. Every value is a float."""
+    weights = MODELS[model].weights
+    x, y, step = float(x), float(y), float(finite_step)
+    a, b = float(before["a"]), float(before["b"])
+    if model == "linear":
+        w = {"a": a, "b": b}
+        hidden = None
+        prediction = b + a * x                                   # Linear.predict: b + a*x
+        bumped = {"a": _square_float(y - (b + (a + step) * x)), "b": _square_float(y - ((b + step) + a * x))}
+    else:
+        c, d = float(before["c"]), float(before["d"])
+        w = {"a": a, "b": b, "c": c, "d": d}
+        hidden = a * x + b                                       # the models' hidden: a*x + b
+        moved_a, moved_b = (a + step) * x + b, a * x + (b + step)
+        if model == "relu":
+            inside, moved_a, moved_b = _relu_float(hidden), _relu_float(moved_a), _relu_float(moved_b)
+        else:
+            inside = hidden
+        prediction = c * inside + d                              # c*hidden + d
+        bumped = {"a": _square_float(y - (c * moved_a + d)), "b": _square_float(y - (c * moved_b + d)),
+                  "c": _square_float(y - ((c + step) * inside + d)), "d": _square_float(y - (c * inside + (d + step)))}
+    base = _square_float(y - prediction)
+    finite = {name: (bumped[name] - base) / step for name in weights}
+    residual2 = 2 * (prediction - y)   # d(err^2)/d(prediction), as each model's gradient
+    if model == "linear":
+        analytic = {"b": residual2, "a": residual2 * x}
+    else:
+        if model == "collapse":
+            through = residual2 * c
+        else:   # relu: the slope of max(z, 0) is 1 above 0 and 0 elsewhere; #NUM! stays
+            through = (residual2 * c if hidden > 0 else 0.0) if math.isfinite(hidden) else math.nan
+        analytic = {"a": through * x, "b": through, "c": residual2 * inside, "d": residual2}
+    used = finite if derivative == "finite" else analytic
+    row = {"before": w, "prediction": prediction, "loss": base, "bumped": bumped, "finite": finite,
+           "analytic": analytic, "used": used}
+    if hidden is not None:
+        row["hidden"] = hidden
+    if momentum is not None:
+        beta = float(momentum)
+        previous = mom_before or {}
+        damp = 1 - beta
+        mom = {name: float(previous.get(name, 0.0)) * beta + damp * used[name] for name in weights}
+        row["mom"] = mom
+        row["after"] = {name: w[name] - mom[name] * learning_rate for name in weights}
+    else:
+        row["after"] = {name: w[name] - used[name] * learning_rate for name in weights}
+    return row
+
+
+def _relu_float(z: float) -> float:
+    """Relu.hidden on a float: np.maximum(z, 0.0) (0.0 for z = -0.0, as NumPy), #NUM! kept."""
+    if not math.isfinite(z):
+        return math.nan
+    return z if z > 0.0 else 0.0
+
+
+def _square_float(value: float) -> float:
+    """`square` of one float: C's pow, inf where it overflows (Python's ** raises)."""
+    try:
+        return math.pow(value, 2.0)
+    except OverflowError:
+        return math.inf
 
 
 def _scalars(value):

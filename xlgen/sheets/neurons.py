@@ -150,23 +150,32 @@ def write_block(sheet: SheetPlan, *, model: str, epochs: int, data, inputs: Bloc
     for header, c in col.items():
         sheet.put(header_row, c, header, "header")
 
+    # each column's contents made at once (a RowTemplate fills its rows in one go), then
+    # put row by row, left to right
     shapes = {first: row_shapes(model, col, inputs, first) for first in (True, False)}
-    for epoch in range(epochs):
-        for index in range(data.count):
-            step = epoch * data.count + index
-            r = block.first_row + step
-            edge = ("epoch_start",) if index == 0 and epoch > 0 else ()
-            for header, shape in shapes[step == 0].items():
-                if header == "x":
-                    content = data.x(index)
-                elif header == "y":
-                    content = data.y(index)
-                else:
-                    content = shape.at(r) if isinstance(shape, RowTemplate) else shape
-                sheet.put(r, col[header], content, "count" if header in ("blow-up", "dead") else "general", *edge)
-            sheet.put(r, col["step"], step + 1, "count", *edge)
-            sheet.put(r, col["epoch"], epoch + 1, "count", *edge)
-            sheet.put(r, col["row"], index + 1, "count", *edge)
+    steps = range(epochs * data.count)
+    rows = [block.first_row + step for step in steps]
+    indices = [step % data.count for step in steps]
+    columns = []
+    for header, shape in (shapes[False] if rows else {}).items():
+        if header == "x":
+            contents = [data.x(index) for index in indices]
+        elif header == "y":
+            contents = [data.y(index) for index in indices]
+        else:   # the first row's shape starts from the initial weights
+            first = shapes[True][header]
+            contents = ([first.at(rows[0]) if isinstance(first, RowTemplate) else first] +
+                        (shape.column(rows[1:]) if isinstance(shape, RowTemplate) else [shape] * (len(rows) - 1)))
+        columns.append((col[header], "count" if header in ("blow-up", "dead") else "general", contents))
+    counters = [(col["step"], [step + 1 for step in steps]), (col["epoch"], [step // data.count + 1 for step in steps]),
+                (col["row"], [index + 1 for index in indices])]
+    put = sheet.put
+    for step, r in enumerate(rows):
+        edge = ("epoch_start",) if indices[step] == 0 and step > 0 else ()
+        for c, style, contents in columns:
+            put(r, c, contents[step], style, *edge)
+        for c, contents in counters:
+            put(r, c, contents[step], "count", *edge)
     highlight(sheet, block, inputs.threshold)
     for header, c in col.items():
         sheet.widths.setdefault(c, 6 if header in ("x", "y", "step", "epoch", "row", "dead") else 10)

@@ -5,7 +5,10 @@ A block is found by its header row (x, y, a, b, ...); which model it is follows 
 its headers (ax+b: two neurons; dead: a ReLU). Its inputs are named cells (the sheet's
 learning_rate, derivative, initial_a, ... or a sweep run's run1_learning_rate, ...).
 Each row is checked with xlgen.verify.stepwise: from the workbook's own previous row,
-and as part of the whole run from the inputs.
+and as part of the whole run from the inputs. `row_model` is a block as a per-row model
+(the definition); `array_model` is the same model for every row at once, which verify
+uses: the same operations on the same numbers, so the same expectations bit for bit
+(tests hold it to `row_model` on random and edge values).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from xlgen.reference.models import finite_gradient
-from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row
+from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row, sgd_row_floats
+from xlgen.verify.core import formula_cells, kept_for_sheet
 from xlgen.verify.locate import formula_rows_below, input_cell, normal
-from xlgen.verify.stepwise import LOCAL_ULPS, RowModel, Stepwise, expect, numeric
+from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, expect, largest, numeric,
+                                   sizes)
 
 HEAD = ("x", "y", "a", "b")
 WEIGHTS = {"linear": ("a", "b"), "collapse": ("a", "b", "c", "d"), "relu": ("a", "b", "c", "d")}
@@ -47,7 +52,12 @@ def header_cells(sheet, row: int, col: int) -> dict:
 
 
 def find_blocks(sheet) -> list[BlockMatch]:
-    """Every block in a sheet, top to bottom."""
+    """Every block in a sheet, top to bottom (found once per verification: the model,
+    sweep, derivative, comparison and about checkers all ask; never to be changed)."""
+    return kept_for_sheet(sheet, "neuron blocks", _find_blocks)
+
+
+def _find_blocks(sheet) -> list[BlockMatch]:
     found = []
     for (row, col), value in sorted(sheet.constants.items()):
         if normal(value) != "x":
@@ -224,6 +234,187 @@ def row_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> RowModel:
     return RowModel(initial, carry, row, noisy, magnitude, key, refine)
 
 
+def array_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> ArrayRowModel:
+    """`row_model` for every row at once (arrays, one element per row), its run stepped
+    on plain floats (reference.neurons.sgd_row_floats)."""
+    weights = block.weights()
+    momentum = inputs.momentum
+    carry = {w: f"new {w}" for w in weights}
+    if momentum is not None:
+        carry.update({f"mom {w}": f"mom {w}" for w in weights})
+    carry["blow-up"] = "blow-up"
+    initial = {w: np.float64(inputs.initial[w]) for w in weights}
+    if momentum is not None:
+        initial.update({f"mom {w}": np.float64(0.0) for w in weights})
+    initial["blow-up"] = 0.0
+    xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    x_floats, y_floats = xs.tolist(), ys.tolist()
+    settings = dict(learning_rate=inputs.learning_rate, derivative=inputs.derivative, finite_step=FINITE_STEP,
+                    momentum=momentum)
+
+    def rows(state: dict, indices: np.ndarray) -> dict:
+        x, y = xs[indices], ys[indices]
+        mom = {w: state[f"mom {w}"] for w in weights} if momentum is not None else None
+        out = sgd_row(block.model, {w: state[w] for w in weights}, x, y, mom_before=mom, **settings)
+        values = {"x": x, "y": y, "y_pred": out["prediction"], "err^2": out["loss"]}
+        for w in weights:
+            values[w] = out["before"][w]
+            values[f"err{w}1"] = out["bumped"][w]
+            values[f"est de/d{w}"] = out["finite"][w]
+            values[f"de/d{w}"] = out["analytic"][w]
+            values[f"new {w}"] = out["after"][w]
+            if mom is not None:
+                values[f"mom {w}"] = out["mom"][w]
+        if "hidden" in out:
+            values["ax+b"] = out["hidden"]
+        previous, loss = state["blow-up"], out["loss"]
+        blown = ~np.isfinite(loss) | (loss > inputs.threshold)   # blown_up
+        values["blow-up"] = np.where(previous > 0, previous, np.where(blown, indices + 1.0, 0.0))
+        if block.model == "relu":
+            hidden = out["hidden"]
+            values["dead"] = np.where(np.isfinite(hidden), (hidden < 0).astype(np.float64), np.nan)
+        return values
+
+    def step(state: dict, index: int, sized: bool) -> tuple[dict, dict]:
+        mom = {w: state[f"mom {w}"] for w in weights} if momentum is not None else None
+        out = sgd_row_floats(block.model, state, x_floats[index], y_floats[index], mom_before=mom, **settings)
+        after = {w: out["after"][w] for w in weights}
+        if mom is not None:
+            after.update({f"mom {w}": out["mom"][w] for w in weights})
+        previous = state["blow-up"]
+        after["blow-up"] = previous if previous > 0 else float(index + 1) if blown_up(out["loss"], inputs.threshold) \
+            else 0.0
+        if not sized:
+            return after, {}
+        return after, _carried_sizes(block.model, inputs, state, x_floats[index], y_floats[index], out)
+
+    def magnitude(state: dict, values: dict) -> dict:
+        return _magnitude(block.model, inputs, state, values)
+
+    def refine(state: dict, values: dict, given) -> tuple[dict, dict]:
+        """row_model's refine, every row at once."""
+        updates, refined = {}, {}
+        base = given("err^2")
+        for w in weights:
+            bumped = given(f"err{w}1")
+            if base is not None and bumped is not None:
+                updates[f"est de/d{w}"] = finite_gradient(base, {w: bumped}, FINITE_STEP)[w]
+                refined[f"est de/d{w}"] = largest(sizes(bumped), sizes(base)) / FINITE_STEP
+            used = given(f"est de/d{w}") if inputs.derivative == "finite" else given(f"de/d{w}")
+            if used is None:
+                continue
+            if momentum is not None:
+                beta = np.float64(momentum)
+                previous = state[f"mom {w}"]
+                updates[f"mom {w}"] = previous * beta + (1 - beta) * used
+                refined[f"mom {w}"] = largest(sizes(previous * beta), sizes((1 - beta) * used))
+                used = given(f"mom {w}")
+                if used is None:
+                    continue
+            updates[f"new {w}"] = state[w] - used * inputs.learning_rate
+            refined[f"new {w}"] = largest(sizes(state[w]), sizes(used * inputs.learning_rate))
+        return updates, refined
+
+    noisy = tuple(weights) + tuple(f"mom {w}" for w in weights if momentum is not None)
+    key = (block.model, inputs.learning_rate, inputs.derivative, inputs.threshold, momentum,
+           tuple(sorted(inputs.initial.items())), tuple(x_floats), tuple(y_floats))
+    return ArrayRowModel(initial, carry, rows, step, noisy, magnitude, key, refine)
+
+
+def _magnitude(model: str, inputs: BlockInputs, state: dict, values: dict) -> dict:
+    """row_model's magnitude, every row at once (stepwise.sizes for _size, stepwise.largest for max)."""
+    size = {w: sizes(state[w]) for w in WEIGHTS[model]}
+    x = sizes(values["x"])
+    out = {}
+    if model == "linear":
+        out["y_pred"] = largest(size["a"] * x, size["b"])
+    else:
+        out["ax+b"] = largest(size["a"] * x, size["b"])
+        hidden = largest(sizes(values["ax+b"]), out["ax+b"])
+        out["y_pred"] = largest(size["c"] * hidden, size["d"])
+    both = largest(out["y_pred"], sizes(values["y_pred"]), sizes(values["y"]))   # y - y_pred cancels
+    error = sizes(values["err^2"])
+    base = out["err^2"] = largest(error, 2 * np.sqrt(error) * both)
+    for w, (bumped, estimate, _, _, _) in _KEYS[model]:
+        error = sizes(values[bumped])
+        out[bumped] = largest(error, 2 * np.sqrt(error) * both)
+        out[estimate] = largest(out[bumped], base) / FINITE_STEP
+    residual = 2 * both
+    if model == "linear":
+        out.update({"de/db": residual, "de/da": residual * x})
+    else:
+        out.update({"de/dd": residual, "de/db": residual * size["c"], "de/da": residual * size["c"] * x,
+                    "de/dc": residual * hidden})
+    finite, momentum, rate = inputs.derivative == "finite", inputs.momentum, abs(inputs.learning_rate)
+    for w, (_, estimate, analytic, new, mom) in _KEYS[model]:
+        used = out[estimate] if finite else out[analytic]
+        if momentum is not None:
+            beta = abs(momentum)
+            used = out[mom] = largest(sizes(state[mom]) * beta, (1 - beta) * used)
+        out[new] = largest(size[w], rate * used)
+    return out
+
+
+def _carried_sizes(model: str, inputs: BlockInputs, state: dict, x: float, y: float, out: dict) -> dict:
+    """_magnitude of the values a run carries (new weights, their momentum) for one row on
+    floats (`out`: its sgd_row_floats), computing only what they need. Python's max(a, b)
+    is spelled `b if b > a else a` (the same value, NaN included) to save its calls."""
+    inf = math.inf
+    weights = WEIGHTS[model]
+    size = {w: abs(v) if -inf < (v := state[w]) < inf else 0.0 for w in weights}
+    x = abs(x) if -inf < x < inf else 0.0
+    inner = size["a"] * x
+    inner = size["b"] if size["b"] > inner else inner                    # max(|a|*x, |b|)
+    if model == "linear":
+        predicted = inner
+    else:
+        hidden = out["hidden"]
+        hidden = abs(hidden) if -inf < hidden < inf else 0.0
+        hidden = inner if inner > hidden else hidden                     # max(|ax+b|, that)
+        predicted = size["c"] * hidden
+        predicted = size["d"] if size["d"] > predicted else predicted    # max(|c|*hidden, |d|)
+    both = predicted
+    for value in (out["prediction"], y):                                 # max(that, |y_pred|, |y|)
+        value = abs(value) if -inf < value < inf else 0.0
+        both = value if value > both else both
+    if inputs.derivative == "finite":
+        error = out["loss"]
+        error = abs(error) if -inf < error < inf else 0.0
+        base = 2 * math.sqrt(error) * both
+        base = base if base > error else error                           # max(err, 2*sqrt(err)*both)
+        used = {}
+        for w in weights:
+            error = out["bumped"][w]
+            error = abs(error) if -inf < error < inf else 0.0
+            bumped = 2 * math.sqrt(error) * both
+            bumped = bumped if bumped > error else error
+            used[w] = (base if base > bumped else bumped) / FINITE_STEP   # max(bumped, base) / step
+    else:
+        residual = 2 * both
+        if model == "linear":
+            used = {"b": residual, "a": residual * x}
+        else:
+            used = {"d": residual, "b": residual * size["c"], "a": residual * size["c"] * x, "c": residual * hidden}
+    carried = {}
+    momentum, rate = inputs.momentum, abs(inputs.learning_rate)
+    for w, (_, _, _, _, mom) in _KEYS[model]:
+        step = used[w]
+        if momentum is not None:
+            beta = abs(momentum)
+            before = state[mom]
+            before = (abs(before) if -inf < before < inf else 0.0) * beta
+            step = (1 - beta) * step
+            step = carried[mom] = step if step > before else before       # max(|mom|*beta, (1-beta)*used)
+        step = rate * step
+        carried[w] = step if step > size[w] else size[w]                 # max(|w|, |lr|*used)
+    return carried
+
+
+# per model, per weight: the keys of its (bumped loss, finite and analytic derivative, new weight, momentum)
+_KEYS = {model: tuple((w, (f"err{w}1", f"est de/d{w}", f"de/d{w}", f"new {w}", f"mom {w}")) for w in weights)
+         for model, weights in WEIGHTS.items()}
+
+
 def _size(value) -> float:
     """|value|, 0 for anything not a finite number (an error cell has no rounding noise)."""
     try:
@@ -236,7 +427,7 @@ def _size(value) -> float:
 @dataclass
 class CheckedBlock:
     match: BlockMatch
-    stepwise: Stepwise
+    stepwise: StepwiseRows
     rows_per_epoch: int
 
     @property
@@ -278,30 +469,36 @@ class CheckedBlock:
 
 
 def prepare(context, result, sheet, block: BlockMatch, inputs: BlockInputs) -> CheckedBlock:
-    """The block's per-row model checked against the workbook (xlgen.verify.stepwise)."""
+    """The block's model checked against the workbook (xlgen.verify.stepwise), every row at once."""
     xs, ys, per_epoch = data_points(context, result, sheet, block)
     if len(block.rows) % per_epoch:
         result.notes.append(f"{len(block.rows)} rows is not a whole number of epochs of {per_epoch} points")
         per_epoch = len(block.rows)
 
     # every column of the block read at once (not cell by cell: single lookups past a few
-    # thousand make the engine's values into a dict); the reader keeps no reference to the
+    # thousand make the engine's values into a dict); the block keeps no reference to the
     # context, so a context's cached blocks (model.checked_sheet) do not keep it alive
     columns = {key: context.column(sheet.name, block.rows, col) for key, col in block.col.items()}
-
-    def read(index, key):
-        return columns[key][index]   # KeyError: the block has no such column
-
-    stepwise = Stepwise(row_model(block, inputs, xs, ys), len(block.rows), read)
+    stepwise = StepwiseRows(array_model(block, inputs, xs, ys), len(block.rows), columns)
     return CheckedBlock(block, stepwise, per_epoch)
 
 
 def expect_rows(result, sheet, checked: CheckedBlock) -> None:
-    """Expect every formula cell of the block's rows."""
+    """Expect every formula cell of the block's rows (row by row, as the block reads)."""
     block, stepwise = checked.match, checked.stepwise
-    keys = list(stepwise.local[0]) if stepwise.local else []
-    for index, r in enumerate(block.rows):
-        for key in keys:
-            c = block.col.get(key)
-            if c is not None and (r, c) in sheet.formulas:
-                expect(result, r, c, stepwise.cell(index, key))
+    keys = [key for key in stepwise.keys if key in block.col]
+    if not keys:
+        return
+    rows = np.asarray(block.rows, dtype=np.int64)
+    cols = np.array([block.col[key] for key in keys], dtype=np.int64)
+    # which of the (row, key) cells hold formulas, read row by row: each cell as one code
+    formula_rows, formula_cols = formula_cells(sheet)
+    if not len(formula_rows):
+        return
+    width = int(max(cols.max(), formula_cols.max())) + 1
+    wanted = np.isin((rows[:, None] * width + cols[None, :]).reshape(-1),
+                     formula_rows.astype(np.int64) * width + formula_cols)
+    expectations = [stepwise.column(key) for key in keys]
+    values, scales, bounds = (np.column_stack([e[part] for e in expectations]).reshape(-1)[wanted] for part in range(3))
+    cells = list(zip(np.repeat(rows, len(keys))[wanted].tolist(), np.tile(cols, len(rows))[wanted].tolist()))
+    result.expect_many(cells, values, scales, bounds)

@@ -367,6 +367,286 @@ def expect(result, row: int, col: int, expectation: tuple[object, float, float])
     result.expect(row, col, value, scale, bound)
 
 
+# --- a per-row model, every row at once ------------------------------------------------
+# The same checks as Stepwise, faster: the local check's rows are independent (each starts
+# from the workbook's previous row), so the model's row is computed for all of them at once
+# (arrays, one element per row), and the runs from the inputs are carried row after row on
+# plain floats, their rows then computed at once from the states entering them. Each
+# element sees the same IEEE operations on the same numbers as Stepwise over the RowModel
+# it mirrors, so the expected values and bounds are the same, bit for bit (tests hold them
+# to it, on random and edge values).
+
+@dataclass
+class ArrayRowModel:
+    """A RowModel given for many rows at once.
+
+    initial, carry, noisy, key: as RowModel's (the state names are carry's).
+    rows:      (state arrays, row indices) -> every value the rows show, by key, as arrays:
+               RowModel.row, element by element.
+    step:      (state, row index, sized) -> (the state after the row, on plain floats, a new
+               dict; with `sized`, by state name the size of the numbers it was computed
+               from: RowModel.magnitude of its carry key): the run's step.
+    magnitude: (state arrays, values arrays) -> key -> array: RowModel.magnitude, element
+               by element (where it is not a finite number, none).
+    refine:    (state arrays, values arrays, given) -> (values, magnitudes): RowModel.refine,
+               element by element; given(key) is the workbook's column `key` as floats
+               (`numeric`), None where there is no such column.
+    """
+    initial: dict
+    carry: dict
+    rows: Callable[[dict, np.ndarray], dict]
+    step: Callable[[dict, int, bool], tuple[dict, dict]]
+    noisy: tuple = ()
+    magnitude: Callable[[dict, dict], dict] | None = None
+    key: tuple | None = None
+    refine: Callable | None = None
+
+
+def largest(first, *others):
+    """Python's max() element by element: the first of the largest, where a later value
+    is greater (so a NaN stays only where it comes first)."""
+    for other in others:
+        first = np.where(other > first, other, first)
+    return first
+
+
+def sizes(values: np.ndarray) -> np.ndarray:
+    """|value|, 0 where it is not a finite number (an error cell has no rounding noise)."""
+    return np.where(np.isfinite(values), np.abs(values), 0.0)
+
+
+def numeric_column(values: list) -> np.ndarray:
+    """`numeric` of each of a column's values, as a float array."""
+    floats, plain = as_floats(values)
+    if plain.all():
+        return floats
+    return np.array([numeric(value) for value in values], dtype=np.float64)
+
+
+def _nudged(state: dict, noisy: tuple, pattern: tuple, noise: float, magnitudes: dict | None = None) -> dict:
+    """`nudge` of every row's state at once."""
+    out = dict(state)
+    for k, name in enumerate(noisy):
+        value = out[name]
+        size = largest(np.abs(value), magnitudes.get(name, 0.0) if magnitudes else 0.0, 1e-6)
+        out[name] = np.where(np.isfinite(value), value + pattern[k % len(pattern)] * noise * size, value)
+    return out
+
+
+def _spreads(base: np.ndarray, others: list, local: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`spread` (or with `local`, `local_spread`) of each row: (spread, unknown), where
+    `unknown` marks the rows where it is None."""
+    finite = np.isfinite(base)
+    others_finite = [np.isfinite(other) for other in others]
+    largest_difference = np.zeros(len(base))
+    for other, other_finite in zip(others, others_finite):
+        difference = np.abs(other - base)
+        if local:   # local_spread: the finite ones count
+            difference = np.where(other_finite, difference, 0.0)
+        np.maximum(largest_difference, difference, out=largest_difference)
+    any_other_finite = np.logical_or.reduce(others_finite) if others else np.zeros(len(base), dtype=bool)
+    if local:
+        unknown = ~finite & any_other_finite
+    else:
+        unknown = np.where(finite, ~np.logical_and.reduce(others_finite) if others else False, any_other_finite)
+    return np.where(finite, largest_difference, 0.0), unknown
+
+
+def _local_bounds(values: np.ndarray, magnitudes, nudged: list) -> np.ndarray:
+    """`local_bound` of each row: LOCAL_ULPS of its operands' size, plus the spread of the
+    rows recomputed from nudged previous rows; inf where that spread is unknown."""
+    spread_, unknown = _spreads(values, nudged, local=True)
+    size = np.where(np.isfinite(values), np.abs(values), 0.0)
+    return np.where(unknown, math.inf, LOCAL_ULPS * ULP * largest(size, magnitudes) + spread_)
+
+
+def combine_rows(local, local_scale, local_bound, runs: np.ndarray, row_noise) -> tuple:
+    """`combine` for every row at once: (expected values, scales, bounds); `runs` is
+    (runs, rows): the plain run first, then the nudged ones."""
+    reference, others = runs[0], list(runs[1:])
+    run_spread, unknown = _spreads(reference, others)
+    noise = largest(local_bound, row_noise)
+    local_finite, reference_finite = np.isfinite(local), np.isfinite(reference)
+    extra = noise + run_spread
+    close_ = np.where(local_finite & reference_finite,
+                      np.abs(local - reference) <= LOCAL_ULPS * ULP * np.maximum(np.abs(local), np.abs(reference))
+                      + extra,
+                      ~local_finite & ~reference_finite)
+    size = np.abs(reference)
+    for other in others:
+        np.maximum(size, np.abs(other), out=size)
+    lost = (run_spread != 0) & (run_spread > LOST * size)
+    use_local = unknown | close_ | lost
+    size = np.where(reference_finite, np.abs(reference), 0.0)
+    return (np.where(use_local, local, reference), np.where(use_local, local_scale, 0.0),
+            np.where(use_local, local_bound, extra + LOCAL_ULPS * ULP * size))
+
+
+class _RunRows:
+    """One run's rows, row i a mapping key -> value, from the runs' arrays (runs, rows)."""
+
+    def __init__(self, columns: dict, run: int, count: int):
+        self.columns, self.run, self.count = columns, run, count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, index: int):
+        if not -self.count <= index < self.count:
+            raise IndexError(index)
+        return _RunRow(self.columns, self.run, index % self.count)
+
+
+class _RunRow(Mapping):
+    def __init__(self, columns: dict, run: int, index: int):
+        self.columns, self.run, self.index = columns, run, index
+
+    def __getitem__(self, key):
+        return self.columns[key][self.run, self.index]
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self):
+        return len(self.columns)
+
+
+def runs_of_rows(model: ArrayRowModel, count: int) -> dict:
+    """key -> (runs, rows) array: the plain run from `model.initial` and the nudged ones
+    (`runs_from_inputs`), carried on plain floats, their rows computed at once."""
+    key = None if model.key is None else ("rows", model.key, count)
+    if key is not None and key in _RUNS:
+        return _RUNS[key]
+    names = list(model.carry)
+    entering = {name: np.empty((1 + len(PATTERNS), count)) for name in names}
+    step, inf = model.step, math.inf
+    for number, pattern in enumerate((None, *PATTERNS)):
+        state, states = {name: float(model.initial[name]) for name in names}, []
+        if pattern is None:
+            for index in range(count):
+                states.append(state)
+                state = step(state, index, False)[0]
+        else:   # `nudge` by the finite magnitudes, on the floats a step gives
+            nudges = [(name, pattern[k % len(pattern)] * NOISE) for k, name in enumerate(model.noisy)]
+            for index in range(count):
+                states.append(state)
+                state, magnitudes = step(state, index, True)
+                for name, signed_noise in nudges:
+                    value = state[name]
+                    if -inf < value < inf:
+                        size, magnitude = abs(value), magnitudes.get(name, 0.0)
+                        if -inf < magnitude < inf and magnitude > size:
+                            size = magnitude
+                        if 1e-6 > size:
+                            size = 1e-6
+                        state[name] = value + signed_noise * size
+        for name in names:
+            entering[name][number] = np.fromiter(map(itemgetter(name), states), dtype=np.float64, count=count)
+    with np.errstate(all="ignore"):
+        values = model.rows({name: column.reshape(-1) for name, column in entering.items()},
+                            np.tile(np.arange(count), 1 + len(PATTERNS)))
+    runs = {key_: np.broadcast_to(value, (1 + len(PATTERNS)) * count).reshape(1 + len(PATTERNS), count)
+            for key_, value in values.items()}
+    if key is not None:
+        if len(_RUNS) >= 32:
+            _RUNS.pop(next(iter(_RUNS)))
+        _RUNS[key] = runs
+    return runs
+
+
+class StepwiseRows:
+    """Stepwise's expected values for `count` rows of an ArrayRowModel held in a workbook,
+    every row at once.
+
+    columns: key -> the workbook's (computed) values of that column, row by row
+    (KeyError: the block has no such column).
+    """
+
+    def __init__(self, model: ArrayRowModel, count: int, columns: Mapping):
+        self.model, self.count, self.columns = model, count, columns
+        self._numeric = {}
+        columns_of_runs = runs_of_rows(model, count)
+        self.runs = [_RunRows(columns_of_runs, run, count) for run in range(1 + len(PATTERNS))]
+        self._run_columns = columns_of_runs
+        indices = np.arange(count)
+        state = {}
+        for name, key in model.carry.items():
+            state[name] = column = np.empty(count)
+            column[:1] = model.initial[name]
+        if count > 1:
+            for name, key in model.carry.items():
+                state[name][1:] = self.numbers(key)[:-1]
+        with np.errstate(all="ignore"):
+            nudged_states = [_nudged(state, model.noisy, pattern, LOCAL_NOISE) for pattern in PATTERNS]
+            values_all = model.rows({name: np.concatenate([state[name], *(other[name] for other in nudged_states)])
+                                     for name in state}, np.tile(indices, 1 + len(PATTERNS)))
+            values_all = {key: np.broadcast_to(value, ((1 + len(PATTERNS)) * count,)) for key, value in values_all.items()}
+            values = {key: value[:count] for key, value in values_all.items()}
+            nudged = [{key: value[count * (k + 1):count * (k + 2)] for key, value in values_all.items()}
+                      for k in range(len(PATTERNS))]
+            magnitudes = {}
+            if model.magnitude is not None:
+                for key, size in model.magnitude(state, values).items():
+                    size = np.broadcast_to(np.asarray(size, dtype=np.float64), (count,))
+                    magnitudes[key] = np.where(np.isfinite(size), size, 0.0)
+            self.row_noise = {}
+            if model.refine is not None:
+                updates, refined_sizes = model.refine(state, values, self.given)
+                # before refining: the bound of the row computed from the previous row alone,
+                # the noise the run's own value of each refined cell carries
+                self.row_noise = {key: _local_bounds(values[key], magnitudes.get(key, 0.0),
+                                                     [other[key] for other in nudged])
+                                  for key in updates}
+                values = {**values, **updates}
+                magnitudes = {**magnitudes, **refined_sizes}
+                nudged = [{**other, **model.refine(other_state, other, self.given)[0]}
+                          for other_state, other in zip(nudged_states, nudged)]
+            self.local = values
+            self.local_scale = magnitudes
+            self.local_bound = {key: _local_bounds(value, magnitudes.get(key, 0.0), [other[key] for other in nudged])
+                                for key, value in values.items()}
+
+    @property
+    def keys(self) -> list:
+        """The keys of every row's values."""
+        return list(self.local)
+
+    def numbers(self, key: str) -> np.ndarray:
+        """The workbook's column `key` as floats (`numeric`); KeyError where there is none."""
+        if key not in self._numeric:
+            self._numeric[key] = numeric_column(self.columns[key])
+        return self._numeric[key]
+
+    def given(self, key: str) -> np.ndarray | None:
+        """`Stepwise.given` for every row: the workbook's column, None where there is none."""
+        try:
+            return self.numbers(key)
+        except KeyError:
+            return None
+
+    def _noise(self, key: str):
+        noise = self.row_noise.get(key)
+        return self.local_bound[key] if noise is None else largest(self.local_bound[key], noise)
+
+    def noise(self, index: int, key: str) -> float:
+        """`Stepwise.noise`."""
+        return self._noise(key)[index]
+
+    def column(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`Stepwise.cell` of every row's cell `key`: (expected values, scales, bounds)."""
+        with np.errstate(all="ignore"):
+            return combine_rows(self.local[key], self.local_scale.get(key, 0.0), self.local_bound[key],
+                                self._run_columns[key], self._noise(key))
+
+    def workbook_rows(self) -> list[WorkbookRows]:
+        keys = list(self._run_columns)
+        read = lambda index, key: self.columns[key][index]   # noqa: E731
+        return [WorkbookRows(read, index, keys) for index in range(self.count)]
+
+    derived = Stepwise.derived
+    link = Stepwise.link
+
+
 # --- whole columns at once ------------------------------------------------------------
 # Sheets whose rows are plain arithmetic (the course's basic and optimiser sheets, the
 # smoothing demo) are checked the same way, column by column: the local check recomputes
