@@ -336,3 +336,20 @@ def test_libreoffice_recomputes_the_same_figures():
     relu = {e: [values["relu"][(5 + e, c)] for c in (3, 4, 5, 6)] for e in (1, 2, 3)}
     assert relu[1][0] < 0 and relu[1][:3] == relu[2][:3] == relu[3][:3] and relu[1][3] != relu[3][3]
     assert values["lr_sweep"][(5, 9)] == pytest.approx(87.8, abs=0.1)
+
+
+@pytest.mark.parametrize("sheet, key, typed", [
+    ("collapse", "err^2", '"abc"'),   # text the SUM of an epoch's rmse skips
+    ("collapse", "err^2", '"12"'),    # text that looks like a number: SUM skips it too
+    ("relu", "dead", "TRUE"),         # a boolean in the dead rows the summary counts
+    ("relu", "dead", '"x"'),
+])
+def test_text_or_a_boolean_in_a_summed_column_fails_at_that_cell(tmp_path, sheet, key, typed):
+    """A user's text where a number belongs is named as the first wrong cell; the
+    summaries over the column take it as SUM over a range does (it crashed verify)."""
+    cell = block_cell(WORKBOOK, sheet, key, 3)
+    typed_in = tmp_path / "typed.xlsx"
+    replace_formula(WORKBOOK, typed_in, sheet, cell, typed)
+    code, out, err = run_cli("verify", typed_in, "--json")
+    assert code == 1, err
+    assert json.loads(out)["first_divergence"] == f"{sheet}!{cell}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xlgen.engine.book import ExcelError
 from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row, sgd_row_floats
 from xlgen.verify.core import formula_cells, kept_for_sheet
@@ -424,6 +425,19 @@ def _size(value) -> float:
     return value if math.isfinite(value) else 0.0
 
 
+def in_a_sum(value) -> float:
+    """A cell's value as SUM over a range takes it: text, TRUE/FALSE and empty cells are
+    skipped (counted as 0), an error makes the sum one (NaN). The workbook's rows may hold
+    anything a user typed; a run's are floats, which pass unchanged."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, ExcelError):
+        return math.nan
+    if value is None or isinstance(value, (bool, str)):
+        return 0.0
+    return float(value)
+
+
 @dataclass
 class CheckedBlock:
     match: BlockMatch
@@ -444,13 +458,13 @@ class CheckedBlock:
 
     # summaries of a run (the workbook's rows or a reference run), for sheets that sum up a block
     def rmse(self, epoch: int):
-        return lambda rows: rmse([rows[i]["err^2"] for i in self.epoch_range(epoch)])
+        return lambda rows: rmse([in_a_sum(rows[i]["err^2"]) for i in self.epoch_range(epoch)])
 
     def at_end(self, epoch: int, key: str):
         return lambda rows: rows[self.epoch_range(epoch)[-1]][key]
 
     def dead_rows(self, epoch: int):
-        return lambda rows: float(np.sum([rows[i]["dead"] for i in self.epoch_range(epoch)]))
+        return lambda rows: float(np.sum([in_a_sum(rows[i]["dead"]) for i in self.epoch_range(epoch)]))
 
     def first_blowup(self):
         return lambda rows: rows[len(rows) - 1]["blow-up"]
