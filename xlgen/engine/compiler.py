@@ -265,18 +265,20 @@ class Compiler:
 
     # --- shapes --------------------------------------------------------------------
     def compile(self, sheet: int, text: str, row: int, col: int, is_array: bool,
-                cell_label: str, shown_text: str | None = None, parts: list | None = None):
-        """Compile `text` as found at (row, col). Raises UnsupportedFormula naming cell_label.
+                cell_label, shown_text: str | None = None, parts: list | None = None):
+        """Compile `text` as found at (row, col). Raises UnsupportedFormula naming cell_label
+        (the cell's name, or a function giving it: made only for an error).
 
         `shown_text` is the formula as the file has it, when `text` is its rewriting (table
         references as A1). Returns (Shape, number of references in the text) so the caller
         can check that its shape key saw the same references as the parser. `parts`:
         refs.REF_RE.split(text), when the caller has it.
         """
-        length = len(_PREFIX_RE.sub("", text))
-        if length > MAX_FORMULA_LENGTH:
-            raise UnsupportedFormula(cell_label, f"a formula of {length:,} characters "
-                                                 f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
+        if len(text) > MAX_FORMULA_LENGTH:  # (taking the prefixes out only shortens it)
+            length = len(_PREFIX_RE.sub("", text))
+            if length > MAX_FORMULA_LENGTH:
+                raise UnsupportedFormula(_label(cell_label), f"a formula of {length:,} characters "
+                                                           f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
         skeleton, rows = row_skeleton(text, parts)
         if not rows or not all(1 <= r <= MAX_ROW for r in rows):
             rows = None
@@ -295,18 +297,18 @@ class Compiler:
             try:
                 tree, tagged = self._tree(text, skeleton, rows)
             except UnsupportedSyntax as exc:
-                raise UnsupportedFormula(cell_label, exc.what) from None
+                raise UnsupportedFormula(_label(cell_label), exc.what) from None
             except ParseError:
-                raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} "
-                                                     "(cannot be parsed)") from None
+                raise UnsupportedFormula(_label(cell_label), f"formula ={shown(shown_text or text)} "
+                                                             "(cannot be parsed)") from None
             try:
                 emitter = _Emitter(self, sheet, row, col, is_array, tagged and family_key is not None)
                 shape = emitter.build(tree)
             except _Unsupported as exc:
-                raise UnsupportedFormula(cell_label, exc.what) from None
+                raise UnsupportedFormula(_label(cell_label), exc.what) from None
             except (RecursionError, SyntaxError):  # nested past what Python compiles (100 blocks)
-                raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} (nested too deeply "
-                                                     "to compile)") from None
+                raise UnsupportedFormula(_label(cell_label), f"formula ={shown(shown_text or text)} (nested too deeply "
+                                                             "to compile)") from None
             count = _count_refs(tree)
             if emitter.family is not None:
                 self._families[family_key] = _Family(emitter.family, emitter.factory, rows, row, shape, count)
@@ -348,6 +350,11 @@ class Compiler:
 
 
 _UNSEEN = object()
+
+
+def _label(cell_label) -> str:
+    """A cell's name as Compiler.compile was given it (or a function making it)."""
+    return cell_label() if callable(cell_label) else cell_label
 
 
 class _Row(int):
