@@ -213,3 +213,50 @@ def test_a_row_skeleton_with_its_rows_put_back_is_the_formula(pieces):
         g = m.groups()
         expected_rows += [int(g[i]) for i in (5, 9, 15, 17) if g[i] is not None]
     assert rows == expected_rows
+
+
+# Formulas that differ in their references' columns too (collab-filter's gradients) share
+# one parse per reference skeleton (compiler._parsed_by_references): the tree each gets
+# must be its own parse tree, whatever its references.
+REFERENCE_SHAPES = [
+    "2*(CU31*AA31+CV31*AB31)/$F$28",
+    "SUMPRODUCT($B5:$F5,G$1:G$5)+data!C3",
+    "SUM(A:A)-SUM(3:4)+'my sheet'!$B$2",
+    'IF(H2="",0,MMULT($D16:$F16,H$12:H$14))&"A1"',
+    'INDIRECT("B2")+C3',
+    "LET(x,A1,x*B2)",
+]
+
+
+def _moved(text: str, dc: int, dr: int) -> str:
+    from xlgen.engine.refs import shift_formula
+    return shift_formula(text, dr, dc)
+
+
+def test_reference_skeletons_give_each_formula_its_own_tree():
+    from xlgen.engine import compiler
+    from xlgen.engine.book import Book, Sheet
+    book = Book(sheets=[Sheet("s"), Sheet("data"), Sheet("my sheet")])
+    engine = compiler.Compiler(book, {"s": 0, "data": 1, "my sheet": 2}, {}, set())
+    for text in REFERENCE_SHAPES:
+        for dc, dr in [(0, 0), (1, 0), (3, 2), (7, 5), (2, 9)]:
+            moved = _moved(text, dc, dr)
+            assert engine._parsed_by_references(moved, None) == compiler.parse_tree(moved), moved
+
+
+def test_reference_skeletons_parse_once(monkeypatch):
+    from xlgen.engine import compiler
+    parsed = []
+    real = compiler.parse_tree
+    monkeypatch.setattr(compiler, "parse_tree", lambda text: parsed.append(text) or real(text))
+    compiler._parsed.cache_clear()
+    cells = {f"{col}{r}": float(r + i) for i, col in enumerate("ABCDEFGH") for r in range(1, 4)}
+    for i, col in enumerate("JKLMNOPQ"):  # each column's own pair of columns: a new row skeleton each
+        a, b = "ABCDEFGH"[i], "ABCDEFGH"[(i + 3) % 8]
+        cells[f"{col}1"] = f"=2*({a}1*{b}2+{a}3)/$A$1"
+    values = calculate(book_of(("s", cells))).values
+    for i, col in enumerate("JKLMNOPQ"):
+        j = (i + 3) % 8
+        assert values[("s", 1, 10 + i)] == 2 * ((1.0 + i) * (2.0 + j) + (3.0 + i)) / 1.0
+    # the first formula, the second with its probe, then none
+    assert len(parsed) == 3, parsed

@@ -29,7 +29,7 @@ from ..errors import UnsupportedFormula
 from . import runtime as rt
 from .library_names import FORMULAS_VERSION, HEAVY_NAMES
 from .parse import ParseError, UnsupportedSyntax, parse_tree
-from .refs import MAX_COL, MAX_ROW, row_skeleton
+from .refs import MAX_COL, MAX_ROW, REF_RE, col_letters, col_number, row_skeleton
 
 SHEET_SHIFT = 36  # rows take 21 bits: row 1,048,576 is 1 << 20
 ROW_SHIFT = 15
@@ -199,6 +199,7 @@ class Compiler:
         self.formula_keys = formula_keys
         self._consts: dict = {}
         self._skeletons: dict = {}  # row_skeleton -> its tree with rows 1, 2, ... (None: not yet, False: no)
+        self._reference_probes: dict = {}  # _reference_skeleton -> its probe's tree (None: not yet, False: no)
         self._factories: dict = {}  # shape source, references' numbers as names -> its factory
         self._families: dict = {}  # (row skeleton, sheet, col, is_array) -> _Family
         self._name_trees: dict = {}
@@ -265,18 +266,20 @@ class Compiler:
 
     # --- shapes --------------------------------------------------------------------
     def compile(self, sheet: int, text: str, row: int, col: int, is_array: bool,
-                cell_label: str, shown_text: str | None = None, parts: list | None = None):
-        """Compile `text` as found at (row, col). Raises UnsupportedFormula naming cell_label.
+                cell_label, shown_text: str | None = None, parts: list | None = None):
+        """Compile `text` as found at (row, col). Raises UnsupportedFormula naming cell_label
+        (the cell's name, or a function giving it: made only for an error).
 
         `shown_text` is the formula as the file has it, when `text` is its rewriting (table
         references as A1). Returns (Shape, number of references in the text) so the caller
         can check that its shape key saw the same references as the parser. `parts`:
         refs.REF_RE.split(text), when the caller has it.
         """
-        length = len(_PREFIX_RE.sub("", text))
-        if length > MAX_FORMULA_LENGTH:
-            raise UnsupportedFormula(cell_label, f"a formula of {length:,} characters "
-                                                 f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
+        if len(text) > MAX_FORMULA_LENGTH:  # (taking the prefixes out only shortens it)
+            length = len(_PREFIX_RE.sub("", text))
+            if length > MAX_FORMULA_LENGTH:
+                raise UnsupportedFormula(_label(cell_label), f"a formula of {length:,} characters "
+                                                           f"(Excel's limit is {MAX_FORMULA_LENGTH:,})")
         skeleton, rows = row_skeleton(text, parts)
         if not rows or not all(1 <= r <= MAX_ROW for r in rows):
             rows = None
@@ -293,20 +296,20 @@ class Compiler:
         sys.setrecursionlimit(max(limit, _COMPILE_RECURSION_LIMIT))
         try:
             try:
-                tree, tagged = self._tree(text, skeleton, rows)
+                tree, tagged = self._tree(text, skeleton, rows, parts)
             except UnsupportedSyntax as exc:
-                raise UnsupportedFormula(cell_label, exc.what) from None
+                raise UnsupportedFormula(_label(cell_label), exc.what) from None
             except ParseError:
-                raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} "
-                                                     "(cannot be parsed)") from None
+                raise UnsupportedFormula(_label(cell_label), f"formula ={shown(shown_text or text)} "
+                                                             "(cannot be parsed)") from None
             try:
                 emitter = _Emitter(self, sheet, row, col, is_array, tagged and family_key is not None)
                 shape = emitter.build(tree)
             except _Unsupported as exc:
-                raise UnsupportedFormula(cell_label, exc.what) from None
+                raise UnsupportedFormula(_label(cell_label), exc.what) from None
             except (RecursionError, SyntaxError):  # nested past what Python compiles (100 blocks)
-                raise UnsupportedFormula(cell_label, f"formula ={shown(shown_text or text)} (nested too deeply "
-                                                     "to compile)") from None
+                raise UnsupportedFormula(_label(cell_label), f"formula ={shown(shown_text or text)} (nested too deeply "
+                                                             "to compile)") from None
             count = _count_refs(tree)
             if emitter.family is not None:
                 self._families[family_key] = _Family(emitter.family, emitter.factory, rows, row, shape, count)
@@ -314,7 +317,7 @@ class Compiler:
         finally:
             sys.setrecursionlimit(limit)
 
-    def _tree(self, text: str, skeleton: str, rows: list | None):
+    def _tree(self, text: str, skeleton: str, rows: list | None, parts: list | None = None):
         """(parse_tree(text), whether its rows are tagged), parsing once per skeleton:
         formulas that differ only in their references' rows (each epoch's rmse over its
         own 29 rows) reuse the first one's tree with their rows put in. The reuse is proven
@@ -323,11 +326,11 @@ class Compiler:
         `rows`), so the code generated from it can be re-bound to the skeleton's next
         formulas (_Family)."""
         if rows is None:
-            return _parsed(text), False
+            return self._parsed_by_references(text, parts), False
         probe = self._skeletons.get(skeleton, _UNSEEN)
         if probe is _UNSEEN:  # first sight: most skeletons have one shape, so no probe yet
             self._skeletons[skeleton] = None
-            return _parsed(text), False
+            return self._parsed_by_references(text, parts), False
         if probe is None:
             numbered = list(range(1, len(rows) + 1))
             pieces = skeleton.split("\x00")
@@ -347,7 +350,168 @@ class Compiler:
         return _with_rows(probe, [_Row(value, i) for i, value in enumerate(rows)]), True
 
 
+    def _parsed_by_references(self, text: str, parts: list | None):
+        """parse_tree(text), parsing once per reference skeleton (the text with its
+        references' columns and rows taken out): formulas that differ in where they point
+        (collab-filter's gradients, one per column, 389 parses in its build) reuse the
+        tree of a probe with references A1, B2, C3... with theirs put in. The probe is
+        checked the second time its skeleton is seen: it must hold exactly those
+        references in that order, and with that formula's references put in it must be
+        the formula's own parse tree."""
+        found = _reference_skeleton(text, parts)
+        if found is None:
+            return _parsed(text)
+        skeleton, ends = found
+        probe = self._reference_probes.get(skeleton, _UNSEEN)
+        if probe is _UNSEEN:  # first sight: no probe yet
+            self._reference_probes[skeleton] = None
+            return _parsed(text)
+        if probe is None:
+            probe = self._reference_probes[skeleton] = _reference_probe(skeleton, len(ends))
+            if probe is not False:
+                tree = _parsed(text)
+                if _with_references(probe, ends) != tree:
+                    self._reference_probes[skeleton] = False
+                return tree
+        if probe is False:
+            return _parsed(text)
+        return _with_references(probe, ends)
+
+
 _UNSEEN = object()
+_COLUMN, _ROW_NUMBER, _COLUMN_ONLY, _ROW_ONLY = "\x00", "\x01", "\x02", "\x03"
+_REFERENCE_MARK = re.compile("[\x00-\x03]")
+
+
+def _reference_skeleton(text: str, parts: list | None):
+    """(the text with each reference end's column letters and row digits marked, the ends'
+    (column, row) in text order, None where a whole-column or whole-row range has none),
+    or None: no references, or one a probe's A1-style reference could not stand for
+    (lower case, a leading zero, off the sheet, marks in the text)."""
+    if parts is None:
+        parts = REF_RE.split(text)
+    if len(parts) == 1 or _REFERENCE_MARK.search(text):
+        return None
+    out = [parts[0]]
+    ends: list = []
+    for i in range(1, len(parts), 19):  # literal, 18 groups, literal, ... (refs.REF_RE)
+        g = parts[i:i + 18]
+        if g[3] is not None:
+            for at in (2, 6) if g[7] is not None else (2,):
+                letters, digits = g[at + 1], g[at + 3]
+                if not letters.isupper() or digits[0] == "0":
+                    return None
+                col, row = col_number(letters), int(digits)
+                if col > MAX_COL or not 1 <= row <= MAX_ROW:
+                    return None
+                ends.append((col, row))
+                if at == 6:
+                    out.append(":")
+                out.append(f"{g[at]}{_COLUMN}{g[at + 2]}{_ROW_NUMBER}")
+        elif g[11] is not None:
+            for letters in (g[11], g[13]):
+                if not letters.isupper() or col_number(letters) > MAX_COL:
+                    return None
+                ends.append((col_number(letters), None))
+            out.append(f"{g[10]}{_COLUMN_ONLY}:{g[12]}{_COLUMN_ONLY}")
+        elif g[15] is not None:
+            for digits in (g[15], g[17]):
+                if digits[0] == "0" or not 1 <= int(digits) <= MAX_ROW:
+                    return None
+                ends.append((None, int(digits)))
+            out.append(f"{g[14]}{_ROW_ONLY}:{g[16]}{_ROW_ONLY}")
+        else:
+            out.append(g[0] if g[0] is not None else g[1])
+        out.append(parts[i + 18])
+    if len(ends) >= MAX_COL:
+        return None
+    return "".join(out), ends
+
+
+def _reference_probe(skeleton: str, count: int):
+    """The parse tree of the skeleton with end i (from 0) as column i + 1 and row i + 1,
+    if it holds exactly those references in that order, else False."""
+    end = iter(range(1, count + 1))
+    current = [0]
+
+    def fill(mark) -> str:
+        kind = mark.group()
+        if kind != _ROW_NUMBER:
+            current[0] = next(end)
+        if kind in (_COLUMN, _COLUMN_ONLY):
+            return col_letters(current[0])
+        return str(current[0])
+    try:
+        probe = _parsed(_REFERENCE_MARK.sub(fill, skeleton))
+    except (ParseError, UnsupportedSyntax):
+        return False
+    found: list = []
+    if not _references_of(probe, found):
+        return False
+    expected = []
+    for i, (col, row) in enumerate(_skeleton_kinds(skeleton), start=1):
+        expected.append((i if col else None, i if row else None))
+    return probe if found == expected else False
+
+
+def _skeleton_kinds(skeleton: str):
+    """(has a column, has a row) of each reference end of a skeleton, in text order."""
+    kinds = []
+    for mark in _REFERENCE_MARK.findall(skeleton):
+        if mark == _COLUMN:
+            kinds.append((True, True))
+        elif mark == _COLUMN_ONLY:
+            kinds.append((True, False))
+        elif mark == _ROW_ONLY:
+            kinds.append((False, True))
+    return kinds
+
+
+def _references_of(tree, out: list) -> bool:
+    """The (column, row) of every reference end in a tree, in _with_references' order;
+    False if the tree holds a node whose meaning could rest on a reference's text."""
+    kind = tree[0]
+    if kind in ("cell", "spill"):
+        out.append((tree[2][1], tree[2][3]))
+    elif kind == "range":
+        out.append((tree[2][1], tree[2][3]))
+        out.append((tree[3][1], tree[3][3]))
+    elif kind in ("op", "call"):
+        return all(_references_of(arg, out) for arg in tree[2])
+    elif kind == "let":
+        return all(_references_of(value, out) for _, value in tree[1]) and _references_of(tree[2], out)
+    elif kind == "lambda":
+        return _references_of(tree[2], out)
+    elif kind == "unsupported":
+        return False
+    return True
+
+
+def _with_references(tree, ends: list):
+    """A probe tree with ends[i - 1] in place of the end with column or row i."""
+    kind = tree[0]
+    if kind in ("cell", "spill"):
+        return (kind, tree[1], _end(tree[2], ends))
+    if kind == "range":
+        return (kind, tree[1], _end(tree[2], ends), _end(tree[3], ends))
+    if kind in ("op", "call"):
+        return (kind, tree[1], tuple(_with_references(arg, ends) for arg in tree[2]))
+    if kind == "let":
+        return (kind, tuple((var, _with_references(value, ends)) for var, value in tree[1]),
+                _with_references(tree[2], ends))
+    if kind == "lambda":
+        return (kind, tree[1], _with_references(tree[2], ends))
+    return tree
+
+
+def _end(part, ends: list):
+    col, row = ends[(part[1] if part[1] is not None else part[3]) - 1]
+    return (part[0], col, part[2], row)
+
+
+def _label(cell_label) -> str:
+    """A cell's name as Compiler.compile was given it (or a function making it)."""
+    return cell_label() if callable(cell_label) else cell_label
 
 
 class _Row(int):
