@@ -291,20 +291,47 @@ def _shapes(formulas: dict) -> tuple[list, list, list]:
 _DIGITS_READ_0 = str.maketrans("123456789", "000000000")
 
 
-def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = None) -> list[LintProblem]:
+class LintSurvey:
+    """The lint's costly part, which needs no list of deterministic sheets: each sheet's
+    formula shapes and each shape's facts, made once (`prepare`: all at once, as verify's
+    lint child does while the engine calculates, before the checkers say which sheets are
+    deterministic). A survey serves one book, unchanged since."""
+
+    def __init__(self):
+        self.facts_by_shape: dict[str, _FormulaFacts] = {}
+        self._shapes: dict[int, tuple] = {}   # sheet's place in the book -> _shapes of its formulas
+
+    def prepare(self, book: Book) -> "LintSurvey":
+        for index, sheet in enumerate(book.sheets):
+            for shape in self.shapes(index, sheet)[1]:
+                self.facts_of_shape(shape)
+        return self
+
+    def shapes(self, index: int, sheet) -> tuple[list, list, list]:
+        found = self._shapes.get(index)
+        if found is None:
+            found = self._shapes[index] = _shapes(sheet.formulas)
+        return found
+
+    def facts_of_shape(self, shape: str) -> _FormulaFacts:
+        found = self.facts_by_shape.get(shape)
+        if found is None:
+            found = self.facts_by_shape[shape] = _analyse(shape.removeprefix("="))
+        return found
+
+
+def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = None,
+              survey: LintSurvey | None = None) -> list[LintProblem]:
     """Check every formula cell and defined name of `book`; return the problems found.
 
     `deterministic_sheets`: sheets that must not call volatile functions (default: all).
     A sheet-scoped defined name follows its sheet; a workbook-wide name is checked when a
     deterministic sheet uses it (directly or through other names), or always by default.
+    `survey`: the book's LintSurvey, if one was made already.
     """
-    facts_by_shape: dict[str, _FormulaFacts] = {}
-
-    def facts_of_shape(shape: str) -> _FormulaFacts:
-        found = facts_by_shape.get(shape)
-        if found is None:
-            found = facts_by_shape[shape] = _analyse(shape.removeprefix("="))
-        return found
+    survey = LintSurvey() if survey is None else survey
+    facts_by_shape = survey.facts_by_shape
+    facts_of_shape = survey.facts_of_shape
 
     def facts(text: str) -> _FormulaFacts:
         return facts_of_shape(_CELL_REFERENCE.sub("A1", text))
@@ -316,11 +343,11 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
 
     problems: list[LintProblem] = []
     used_by_deterministic: dict[int, _FormulaFacts] = {}  # distinct analyses, by id
-    for sheet in book.sheets:
+    for sheet_index, sheet in enumerate(book.sheets):
         is_deterministic = sheet.name.lower() in deterministic
         # each distinct shape is analysed once; only cells of a shape with something to say
         # are visited one by one (in row order), so a clean sheet costs one regex pass
-        cells, distinct, shape_of = _shapes(sheet.formulas)
+        cells, distinct, shape_of = survey.shapes(sheet_index, sheet)
         flagged = set()
         for index, shape in enumerate(distinct):
             found = facts_of_shape(shape)

@@ -13,10 +13,11 @@ from xlgen.formula import cell_name
 import json
 import os
 import re
+import signal
 
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
-from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
+from xlgen.lint import VOLATILE_FUNCTIONS, LintSurvey, lint_book
 from xlgen.progress import phase
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.verify import about, comparison, derivatives, model, runs
@@ -116,7 +117,7 @@ class Context:
 
 def check_book(report: Report, book, values: dict | ComputedValues, order, volatile: list,
                skip_sheets: dict | None = None, saved: list = (), constant: list = (),
-               progress=None, lint_clean: bool = False) -> Report:
+               progress=None, lint_clean: bool = False, lint: LintBeside | None = None) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
     recognised but left out (a second engine that cannot compute them).
 
@@ -125,14 +126,16 @@ def check_book(report: Report, book, values: dict | ComputedValues, order, volat
     cells that read no cell (constant inputs when no checker covers them). `values`: by
     (sheet, row, col), a dict or a ComputedValues; `order`: the formula cells in
     calculation order, any iterable (read only to order mismatches); `lint_clean`: the lint
-    of `book` is known to find nothing, whichever sheets are deterministic."""
+    of `book` is known to find nothing, whichever sheets are deterministic; `lint`: a
+    LintBeside of `book` already under way (else one starts once the checks are done)."""
     with one_verification():   # arrays of formula cells are kept for this one only
         return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress,
-                           lint_clean)
+                           lint_clean, lint)
 
 
 def _check_book(report: Report, book, values, order, volatile: list,
-                skip_sheets: dict | None, saved, constant, progress, lint_clean: bool = False) -> Report:
+                skip_sheets: dict | None, saved, constant, progress, lint_clean: bool = False,
+                lint: LintBeside | None = None) -> Report:
     import numpy as np
     volatile_list, volatile = list(volatile), set(volatile)
     context = Context(book, values, volatile, skip_sheets)
@@ -161,55 +164,111 @@ def _check_book(report: Report, book, values, order, volatile: list,
     # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
     deterministic = {check.sheet for check in report.checks if not check.volatile}
     set_aside_volatile(report.checks, volatile)
-    lint_result = (lambda: []) if lint_clean else lint_beside(book, deterministic)
-    phase(progress, "comparing")
-    second_engine = report.engine != "xlgen"
-    compare(report, book, values, order, any_error=second_engine,
-            ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine,
-            fifteen_digits=second_engine, computed=context.computed)
-    if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
-        report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
-    report.notes.extend(book.notes)
-    account(report, book, volatile_list, list(saved), list(constant), skip_sheets or {})
-    report.lint = lint_result()
+    started_here = None if lint_clean or lint is not None else LintBeside(book)
+    try:
+        lint_result = (lambda: []) if lint_clean else (lint or started_here).start(deterministic)
+        phase(progress, "comparing")
+        second_engine = report.engine != "xlgen"
+        compare(report, book, values, order, any_error=second_engine,
+                ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine,
+                fifteen_digits=second_engine, computed=context.computed)
+        if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
+            report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
+        report.notes.extend(book.notes)
+        account(report, book, volatile_list, list(saved), list(constant), skip_sheets or {})
+        report.lint = lint_result()
+    finally:
+        if started_here is not None:
+            started_here.close()
     return report
 
 
-def lint_problems(book, deterministic: set) -> list[str]:
-    return [f"{problem.cell}: {problem.message}" for problem in lint_book(book, deterministic)]
+def lint_problems(book, deterministic: set, survey: LintSurvey | None = None) -> list[str]:
+    return [f"{problem.cell}: {problem.message}" for problem in lint_book(book, deterministic, survey)]
 
 
 def lint_beside(book, deterministic: set):
-    """Start the lint on the machine's other core; returns a function giving its result.
+    """Start the lint on the machine's other core; returns a function giving its result."""
+    return LintBeside(book).start(deterministic)
 
-    A forked child reads the same book (copy-on-write) while this process compares
-    values, so on a large workbook the lint costs no time (about 0.6 s at 300,000
-    cells). Where fork is missing or the child fails, the lint runs here instead.
+
+class LintBeside:
+    """The lint of a large book in a forked child on the machine's other core.
+
+    Made as soon as the book is read, the child does the lint's costly part (each
+    formula's shape and what it says: about 0.15 s at 300,000 cells; `LintSurvey`) while
+    this process calculates; `start` sends it the sheets the checkers found deterministic
+    once they are known, and the function it returns gives the problems, read after the
+    comparison. The child reads the book as it was read (copy-on-write; the engine never
+    changes it). Where fork is missing, the book is small or the child fails, the lint
+    runs here instead, with the same answers. `close` ends the child on any way out.
     """
-    if not hasattr(os, "fork") or sum(len(sheet.formulas) for sheet in book.sheets) < 20_000:
-        problems = lint_problems(book, deterministic)
-        return lambda: problems
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # the child: lint, send, and leave without running the parent's exit code
-        status = 1
-        try:
-            os.close(read_end)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(json.dumps(lint_problems(book, deterministic)).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
+    SMALL = 20_000   # formula cells: below, the lint takes less time than a fork
 
-    def result() -> list[str]:
-        with os.fdopen(read_end, "rb") as incoming:
-            sent = incoming.read()
-        _, status = os.waitpid(child, 0)
-        if status != 0 or not sent:
-            return lint_problems(book, deterministic)
-        return json.loads(sent)
-    return result
+    def __init__(self, book):
+        self.book = book
+        self.child = self.send_end = self.receive_end = None
+        if not hasattr(os, "fork") or sum(len(sheet.formulas) for sheet in book.sheets) < self.SMALL:
+            return
+        to_child, self.send_end = os.pipe()
+        self.receive_end, from_child = os.pipe()
+        self.child = os.fork()
+        if self.child == 0:  # the child: survey, wait for the sheets, lint, send, and leave
+            status = 1       # without running the parent's exit code
+            try:
+                os.close(self.send_end)
+                os.close(self.receive_end)
+                survey = LintSurvey().prepare(book)
+                with os.fdopen(to_child, "rb") as incoming:
+                    sent = incoming.read()
+                if sent:   # (nothing: the parent gave up)
+                    problems = lint_problems(book, set(json.loads(sent)), survey)
+                    with os.fdopen(from_child, "wb") as out:
+                        out.write(json.dumps(problems).encode())
+                    status = 0
+            finally:
+                os._exit(status)
+        os.close(to_child)
+        os.close(from_child)
+
+    def start(self, deterministic: set):
+        """Tell the child which sheets are deterministic; returns a function giving the problems."""
+        deterministic = set(deterministic)
+        if self.child is not None:
+            try:
+                with os.fdopen(self.send_end, "wb") as out:
+                    self.send_end = None
+                    out.write(json.dumps(sorted(deterministic)).encode())
+            except OSError:   # the child is gone: the lint runs here
+                self.close()
+        if self.child is None:
+            problems = lint_problems(self.book, deterministic)
+            return lambda: problems
+
+        def result() -> list[str]:
+            with os.fdopen(self.receive_end, "rb") as incoming:
+                self.receive_end = None
+                sent = incoming.read()
+            _, status = os.waitpid(self.child, 0)
+            self.child = None
+            if status != 0 or not sent:
+                return lint_problems(self.book, deterministic)
+            return json.loads(sent)
+        return result
+
+    def close(self) -> None:
+        """End the child if it is still there (the verify stopped on the way) and close the pipes."""
+        for end in (self.send_end, self.receive_end):
+            if end is not None:
+                os.close(end)
+        self.send_end = self.receive_end = None
+        if self.child is not None:
+            try:
+                os.kill(self.child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.child, 0)
+            self.child = None
 
 
 def verify_file(path, progress=None, engine: str = "xlgen", calculate_book=calculate) -> Report:
@@ -229,13 +288,20 @@ def _verify_file(path, progress, engine: str, calculate_book=calculate) -> Repor
     book = read_xlsx(path)
     if engine in SECOND_ENGINES:
         return verify_with_second_engine(path, book, engine, progress)
-    calculation = calculate_book(book, progress=progress)
-    report = Report(str(path))
-    # the engine's cell codes serve verify's lookups: no (sheet, row, col) tuple per cell is
-    # made unless a mismatch is to be placed in calculation order
-    return check_book(report, book, ComputedValues.of(calculation), _Order(calculation), calculation.volatile,
-                      saved=calculation.saved, constant=calculation.constant, progress=progress,
-                      lint_clean=getattr(calculate_book, "read_lints_clean", False))
+    # the lint's child starts now, beside the calculation, unless the calculation may say
+    # the lint is known to find nothing (a build's own: build.BuiltCalculation)
+    lint = LintBeside(book) if getattr(calculate_book, "read_lints_clean", None) is None else None
+    try:
+        calculation = calculate_book(book, progress=progress)
+        report = Report(str(path))
+        # the engine's cell codes serve verify's lookups: no (sheet, row, col) tuple per cell is
+        # made unless a mismatch is to be placed in calculation order
+        return check_book(report, book, ComputedValues.of(calculation), _Order(calculation), calculation.volatile,
+                          saved=calculation.saved, constant=calculation.constant, progress=progress,
+                          lint_clean=getattr(calculate_book, "read_lints_clean", False), lint=lint)
+    finally:
+        if lint is not None:
+            lint.close()
 
 
 class _Order:
