@@ -23,7 +23,7 @@ from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rm
 from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify import convolution, cross_entropy, softmax
 from xlgen.verify import collab, embeddings, titanic
-from xlgen.verify.core import ComputedValues, Report, compare, one_verification
+from xlgen.verify.core import ComputedValues, Report, as_floats, compare, one_verification
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
 _MISSING = object()   # no computed value
@@ -67,6 +67,17 @@ class Context:
     def column(self, sheet: str, rows, col: int) -> list:
         """`value` of the cells (row, col) of `rows`, as a list."""
         found, missing = self.computed.column(sheet, rows, col)
+        return self._with_constants(found, missing, sheet, rows, col)
+
+    def column_floats(self, sheet: str, rows, col: int) -> tuple[list, tuple]:
+        """`column`, and core.as_floats of it (from the computed values read as floats once)."""
+        found, missing, floats = self.computed.column_floats(sheet, rows, col)
+        if missing:
+            self._with_constants(found, missing, sheet, rows, col)
+            floats[0][missing], floats[1][missing] = as_floats([found[index] for index in missing])
+        return found, floats
+
+    def _with_constants(self, found: list, missing: list, sheet: str, rows, col: int) -> list:
         if not missing:
             return found
         try:
