@@ -387,16 +387,18 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
 
     for (scope, name), text in sorted(book.names.items(), key=lambda item: (item[0][0] or "", item[0][1])):
         found = facts(text)
-        if scope:
-            from xlsxwriter.utility import quote_sheetname
-        where = f"name {quote_sheetname(scope)}!{name}" if scope else f"name {name}"
-        problems.extend(LintProblem(where, message) for message in found.problems)
         if scope is not None:
             reason = f"a name of deterministic sheet {scope!r}" if scope.lower() in deterministic else None
         elif deterministic_sheets is None:
             reason = "a workbook name (all sheets are deterministic)"
         else:
             reason = "a workbook name that deterministic sheets use" if name in reached else None
+        if not found.problems and not (reason and found.volatile):
+            continue
+        if scope:   # (imported only to name a problem: XlsxWriter's import takes 0.1 s)
+            from xlsxwriter.utility import quote_sheetname
+        where = f"name {quote_sheetname(scope)}!{name}" if scope else f"name {name}"
+        problems.extend(LintProblem(where, message) for message in found.problems)
         if reason:
             for function in sorted(found.volatile):
                 problems.append(LintProblem(where, _volatile_message(function, reason)))
