@@ -293,24 +293,40 @@ _DIGITS_READ_0 = str.maketrans("123456789", "000000000")
 
 class LintSurvey:
     """The lint's costly part, which needs no list of deterministic sheets: each sheet's
-    formula shapes and each shape's facts, made once (`prepare`: all at once, as verify's
-    lint child does while the engine calculates, before the checkers say which sheets are
-    deterministic). A survey serves one book, unchanged since."""
+    distinct formula shapes, each shape's facts, and the cells of the shapes that have
+    something to say (problems, or volatile calls), made once (`prepare`: all at once, as
+    verify's lint child does while the engine calculates, before the checkers say which
+    sheets are deterministic). Small (no list of every cell), so it can be handed over
+    (pickled). A survey serves one book, unchanged since."""
 
     def __init__(self):
         self.facts_by_shape: dict[str, _FormulaFacts] = {}
-        self._shapes: dict[int, tuple] = {}   # sheet's place in the book -> _shapes of its formulas
+        # sheet's place in the book -> (its distinct shapes, {shape's index: its cells} of
+        # the shapes with problems or volatile calls)
+        self._sheets: dict[int, tuple[list, dict]] = {}
 
     def prepare(self, book: Book) -> "LintSurvey":
         for index, sheet in enumerate(book.sheets):
-            for shape in self.shapes(index, sheet)[1]:
-                self.facts_of_shape(shape)
+            self.sheet_shapes(index, sheet)
+        for text in book.names.values():
+            self.facts(text)
         return self
 
-    def shapes(self, index: int, sheet) -> tuple[list, list, list]:
-        found = self._shapes.get(index)
+    def sheet_shapes(self, index: int, sheet) -> tuple[list, dict]:
+        found = self._sheets.get(index)
         if found is None:
-            found = self._shapes[index] = _shapes(sheet.formulas)
+            cells, distinct, shape_of = _shapes(sheet.formulas)
+            loud = set()
+            for shape_index, shape in enumerate(distinct):
+                facts = self.facts_of_shape(shape)
+                if facts.problems or facts.volatile:
+                    loud.add(shape_index)
+            cells_of = {}
+            if loud:
+                for cell, shape_index in zip(cells, shape_of):
+                    if shape_index in loud:
+                        cells_of.setdefault(shape_index, []).append(cell)
+            found = self._sheets[index] = (distinct, cells_of)
         return found
 
     def facts_of_shape(self, shape: str) -> _FormulaFacts:
@@ -318,6 +334,10 @@ class LintSurvey:
         if found is None:
             found = self.facts_by_shape[shape] = _analyse(shape.removeprefix("="))
         return found
+
+    def facts(self, text: str) -> _FormulaFacts:
+        """The facts of any formula text (a defined name's)."""
+        return self.facts_of_shape(_CELL_REFERENCE.sub("A1", text))
 
 
 def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = None,
@@ -330,11 +350,7 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
     `survey`: the book's LintSurvey, if one was made already.
     """
     survey = LintSurvey() if survey is None else survey
-    facts_by_shape = survey.facts_by_shape
-    facts_of_shape = survey.facts_of_shape
-
-    def facts(text: str) -> _FormulaFacts:
-        return facts_of_shape(_CELL_REFERENCE.sub("A1", text))
+    facts_of_shape, facts = survey.facts_of_shape, survey.facts
 
     if deterministic_sheets is None:
         deterministic = {sheet.name.lower() for sheet in book.sheets}
@@ -347,7 +363,7 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
         is_deterministic = sheet.name.lower() in deterministic
         # each distinct shape is analysed once; only cells of a shape with something to say
         # are visited one by one (in row order), so a clean sheet costs one regex pass
-        cells, distinct, shape_of = survey.shapes(sheet_index, sheet)
+        distinct, cells_of = survey.sheet_shapes(sheet_index, sheet)
         flagged = set()
         for index, shape in enumerate(distinct):
             found = facts_of_shape(shape)
@@ -360,8 +376,8 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
         # imported only to name a problem: verify's lint of a clean book never loads XlsxWriter
         from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
         sheet_prefix = quote_sheetname(sheet.name) + "!"
-        for (row, col), index in sorted((cell, index) for cell, index in zip(cells, shape_of) if index in flagged):
-            found = facts_by_shape[distinct[index]]
+        for (row, col), index in sorted((cell, index) for index in flagged for cell in cells_of[index]):
+            found = facts_of_shape(distinct[index])
             where = sheet_prefix + xl_rowcol_to_cell(row - 1, col - 1)
             problems.extend(LintProblem(where, message) for message in found.problems)
             if is_deterministic:

@@ -12,6 +12,7 @@ from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
 import json
 import os
+import pickle
 import re
 import signal
 
@@ -204,75 +205,74 @@ def lint_beside(book, deterministic: set):
 
 
 class LintBeside:
-    """The lint of a large book in a forked child on the machine's other core.
+    """The lint of a large book with its costly part in a forked child on the machine's other core.
 
-    Made as soon as the book is read, the child does the lint's costly part (each
-    formula's shape and what it says: about 0.15 s at 300,000 cells; `LintSurvey`) while
-    this process calculates; `start` sends it the sheets the checkers found deterministic
-    once they are known, and the function it returns gives the problems, read after the
-    comparison. The child reads the book as it was read (copy-on-write; the engine never
-    changes it). Where fork is missing, the book is small or the child fails, the lint
-    runs here instead, with the same answers. `close` ends the child on any way out.
+    Made as soon as the book is read, the child surveys the book's formulas (each shape
+    and what it says: about 0.15 s at 300,000 cells; `lint.LintSurvey`) while this process
+    calculates, leaves the survey (small: no list of every cell) in an unnamed in-memory
+    file and exits, so it shares the book's memory pages for that time only (each page this
+    process writes while a child shares it is copied). Once the checkers say which sheets
+    are deterministic, `start` returns a function that finishes the lint here from the
+    survey, after the comparison, waiting for the child if it is still at work. The child
+    reads the book as it was read (the engine never changes it). Where fork is missing, the
+    book is small or the child fails, the whole lint runs here, with the same answers.
+    `close` ends the child on any way out.
     """
     SMALL = 20_000   # formula cells: below, the lint takes less time than a fork
 
     def __init__(self, book):
         self.book = book
-        self.child = self.send_end = self.receive_end = None
+        self.child = self.survey_file = None
         if not hasattr(os, "fork") or sum(len(sheet.formulas) for sheet in book.sheets) < self.SMALL:
             return
-        to_child, self.send_end = os.pipe()
-        self.receive_end, from_child = os.pipe()
+        try:
+            if hasattr(os, "memfd_create"):
+                self.survey_file = os.memfd_create("xlgen-lint-survey")
+            else:   # (an unnamed temporary file instead)
+                import tempfile
+                with tempfile.TemporaryFile() as unnamed:
+                    self.survey_file = os.dup(unnamed.fileno())
+        except OSError:
+            return
         self.child = os.fork()
-        if self.child == 0:  # the child: survey, wait for the sheets, lint, send, and leave
-            status = 1       # without running the parent's exit code
+        if self.child == 0:  # the child: survey, leave it in the file, and leave without
+            status = 1       # running the parent's exit code
             try:
-                os.close(self.send_end)
-                os.close(self.receive_end)
-                survey = LintSurvey().prepare(book)
-                with os.fdopen(to_child, "rb") as incoming:
-                    sent = incoming.read()
-                if sent:   # (nothing: the parent gave up)
-                    problems = lint_problems(book, set(json.loads(sent)), survey)
-                    with os.fdopen(from_child, "wb") as out:
-                        out.write(json.dumps(problems).encode())
-                    status = 0
+                with os.fdopen(self.survey_file, "wb") as out:
+                    pickle.dump(LintSurvey().prepare(book), out, protocol=pickle.HIGHEST_PROTOCOL)
+                status = 0
             finally:
                 os._exit(status)
-        os.close(to_child)
-        os.close(from_child)
 
     def start(self, deterministic: set):
-        """Tell the child which sheets are deterministic; returns a function giving the problems."""
+        """The lint of the sheets `deterministic`; returns a function giving its problems."""
         deterministic = set(deterministic)
-        if self.child is not None:
-            try:
-                with os.fdopen(self.send_end, "wb") as out:
-                    self.send_end = None
-                    out.write(json.dumps(sorted(deterministic)).encode())
-            except OSError:   # the child is gone: the lint runs here
-                self.close()
         if self.child is None:
+            self.close()
             problems = lint_problems(self.book, deterministic)
             return lambda: problems
 
         def result() -> list[str]:
-            with os.fdopen(self.receive_end, "rb") as incoming:
-                self.receive_end = None
-                sent = incoming.read()
-            _, status = os.waitpid(self.child, 0)
-            self.child = None
-            if status != 0 or not sent:
-                return lint_problems(self.book, deterministic)
-            return json.loads(sent)
+            return lint_problems(self.book, deterministic, self._survey())
         return result
 
+    def _survey(self) -> LintSurvey | None:
+        """The child's survey (None if it failed), once it has exited."""
+        child, self.child = self.child, None
+        _, status = os.waitpid(child, 0)
+        survey = None
+        if status == 0:
+            try:
+                os.lseek(self.survey_file, 0, os.SEEK_SET)
+                with os.fdopen(os.dup(self.survey_file), "rb") as incoming:
+                    survey = pickle.load(incoming)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                survey = None
+        self.close()
+        return survey if isinstance(survey, LintSurvey) else None
+
     def close(self) -> None:
-        """End the child if it is still there (the verify stopped on the way) and close the pipes."""
-        for end in (self.send_end, self.receive_end):
-            if end is not None:
-                os.close(end)
-        self.send_end = self.receive_end = None
+        """End the child if it is still there (the verify stopped on the way) and close its file."""
         if self.child is not None:
             try:
                 os.kill(self.child, signal.SIGKILL)
@@ -280,6 +280,9 @@ class LintBeside:
                 pass
             os.waitpid(self.child, 0)
             self.child = None
+        if self.survey_file is not None:
+            os.close(self.survey_file)
+            self.survey_file = None
 
 
 def verify_file(path, progress=None, engine: str = "xlgen", calculate_book=calculate, keep: list | None = None) -> Report:
