@@ -74,3 +74,30 @@ def test_verify_json_on_a_failing_file_has_the_fields(built_graddesc, tmp_path):
     assert set(first) >= {"cell", "expected", "actual"} and first["cell"] == "basic!F5"
     code, text, _ = run_cli("verify", mutated)
     assert code == 1 and "basic!F5" in text and "=(B5-E5)^2+1" in text
+
+
+@pytest.mark.parametrize("flags", [["--json"], ["--quiet"], ["--strict", "--quiet"]])
+def test_verify_as_its_own_process_writes_all_and_exits_as_in_process(built_graddesc, tmp_path, flags):
+    """The command line's verify leaves at once once its report is written (cli.leave: the
+    heap is not freed object by object); to a pipe and to a file, what it writes and its exit
+    code are those of the same command run in-process, which never leaves that way."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from tests.workbook_files import replace_formula
+    failing = tmp_path / "failing.xlsx"
+    replace_formula(built_graddesc, failing, "basic", "M5", "K5*1.5")
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    for path in (built_graddesc, failing):
+        code, out, _ = run_cli("verify", path, *flags)
+        piped = subprocess.run([sys.executable, "-m", "xlgen.cli", "verify", str(path), *flags],
+                               capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert (piped.returncode, piped.stdout, piped.stderr) == (code, out, "")
+        written = tmp_path / "report.txt"
+        with open(written, "w") as into:
+            to_file = subprocess.run([sys.executable, "-m", "xlgen.cli", "verify", str(path), *flags],
+                                     stdout=into, env=env, cwd=tmp_path)
+        assert (to_file.returncode, written.read_text()) == (code, out)
+    assert code == 1

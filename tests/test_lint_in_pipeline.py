@@ -131,3 +131,34 @@ def test_forked_lint_gives_what_the_inline_lint_gives(tmp_path):
     forked = verify.lint_beside(book, {"basic"})()
     assert forked == verify.lint_problems(book, {"basic"})
     assert len(forked) >= 2 and all(problem.startswith("basic!E4") for problem in forked)
+
+
+def test_lint_child_started_before_the_calculation(tmp_path):
+    """verify starts the lint's child as soon as the book is read (its costly part runs beside
+    the calculation) and tells it the deterministic sheets later: the same problems as inline,
+    a lint problem in a large file still fails it, and a child never told is ended, not left."""
+    import os
+    import xlgen.verify as verify
+    from xlgen.build import build
+    from xlgen.engine import read_xlsx
+    path = tmp_path / "big.xlsx"
+    build("graddesc", path, ["epochs=60"])
+    book = read_xlsx(path)
+    book.sheet("basic").formulas[(4, 5)] = "_xlfn.LET(x,1,x)+RAND()"
+    early = verify.LintBeside(book)
+    assert early.child is not None                 # large enough to fork
+    for deterministic in ({"basic"}, set()):       # the sheets arrive after the survey
+        forked = verify.LintBeside(book).start(deterministic)()
+        assert forked == verify.lint_problems(book, deterministic)
+    assert early.start({"basic"})() == verify.lint_problems(book, {"basic"})
+    abandoned = verify.LintBeside(book)
+    child = abandoned.child
+    abandoned.close()                              # as when the calculation raises
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)              # reaped, not left as a zombie
+
+    edited = tmp_path / "let.xlsx"
+    replace_formula(path, edited, "basic", "F4", "LET(x,(B4-E4)^2,x)")
+    code, report = verify_json(edited)
+    assert code == 1 and report["lint"][0] == "basic!F4: LET( is newer than Excel 2007: store it as _xlfn.LET("
+    assert all(problem.startswith("basic!F4: ") for problem in report["lint"])

@@ -291,23 +291,66 @@ def _shapes(formulas: dict) -> tuple[list, list, list]:
 _DIGITS_READ_0 = str.maketrans("123456789", "000000000")
 
 
-def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = None) -> list[LintProblem]:
+class LintSurvey:
+    """The lint's costly part, which needs no list of deterministic sheets: each sheet's
+    distinct formula shapes, each shape's facts, and the cells of the shapes that have
+    something to say (problems, or volatile calls), made once (`prepare`: all at once, as
+    verify's lint child does while the engine calculates, before the checkers say which
+    sheets are deterministic). Small (no list of every cell), so it can be handed over
+    (pickled). A survey serves one book, unchanged since."""
+
+    def __init__(self):
+        self.facts_by_shape: dict[str, _FormulaFacts] = {}
+        # sheet's place in the book -> (its distinct shapes, {shape's index: its cells} of
+        # the shapes with problems or volatile calls)
+        self._sheets: dict[int, tuple[list, dict]] = {}
+
+    def prepare(self, book: Book) -> "LintSurvey":
+        for index, sheet in enumerate(book.sheets):
+            self.sheet_shapes(index, sheet)
+        for text in book.names.values():
+            self.facts(text)
+        return self
+
+    def sheet_shapes(self, index: int, sheet) -> tuple[list, dict]:
+        found = self._sheets.get(index)
+        if found is None:
+            cells, distinct, shape_of = _shapes(sheet.formulas)
+            loud = set()
+            for shape_index, shape in enumerate(distinct):
+                facts = self.facts_of_shape(shape)
+                if facts.problems or facts.volatile:
+                    loud.add(shape_index)
+            cells_of = {}
+            if loud:
+                for cell, shape_index in zip(cells, shape_of):
+                    if shape_index in loud:
+                        cells_of.setdefault(shape_index, []).append(cell)
+            found = self._sheets[index] = (distinct, cells_of)
+        return found
+
+    def facts_of_shape(self, shape: str) -> _FormulaFacts:
+        found = self.facts_by_shape.get(shape)
+        if found is None:
+            found = self.facts_by_shape[shape] = _analyse(shape.removeprefix("="))
+        return found
+
+    def facts(self, text: str) -> _FormulaFacts:
+        """The facts of any formula text (a defined name's)."""
+        return self.facts_of_shape(_CELL_REFERENCE.sub("A1", text))
+
+
+def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = None,
+              survey: LintSurvey | None = None) -> list[LintProblem]:
     """Check every formula cell and defined name of `book`; return the problems found.
 
     `deterministic_sheets`: sheets that must not call volatile functions (default: all).
     A sheet-scoped defined name follows its sheet; a workbook-wide name is checked when a
     deterministic sheet uses it (directly or through other names), or always by default.
+    `survey`: the book's LintSurvey, if one was made already.
     """
-    facts_by_shape: dict[str, _FormulaFacts] = {}
-
-    def facts_of_shape(shape: str) -> _FormulaFacts:
-        found = facts_by_shape.get(shape)
-        if found is None:
-            found = facts_by_shape[shape] = _analyse(shape.removeprefix("="))
-        return found
-
-    def facts(text: str) -> _FormulaFacts:
-        return facts_of_shape(_CELL_REFERENCE.sub("A1", text))
+    survey = LintSurvey() if survey is None else survey
+    facts_of_shape, facts = survey.facts_of_shape, survey.facts
 
     if deterministic_sheets is None:
         deterministic = {sheet.name.lower() for sheet in book.sheets}
@@ -316,11 +359,11 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
 
     problems: list[LintProblem] = []
     used_by_deterministic: dict[int, _FormulaFacts] = {}  # distinct analyses, by id
-    for sheet in book.sheets:
+    for sheet_index, sheet in enumerate(book.sheets):
         is_deterministic = sheet.name.lower() in deterministic
         # each distinct shape is analysed once; only cells of a shape with something to say
         # are visited one by one (in row order), so a clean sheet costs one regex pass
-        cells, distinct, shape_of = _shapes(sheet.formulas)
+        distinct, cells_of = survey.sheet_shapes(sheet_index, sheet)
         flagged = set()
         for index, shape in enumerate(distinct):
             found = facts_of_shape(shape)
@@ -333,8 +376,8 @@ def lint_book(book: Book, deterministic_sheets: list[str] | set[str] | None = No
         # imported only to name a problem: verify's lint of a clean book never loads XlsxWriter
         from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
         sheet_prefix = quote_sheetname(sheet.name) + "!"
-        for (row, col), index in sorted((cell, index) for cell, index in zip(cells, shape_of) if index in flagged):
-            found = facts_by_shape[distinct[index]]
+        for (row, col), index in sorted((cell, index) for index in flagged for cell in cells_of[index]):
+            found = facts_of_shape(distinct[index])
             where = sheet_prefix + xl_rowcol_to_cell(row - 1, col - 1)
             problems.extend(LintProblem(where, message) for message in found.problems)
             if is_deterministic:

@@ -9,7 +9,7 @@ from engine_cases import book_of
 from xlgen.engine import ExcelError, calculate
 from xlgen.engine.evaluate import Calculation
 from xlgen.engine.refs import parse_cell
-from xlgen.verify.core import ComputedValues
+from xlgen.verify.core import ComputedValues, as_floats
 
 
 def mixed_book():
@@ -59,6 +59,12 @@ def test_lookups_in_the_codes_agree_with_the_dict():
     for sheet in ("first", "second", "inputs", "nowhere", "FIRST"):
         for cols in (1, 2, 26, np.resize(np.array([0, 1, 2, 3, 7, 26, 2 ** 15, 2 ** 20 + 1, -2]), len(rows))):
             assert coded.column(sheet, rows, cols) == plain.column(sheet, rows, cols)
+            for computed in (coded, plain):   # the values as floats: as_floats of what `column` finds
+                found, missing, (floats, numeric) = computed.column_floats(sheet, rows, cols)
+                assert (found, missing) == computed.column(sheet, rows, cols)
+                expected_floats, expected_numeric = as_floats(found)
+                np.testing.assert_array_equal(floats, expected_floats)
+                np.testing.assert_array_equal(numeric, expected_numeric)
             assert coded.column(sheet, rows[:3], cols if np.ndim(cols) == 0 else cols[:3]) == \
                 plain.column(sheet, rows[:3], cols if np.ndim(cols) == 0 else cols[:3])
     cells = list(plain) + [("first", 1, 1), ("second", np.int64(2), np.int64(2)), ("second", True, 2),

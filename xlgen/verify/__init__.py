@@ -12,17 +12,19 @@ from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
 import json
 import os
+import pickle
 import re
+import signal
 
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
-from xlgen.lint import VOLATILE_FUNCTIONS, lint_book
+from xlgen.lint import VOLATILE_FUNCTIONS, LintSurvey, lint_book
 from xlgen.progress import phase
 from xlgen.verify import adam, adam_ann, average_grad, basic, data, momentum, rmsprop, smoothing
 from xlgen.verify import about, comparison, derivatives, model, runs
 from xlgen.verify import convolution, cross_entropy, softmax
 from xlgen.verify import collab, embeddings, titanic
-from xlgen.verify.core import ComputedValues, Report, compare, one_verification
+from xlgen.verify.core import ComputedValues, Report, as_floats, compare, one_verification
 from xlgen.verify.report import account, set_aside_volatile, workbook_lambdas
 
 _MISSING = object()   # no computed value
@@ -66,6 +68,17 @@ class Context:
     def column(self, sheet: str, rows, col: int) -> list:
         """`value` of the cells (row, col) of `rows`, as a list."""
         found, missing = self.computed.column(sheet, rows, col)
+        return self._with_constants(found, missing, sheet, rows, col)
+
+    def column_floats(self, sheet: str, rows, col: int) -> tuple[list, tuple]:
+        """`column`, and core.as_floats of it (from the computed values read as floats once)."""
+        found, missing, floats = self.computed.column_floats(sheet, rows, col)
+        if missing:
+            self._with_constants(found, missing, sheet, rows, col)
+            floats[0][missing], floats[1][missing] = as_floats([found[index] for index in missing])
+        return found, floats
+
+    def _with_constants(self, found: list, missing: list, sheet: str, rows, col: int) -> list:
         if not missing:
             return found
         try:
@@ -116,7 +129,7 @@ class Context:
 
 def check_book(report: Report, book, values: dict | ComputedValues, order, volatile: list,
                skip_sheets: dict | None = None, saved: list = (), constant: list = (),
-               progress=None, lint_clean: bool = False) -> Report:
+               progress=None, lint_clean: bool = False, lint: LintBeside | None = None) -> Report:
     """Run every checker over the book and compare; `skip_sheets` {sheet: reason} are
     recognised but left out (a second engine that cannot compute them).
 
@@ -125,14 +138,16 @@ def check_book(report: Report, book, values: dict | ComputedValues, order, volat
     cells that read no cell (constant inputs when no checker covers them). `values`: by
     (sheet, row, col), a dict or a ComputedValues; `order`: the formula cells in
     calculation order, any iterable (read only to order mismatches); `lint_clean`: the lint
-    of `book` is known to find nothing, whichever sheets are deterministic."""
+    of `book` is known to find nothing, whichever sheets are deterministic; `lint`: a
+    LintBeside of `book` already under way (else one starts once the checks are done)."""
     with one_verification():   # arrays of formula cells are kept for this one only
         return _check_book(report, book, values, order, volatile, skip_sheets, saved, constant, progress,
-                           lint_clean)
+                           lint_clean, lint)
 
 
 def _check_book(report: Report, book, values, order, volatile: list,
-                skip_sheets: dict | None, saved, constant, progress, lint_clean: bool = False) -> Report:
+                skip_sheets: dict | None, saved, constant, progress, lint_clean: bool = False,
+                lint: LintBeside | None = None) -> Report:
     import numpy as np
     volatile_list, volatile = list(volatile), set(volatile)
     context = Context(book, values, volatile, skip_sheets)
@@ -161,81 +176,154 @@ def _check_book(report: Report, book, values, order, volatile: list,
     # draws x with RANDBETWEEN on purpose, and says so by being checked as volatile input
     deterministic = {check.sheet for check in report.checks if not check.volatile}
     set_aside_volatile(report.checks, volatile)
-    lint_result = (lambda: []) if lint_clean else lint_beside(book, deterministic)
-    phase(progress, "comparing")
-    second_engine = report.engine != "xlgen"
-    compare(report, book, values, order, any_error=second_engine,
-            ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine,
-            fifteen_digits=second_engine, computed=context.computed)
-    if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
-        report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
-    report.notes.extend(book.notes)
-    account(report, book, volatile_list, list(saved), list(constant), skip_sheets or {})
-    report.lint = lint_result()
+    started_here = None if lint_clean or lint is not None else LintBeside(book)
+    try:
+        lint_result = (lambda: []) if lint_clean else (lint or started_here).start(deterministic)
+        phase(progress, "comparing")
+        second_engine = report.engine != "xlgen"
+        compare(report, book, values, order, any_error=second_engine,
+                ignore_sheets=set(skip_sheets or ()), volatile=volatile, check_stale=not second_engine,
+                fifteen_digits=second_engine, computed=context.computed)
+        if second_engine:  # where rows grow chaotically two engines part ways; each is checked on its own
+            report.notes.append("saved values are compared with the recomputed ones by xlgen's engine only")
+        report.notes.extend(book.notes)
+        account(report, book, volatile_list, list(saved), list(constant), skip_sheets or {})
+        report.lint = lint_result()
+    finally:
+        if started_here is not None:
+            started_here.close()
     return report
 
 
-def lint_problems(book, deterministic: set) -> list[str]:
-    return [f"{problem.cell}: {problem.message}" for problem in lint_book(book, deterministic)]
+def lint_problems(book, deterministic: set, survey: LintSurvey | None = None) -> list[str]:
+    return [f"{problem.cell}: {problem.message}" for problem in lint_book(book, deterministic, survey)]
 
 
 def lint_beside(book, deterministic: set):
-    """Start the lint on the machine's other core; returns a function giving its result.
+    """Start the lint on the machine's other core; returns a function giving its result."""
+    return LintBeside(book).start(deterministic)
 
-    A forked child reads the same book (copy-on-write) while this process compares
-    values, so on a large workbook the lint costs no time (about 0.6 s at 300,000
-    cells). Where fork is missing or the child fails, the lint runs here instead.
+
+class LintBeside:
+    """The lint of a large book with its costly part in a forked child on the machine's other core.
+
+    Made as soon as the book is read, the child surveys the book's formulas (each shape
+    and what it says: about 0.15 s at 300,000 cells; `lint.LintSurvey`) while this process
+    calculates, leaves the survey (small: no list of every cell) in an unnamed in-memory
+    file and exits, so it shares the book's memory pages for that time only (each page this
+    process writes while a child shares it is copied). Once the checkers say which sheets
+    are deterministic, `start` returns a function that finishes the lint here from the
+    survey, after the comparison, waiting for the child if it is still at work. The child
+    reads the book as it was read (the engine never changes it). Where fork is missing, the
+    book is small or the child fails, the whole lint runs here, with the same answers.
+    `close` ends the child on any way out.
     """
-    if not hasattr(os, "fork") or sum(len(sheet.formulas) for sheet in book.sheets) < 20_000:
-        problems = lint_problems(book, deterministic)
-        return lambda: problems
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # the child: lint, send, and leave without running the parent's exit code
-        status = 1
+    SMALL = 20_000   # formula cells: below, the lint takes less time than a fork
+
+    def __init__(self, book):
+        self.book = book
+        self.child = self.survey_file = None
+        if not hasattr(os, "fork") or sum(len(sheet.formulas) for sheet in book.sheets) < self.SMALL:
+            return
         try:
-            os.close(read_end)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(json.dumps(lint_problems(book, deterministic)).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
+            if hasattr(os, "memfd_create"):
+                self.survey_file = os.memfd_create("xlgen-lint-survey")
+            else:   # (an unnamed temporary file instead)
+                import tempfile
+                with tempfile.TemporaryFile() as unnamed:
+                    self.survey_file = os.dup(unnamed.fileno())
+        except OSError:
+            return
+        self.child = os.fork()
+        if self.child == 0:  # the child: survey, leave it in the file, and leave without
+            status = 1       # running the parent's exit code
+            try:
+                with os.fdopen(self.survey_file, "wb") as out:
+                    pickle.dump(LintSurvey().prepare(book), out, protocol=pickle.HIGHEST_PROTOCOL)
+                status = 0
+            finally:
+                os._exit(status)
 
-    def result() -> list[str]:
-        with os.fdopen(read_end, "rb") as incoming:
-            sent = incoming.read()
+    def start(self, deterministic: set):
+        """The lint of the sheets `deterministic`; returns a function giving its problems."""
+        deterministic = set(deterministic)
+        if self.child is None:
+            self.close()
+            problems = lint_problems(self.book, deterministic)
+            return lambda: problems
+
+        def result() -> list[str]:
+            return lint_problems(self.book, deterministic, self._survey())
+        return result
+
+    def _survey(self) -> LintSurvey | None:
+        """The child's survey (None if it failed), once it has exited."""
+        child, self.child = self.child, None
         _, status = os.waitpid(child, 0)
-        if status != 0 or not sent:
-            return lint_problems(book, deterministic)
-        return json.loads(sent)
-    return result
+        survey = None
+        if status == 0:
+            try:
+                os.lseek(self.survey_file, 0, os.SEEK_SET)
+                with os.fdopen(os.dup(self.survey_file), "rb") as incoming:
+                    survey = pickle.load(incoming)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                survey = None
+        self.close()
+        return survey if isinstance(survey, LintSurvey) else None
+
+    def close(self) -> None:
+        """End the child if it is still there (the verify stopped on the way) and close its file."""
+        if self.child is not None:
+            try:
+                os.kill(self.child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.child, 0)
+            self.child = None
+        if self.survey_file is not None:
+            os.close(self.survey_file)
+            self.survey_file = None
 
 
-def verify_file(path, progress=None, engine: str = "xlgen", calculate_book=calculate) -> Report:
+def verify_file(path, progress=None, engine: str = "xlgen", calculate_book=calculate, keep: list | None = None) -> Report:
     """`calculate_book(book, progress=)`: xlgen's engine on the book read from `path`
     (`build --all` passes one that may hand back its own calculation of that very book,
     and, once called, says by a true `read_lints_clean` that the lint of that book is
-    known to find nothing: build.BuiltCalculation)."""
+    known to find nothing: build.BuiltCalculation).
+
+    `keep`: a list the book and its calculation are added to, so they outlive the call
+    (the command line leaves them to the process's end: freeing a 300,000-cell book object
+    by object takes about 0.1 s)."""
     with paused_gc():
-        return _verify_file(path, progress, engine, calculate_book)
+        return _verify_file(path, progress, engine, calculate_book, keep)
 
 
 SECOND_ENGINES = ("libreoffice", "ironcalc")
 
 
-def _verify_file(path, progress, engine: str, calculate_book=calculate) -> Report:
+def _verify_file(path, progress, engine: str, calculate_book=calculate, keep: list | None = None) -> Report:
     phase(progress, "reading")
     book = read_xlsx(path)
+    if keep is not None:
+        keep.append(book)
     if engine in SECOND_ENGINES:
         return verify_with_second_engine(path, book, engine, progress)
-    calculation = calculate_book(book, progress=progress)
-    report = Report(str(path))
-    # the engine's cell codes serve verify's lookups: no (sheet, row, col) tuple per cell is
-    # made unless a mismatch is to be placed in calculation order
-    return check_book(report, book, ComputedValues.of(calculation), _Order(calculation), calculation.volatile,
-                      saved=calculation.saved, constant=calculation.constant, progress=progress,
-                      lint_clean=getattr(calculate_book, "read_lints_clean", False))
+    # the lint's child starts now, beside the calculation, unless the calculation may say
+    # the lint is known to find nothing (a build's own: build.BuiltCalculation)
+    lint = LintBeside(book) if getattr(calculate_book, "read_lints_clean", None) is None else None
+    try:
+        calculation = calculate_book(book, progress=progress)
+        if keep is not None:
+            keep.append(calculation)
+        report = Report(str(path))
+        # the engine's cell codes serve verify's lookups: no (sheet, row, col) tuple per cell is
+        # made unless a mismatch is to be placed in calculation order
+        return check_book(report, book, ComputedValues.of(calculation), _Order(calculation), calculation.volatile,
+                          saved=calculation.saved, constant=calculation.constant, progress=progress,
+                          lint_clean=getattr(calculate_book, "read_lints_clean", False), lint=lint)
+    finally:
+        if lint is not None:
+            lint.close()
 
 
 class _Order:

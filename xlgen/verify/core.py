@@ -590,6 +590,8 @@ class ComputedValues:
         self._calculation = None   # a Calculation (its dict made if asked) and its engine CellCodes
         self._coded = None
         self._sorted = None   # (sheet -> id, sorted codes, their values, coding); False: no arrays
+        self._positions = None   # where each sorted code stood in the values' order
+        self._floats = None   # as_floats of the sorted values: (floats, which are numbers), made once
         self._single = 0   # single cells looked up in the codes, and how many before the dict pays
         self._single_limit = 0
 
@@ -618,8 +620,9 @@ class ComputedValues:
             if self._coded is not None:
                 coded = self._coded
                 sheet_ids = {name: index for index, name in enumerate(coded.names)}
-                self._sorted = _sorted_codes(sheet_ids, coded.codes, coded.values,
-                                             (coded.SHEET_SHIFT, coded.ROW_SHIFT, coded.ROW_MASK + 1, coded.COL_MASK + 1))
+                self._sorted, self._positions = _sorted_codes(
+                    sheet_ids, coded.codes, coded.values,
+                    (coded.SHEET_SHIFT, coded.ROW_SHIFT, coded.ROW_MASK + 1, coded.COL_MASK + 1))
                 return self._sorted
             values, count = self.values, len(self.values)
             sheet_ids = {name: index for index, name in enumerate(dict.fromkeys(map(itemgetter(0), values)))}
@@ -636,16 +639,32 @@ class ComputedValues:
                     del part
             except (TypeError, ValueError, OverflowError):   # cells not as the engine keys them
                 return self._sorted
-            self._sorted = _sorted_codes(sheet_ids, codes, values.values(), (44, 20, 2 ** 24, 2 ** 20))
+            self._sorted, self._positions = _sorted_codes(sheet_ids, codes, values.values(), (44, 20, 2 ** 24, 2 ** 20))
         return self._sorted
+
+    def _float_items(self) -> tuple[np.ndarray, np.ndarray]:
+        """as_floats of every value, in the sorted codes' order: each value read once, for
+        the checkers' column reads and the comparison alike."""
+        if self._floats is None:
+            floats, numeric = as_floats(self._coded.values if self._coded is not None else list(self.values.values()))
+            self._floats = floats[self._positions], numeric[self._positions]
+        return self._floats
 
     def release(self) -> None:
         """Drop the arrays (they are built again if asked for)."""
-        self._sorted = None
+        self._sorted = self._positions = self._floats = None
 
     def column(self, sheet: str, rows, cols) -> tuple[list, list]:
         """The values of the cells (sheet, rows[i], cols[i]) (`cols` may be one column),
         None where there is none, and the indices of those."""
+        return self._column(sheet, rows, cols, False)[:2]
+
+    def column_floats(self, sheet: str, rows, cols) -> tuple[list, list, tuple[np.ndarray, np.ndarray]]:
+        """`column`, and as_floats of what it found (None where there is none), taken from
+        the values read as floats once."""
+        return self._column(sheet, rows, cols, True)
+
+    def _column(self, sheet: str, rows, cols, floats: bool) -> tuple:
         rows = np.asarray(rows, dtype=np.int64)
         count = len(rows)
         arrays = self._arrays() if count > 64 or self._coded is not None else False
@@ -656,10 +675,10 @@ class ComputedValues:
             missing = [index for index, value in enumerate(found) if value is _MISSING]
             for index in missing:
                 found[index] = None
-            return found, missing
+            return found, missing, (as_floats(found) if floats else None)
         sheet_ids, codes, items, (sheet_shift, row_shift, row_end, col_end) = arrays
         if sheet not in sheet_ids or not len(codes):
-            return [None] * count, list(range(count))
+            return [None] * count, list(range(count)), (_no_numbers(count) if floats else None)
         wanted = (np.int64(sheet_ids[sheet]) << sheet_shift) | (rows << row_shift) | cols
         if count and (rows.min() < 0 or cols.min() < 0 or rows.max() >= row_end or cols.max() >= col_end):
             wanted[(rows < 0) | (cols < 0) | (rows >= row_end) | (cols >= col_end)] = -1   # no cell's code
@@ -667,11 +686,17 @@ class ComputedValues:
         at[at == len(codes)] = 0
         hit = codes[at] == wanted
         found = items[at]
+        read = None
+        if floats:
+            every, numeric = self._float_items()
+            read = every[at], numeric[at]
         if hit.all():
-            return found.tolist(), []
+            return found.tolist(), [], read
         missing = np.flatnonzero(~hit)
         found[missing] = None
-        return found.tolist(), missing.tolist()
+        if floats:   # as as_floats reads None
+            read[0][missing], read[1][missing] = np.nan, False
+        return found.tolist(), missing.tolist(), read
 
     def get(self, cell, default=None):
         """The value of cell (sheet, row, col), `default` where there is none."""
@@ -715,7 +740,12 @@ def _sorted_codes(sheet_ids: dict, codes: np.ndarray, values, coding: tuple) -> 
     shift, row shift, rows' and columns' end)."""
     positions = np.argsort(codes, kind="stable")
     items = np.fromiter(values, dtype=object, count=len(codes))[positions]
-    return sheet_ids, codes[positions], items, coding
+    return (sheet_ids, codes[positions], items, coding), positions
+
+
+def _no_numbers(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """as_floats of `count` Nones."""
+    return np.full(count, np.nan), np.zeros(count, dtype=bool)
 
 
 _MISSING = object()
@@ -743,16 +773,18 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
         sheet = book.sheet(check.sheet)
         name = check.sheet
         rows, cols, expected, scale, bound = check._arrays()
-        actual, constants = computed.column(name, rows, cols)
+        actual, constants, floats = computed.column_floats(name, rows, cols)
         for index in constants:
             actual[index] = sheet.constants.get((int(rows[index]), int(cols[index])))
+        if constants:   # the constants read as floats where the computed values' are
+            constant_floats, constant_numeric = as_floats([actual[index] for index in constants])
+            floats[0][constants], floats[1][constants] = constant_floats, constant_numeric
         if np.isnan(bound).all():   # no bound given: the relative rule for every cell
             bound = None
         if bound is not None and fifteen_digits:
             sizes = np.abs(expected if isinstance(expected, np.ndarray) else
                            np.array([value if isinstance(value, float) else 0.0 for value in expected]))
             bound = bound + FIFTEEN_DIGITS * np.nan_to_num(np.maximum(sizes, scale), nan=0.0, posinf=0.0)
-        floats = as_floats(actual)
         for index in disagreeing(expected, actual, scale, any_error, report, bound, floats):
             row, col = int(rows[index]), int(cols[index])
             found.append(((name, row, col), Mismatch(f"{name}!{cell_name(row, col)}", sheet.formulas.get((row, col), ""),

@@ -50,7 +50,7 @@ from typing import Callable
 import numpy as np
 
 from xlgen.engine.book import ExcelError
-from xlgen.verify.core import ULP, as_floats
+from xlgen.verify.core import ULP
 
 NOISE = 1e-13
 LOST = 1e-4
@@ -820,14 +820,15 @@ def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[
 
     def read(key: str) -> np.ndarray:
         if key not in read_before:
-            read_before[key] = floats = _column_floats(context.column(sheet_name, rows, col[key]))
+            read_before[key] = floats = _column_floats(*context.column_floats(sheet_name, rows, col[key]))
             floats.flags.writeable = False
         return read_before[key]
     return read
 
 
-def _column_floats(values: list) -> np.ndarray:
-    floats, numeric = as_floats(values)   # the usual case: all computed numbers
+def _column_floats(values: list, read: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """`values` as floats; `read`: as_floats of them."""
+    floats, numeric = read   # the usual case: all computed numbers
     if numeric.all():
         return floats
     return np.array([_as_float(value) for value in values], dtype=np.float64)
