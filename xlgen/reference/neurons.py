@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from xlgen.reference.models import MODELS, bumped_losses, finite_gradient, loss, square
+from xlgen.reference.models import MODELS, bumped_losses, finite_gradient, loss
 
 FINITE_STEP = 0.01
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from xlgen.engine import calculate, read_xlsx
 from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
-import json
 import os
 import pickle
 import re

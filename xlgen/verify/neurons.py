@@ -23,7 +23,7 @@ from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row, sgd_row_floats
 from xlgen.verify.core import formula_cells, kept_for_sheet
 from xlgen.verify.locate import formula_rows_below, input_cell, normal
-from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, expect, largest, numeric,
+from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, largest, numeric,
                                    sizes)
 
 HEAD = ("x", "y", "a", "b")

@@ -50,7 +50,7 @@ from typing import Callable
 import numpy as np
 
 from xlgen.engine.book import ExcelError
-from xlgen.verify.core import ULP
+from xlgen.verify.core import ULP, as_floats
 
 NOISE = 1e-13
 LOST = 1e-4
