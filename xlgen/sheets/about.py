@@ -118,11 +118,14 @@ def labelled_value(sheet: SheetPlan, row_label: str | None, header: str):
     """(row, col) of the formula under `header` in the row labelled `row_label`, of the
     first formula below `header` when `row_label` is None, of the formula beside
     `row_label` when `header` is None."""
-    if header is None:
-        for (row, col) in sorted(sheet.cells):
-            if _text(sheet, row, col) == row_label and _is_formula(sheet, row, col + 1):
-                return row, col + 1
-        return None
+    if header is None:   # the first such label in (row, col) order: the least, without sorting every cell
+        labels = [cell for cell, entry in sheet.cells.items()
+                  if (entry.content if isinstance(entry.content, str) else "") == row_label
+                  and _is_formula(sheet, cell[0], cell[1] + 1)]
+        if not labels:
+            return None
+        row, col = min(labels)
+        return row, col + 1
     found = _header(sheet, header)
     if found is None:
         return None

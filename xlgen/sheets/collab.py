@@ -275,10 +275,11 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
     if L.biases:
         initial.update(user_bias=made["initial_user_bias"], movie_bias=made["initial_movie_bias"])
     learning_rate, steps = Name("learning_rate"), Name("steps")
+    param_cols = L.param_cols()
     for col, shape in step_shapes(L, count, learning_rate, steps).items():
-        for step in range(1 if col in L.param_cols() else 0, o["steps"] + 1):
-            sheet.put(L.first_step + step, col, shape.at(L.first_step + step),
-                      "number" if col == L.rmse_col or col >= L.error_col else "weight")
+        rows = range(L.first_step + (1 if col in param_cols else 0), L.last_step + 1)
+        sheet.put_column(rows, col, shape.column(rows),
+                         "number" if col == L.rmse_col or col >= L.error_col else "weight")
     for step in range(o["steps"] + 1):
         sheet.put(L.first_step + step, L.step_col, step, "count")
     for kind, size in L.kinds():

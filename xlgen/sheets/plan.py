@@ -8,6 +8,7 @@ smuggle in hand-computed results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import NamedTuple
 
 from xlgen.engine.book import Book, Sheet
@@ -87,6 +88,10 @@ class SheetPlan:
 
     def put(self, row: int, col: int, content, *style: str) -> None:
         self.cells[(row, col)] = _new_entry(Entry, (content, style))
+
+    def put_column(self, rows, col: int, contents, *style: str) -> None:
+        """`put` down a column: contents[i] at (rows[i], col), in that order."""
+        self.cells.update(zip(zip(rows, repeat(col)), map(_new_entry, repeat(Entry), zip(contents, repeat(style)))))
 
     def name_cell(self, name: str, row: int, col: int, content, *style: str) -> Ref:
         """An input cell with a sheet-scoped name, so formulas and Name Manager say what it is."""

@@ -180,14 +180,21 @@ def check_steps(sheet, context, result, ratings, rated, m):
     for (lr, lc), v in sheet.constants.items():
         if normal(v) == "rated" and lr < header_row and (lr, lc + 1) in sheet.formulas:
             result.expect(lr, lc + 1, float(rated.sum()))
-    for r, state in zip(rows, history):
-        result.expect(r, 2, state["rmse"])
-        for kind, group in names.items():
-            values, grads = np.ravel(state["params"][kind]), np.ravel(state["gradient"][kind])
-            for index, n in enumerate(group):
-                if (r, columns[normal(n)]) in sheet.formulas:
-                    result.expect(r, columns[normal(n)], float(values[index]))
-                result.expect(r, columns[normal("grad " + n)], float(grads[index]))
-        for index, n in enumerate(errors):
-            result.expect(r, columns[normal(n)], float(np.ravel(state["error"])[index]))
+    # column by column (a column's rows at once): every step's rmse, parameters (where
+    # formulas), gradients and errors
+    at = np.asarray(rows, dtype=np.int64)
+    result.expect_column(at, 2, np.array([state["rmse"] for state in history]))
+    parameters = [n for group in names.values() for n in group]
+    for key, labels in (("params", parameters), ("gradient", ["grad " + n for n in parameters])):
+        table = np.array([np.concatenate([np.ravel(state[key][kind]) for kind in names]) for state in history])
+        for index, label in enumerate(labels):
+            col = columns[normal(label)]
+            if key == "params":
+                kept = [step for step, r in enumerate(rows) if (r, col) in sheet.formulas]
+                result.expect_column(at[kept], col, table[kept, index])
+            else:
+                result.expect_column(at, col, table[:, index])
+    table = np.array([np.ravel(state["error"]) for state in history])
+    for index, label in enumerate(errors):
+        result.expect_column(at, columns[normal(label)], table[:, index])
     return history[-1]["params"]
