@@ -19,7 +19,7 @@ import numpy as np
 
 from xlgen.formula import cell_name
 from xlgen.reference.collab import gradient_descent, predictions, rmse
-from xlgen.verify.core import SheetCheck
+from xlgen.verify.core import SheetCheck, formula_cells
 from xlgen.verify.locate import formula_rows_below, input_cell, normal
 
 LAYOUT = "collab_filter"
@@ -133,8 +133,10 @@ def check(sheet, match, context) -> SheetCheck | None:
             if (m["pred_top"] + i, first + j) in sheet.formulas:
                 result.expect(m["pred_top"] + i, first + j, predicted[i, j])
     error = np.where(rated, predicted - ratings, 0.0)
-    for (r, c), text in sheet.formulas.items():
-        if r > m["pred_top"] + U - 1 and r < m["pred_top"] + U + 4 and "SUMXMY2" in text.upper():
+    rows, cols = formula_cells(sheet)   # the formula cells of the few rows under the predictions
+    for index in np.flatnonzero((rows > m["pred_top"] + U - 1) & (rows < m["pred_top"] + U + 4)).tolist():
+        r, c = int(rows[index]), int(cols[index])
+        if "SUMXMY2" in sheet.formulas[(r, c)].upper():
             result.expect(r, c, rmse(error, count))
     return result
 
