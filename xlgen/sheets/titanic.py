@@ -93,16 +93,19 @@ def put_passengers(sheet, model_shapes: dict, model_cells) -> int:
         FEATURE_COL["Male"]: call("IF", Here(SEX).eq(Text("male")), 1, 0),
     }
     shapes.update(model_shapes)
-    templates = {col: RowTemplate(expr) for col, expr in shapes.items()}
+    # each shape's column made at once, then put row by row, left to right as before
+    row_numbers = range(FIRST_ROW, last + 1)
+    columns = [(col, RowTemplate(expr).column(row_numbers)) for col, expr in shapes.items()]
+    put, ones = sheet.put, FEATURE_COL["Ones"]
     for index, passenger in enumerate(rows):
         r = FIRST_ROW + index
         for col, value in enumerate(passenger, start=1):
-            sheet.put(r, col, value)
-        for col, shape in templates.items():
-            sheet.put(r, col, shape.at(r), "number")
-        sheet.put(r, FEATURE_COL["Ones"], 1)
+            put(r, col, value)
+        for col, formulas in columns:
+            put(r, col, formulas[index], "number")
+        put(r, ones, 1)
         for col, expr in model_cells(r).items():
-            sheet.put(r, col, expr, "number")
+            put(r, col, expr, "number")
     return last
 
 

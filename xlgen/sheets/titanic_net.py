@@ -133,6 +133,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                                          Here(col + j, -1) - learning_rate * Here(cols[f"g{u}"] + j, -1),
                                          Here(col + j, -1)))
                for u, col in ((1, cols["w1"]), (2, cols["w2"])) for j in range(n)}
+    put = sheet.put
     for step in range(o["steps"] + 1):
         r = first_step + step
         start = FIRST_ROW + (step * batch) % count          # the data row of the batch's first passenger
@@ -162,13 +163,13 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                            + call("IF", Here(b_lin2).lt(0), 0, Here(b_lin2)) - Here(SURVIVED, offset))
         shapes[b_d1] = call("IF", Here(b_lin1).gt(0), Here(b_error), 0)
         shapes[b_d2] = call("IF", Here(b_lin2).gt(0), Here(b_error), 0)
-        templates = {col: RowTemplate(expr) for col, expr in shapes.items()}
-        for k in range(batch):
-            q = top + k
-            sheet.put(q, b_step, step, "count")
-            sheet.put(q, b_passenger, start + k, "count")
-            for col, template_ in templates.items():
-                sheet.put(q, col, template_.at(q), "number")
+        table_rows = range(top, top + batch)
+        columns = [(col, RowTemplate(expr).column(table_rows)) for col, expr in shapes.items()]
+        for k, q in enumerate(table_rows):    # row by row, left to right
+            put(q, b_step, step, "count")
+            put(q, b_passenger, start + k, "count")
+            for col, formulas in columns:
+                put(q, col, formulas[k], "number")
     last_step = first_step + o["steps"]
     for u in range(2):
         for j in range(n):
