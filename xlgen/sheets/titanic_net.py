@@ -22,7 +22,7 @@ from xlgen.formula import Here, Name, Range, Ref, RowTemplate, call
 from xlgen.reference.titanic import FEATURES, passengers
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 from xlgen.sheets.titanic import (FEATURE_COL, FIRST_ROW, HEADER_ROW, PARAM_COL, PARAM_HEADERS, SURVIVED,
-                                  features_of, passenger_column, put_passengers)
+                                  passenger_column, passenger_features, put_passengers)
 from xlgen.options import number_list, positive_integer
 
 USES_DATA = False
@@ -90,8 +90,8 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         relu2: call("IF", Here(lin2).lt(0), 0, Here(lin2)),
         preds: Here(relu1) + Here(relu2),
         loss: (Here(SURVIVED) - Here(preds)) ** 2,
-    }, lambda r: {lin1: call("SUMPRODUCT", features_of(r), units[0]),
-                  lin2: call("SUMPRODUCT", features_of(r), units[1])})
+    }, {lin1: call("SUMPRODUCT", passenger_features(), units[0]),
+        lin2: call("SUMPRODUCT", passenger_features(), units[1])})
     sheet.put(1, PARAM_COL, "Params", "label")
     sheet.put(2, PARAM_COL, "the last gradient-descent step's weights (the course: Solver's)", "note")
     for i, header in enumerate(PARAM_HEADERS):
