@@ -148,8 +148,10 @@ class Range(Expr):
     last: Ref
 
     def text(self) -> str:
-        last = Ref(self.last.row, self.last.col, None, self.last.fixed_row, self.last.fixed_col)
-        return f"{self.first.text()}:{last.text()}"
+        last = self.last
+        if type(last) is Ref:   # its sheet is the first's, said once
+            last = Ref(last.row, last.col, None, last.fixed_row, last.fixed_col)
+        return f"{self.first.text()}:{last.text()}"   # (Here ends: a RowTemplate's row range)
 
 
 @dataclass(eq=False, slots=True)

@@ -71,10 +71,11 @@ def passenger_column(col, sheet_name=None, count=None) -> Range:
     return Range(Ref(FIRST_ROW, col, sheet_name, True, True), Ref(last, col, None, True, True))
 
 
-def put_passengers(sheet, model_shapes: dict, model_cells) -> int:
+def put_passengers(sheet, model_shapes: dict, model_cells: dict) -> int:
     """The course's left half: raw passenger columns A:H, the Max row, the feature
-    formulas I:O and the Ones column P; `model_shapes` (col -> Expr with Here) and
-    `model_cells(row)` (col -> Expr) add each row's model columns. Returns the last row."""
+    formulas I:O and the Ones column P; `model_shapes` and then, after the Ones column,
+    `model_cells` (each col -> Expr with Here) add each row's model columns. Returns the
+    last row."""
     rows = passengers()
     last = FIRST_ROW + len(rows) - 1
     sheet.put(1, 1, "Data", "label")
@@ -93,22 +94,26 @@ def put_passengers(sheet, model_shapes: dict, model_cells) -> int:
         FEATURE_COL["Male"]: call("IF", Here(SEX).eq(Text("male")), 1, 0),
     }
     shapes.update(model_shapes)
-    templates = {col: RowTemplate(expr) for col, expr in shapes.items()}
+    # each shape's column made at once, then put row by row, left to right as before
+    row_numbers = range(FIRST_ROW, last + 1)
+    columns = [(col, RowTemplate(expr).column(row_numbers)) for col, expr in shapes.items()]
+    after_ones = [(col, RowTemplate(expr).column(row_numbers)) for col, expr in model_cells.items()]
+    put, ones = sheet.put, FEATURE_COL["Ones"]
     for index, passenger in enumerate(rows):
         r = FIRST_ROW + index
         for col, value in enumerate(passenger, start=1):
-            sheet.put(r, col, value)
-        for col, shape in templates.items():
-            sheet.put(r, col, shape.at(r), "number")
-        sheet.put(r, FEATURE_COL["Ones"], 1)
-        for col, expr in model_cells(r).items():
-            sheet.put(r, col, expr, "number")
+            put(r, col, value)
+        for col, formulas in columns:
+            put(r, col, formulas[index], "number")
+        put(r, ones, 1)
+        for col, formulas in after_ones:
+            put(r, col, formulas[index], "number")
     return last
 
 
-def features_of(row: int) -> Range:
-    """A passenger's ten features, G:P of its row."""
-    return Range(Ref(row, SIBSP), Ref(row, FEATURE_COL["Ones"]))
+def passenger_features() -> Range:
+    """A passenger's ten features, G:P of its row (a row shape, for put_passengers)."""
+    return Range(Here(SIBSP), Here(FEATURE_COL["Ones"]))
 
 
 def build(workbook: WorkbookPlan, template, spec, data) -> None:
@@ -118,7 +123,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
     params = Range(Ref(FIRST_ROW, PARAM_COL, fixed_row=True, fixed_col=True),
                    Ref(FIRST_ROW, PARAM_COL + len(FEATURES) - 1, fixed_row=True, fixed_col=True))
     put_passengers(sheet, {LOSS_COL: (Here(LINEAR_COL) - Here(SURVIVED)) ** 2},
-                   lambda r: {LINEAR_COL: call("SUMPRODUCT", features_of(r), params)})
+                   {LINEAR_COL: call("SUMPRODUCT", passenger_features(), params)})
     sheet.put(1, PARAM_COL, "Params", "label")
     sheet.put(2, PARAM_COL, "the last gradient-descent step's weights (the course: Solver's)", "note")
     for i, header in enumerate(PARAM_HEADERS):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from xlgen.formula import Here, Range, Ref, call
 from xlgen.reference.titanic import FEATURES
 from xlgen.sheets.plan import WorkbookPlan
-from xlgen.sheets.titanic import FIRST_ROW, HEADER_ROW, PARAM_COL, PARAM_HEADERS, SURVIVED, features_of
+from xlgen.sheets.titanic import FIRST_ROW, HEADER_ROW, PARAM_COL, PARAM_HEADERS, SURVIVED, passenger_features
 from xlgen.sheets.titanic import passenger_column, put_passengers
 from xlgen.options import text
 
@@ -50,7 +50,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         relu2: call("IF", Here(lin2).lt(0), 0, Here(lin2)),
         preds: Here(relu1) + Here(relu2),
         loss: (Here(SURVIVED) - Here(preds)) ** 2,
-    }, lambda r: {lin1: call("MMULT", features_of(r), units[0]), lin2: call("MMULT", features_of(r), units[1])})
+    }, {lin1: call("MMULT", passenger_features(), units[0]), lin2: call("MMULT", passenger_features(), units[1])})
     sheet.put(1, PARAM_COL, "Params", "label")
     sheet.put(2, PARAM_COL, f"the weights gradient descent found on sheet {source}", "note")
     for i, header in enumerate(("Column", "Param1", "Param2")):

@@ -22,7 +22,7 @@ from xlgen.formula import Here, Name, Range, Ref, RowTemplate, call
 from xlgen.reference.titanic import FEATURES, passengers
 from xlgen.sheets.plan import Chart, Series, WorkbookPlan
 from xlgen.sheets.titanic import (FEATURE_COL, FIRST_ROW, HEADER_ROW, PARAM_COL, PARAM_HEADERS, SURVIVED,
-                                  features_of, passenger_column, put_passengers)
+                                  passenger_column, passenger_features, put_passengers)
 from xlgen.options import number_list, positive_integer
 
 USES_DATA = False
@@ -90,8 +90,8 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         relu2: call("IF", Here(lin2).lt(0), 0, Here(lin2)),
         preds: Here(relu1) + Here(relu2),
         loss: (Here(SURVIVED) - Here(preds)) ** 2,
-    }, lambda r: {lin1: call("SUMPRODUCT", features_of(r), units[0]),
-                  lin2: call("SUMPRODUCT", features_of(r), units[1])})
+    }, {lin1: call("SUMPRODUCT", passenger_features(), units[0]),
+        lin2: call("SUMPRODUCT", passenger_features(), units[1])})
     sheet.put(1, PARAM_COL, "Params", "label")
     sheet.put(2, PARAM_COL, "the last gradient-descent step's weights (the course: Solver's)", "note")
     for i, header in enumerate(PARAM_HEADERS):
@@ -133,6 +133,7 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                                          Here(col + j, -1) - learning_rate * Here(cols[f"g{u}"] + j, -1),
                                          Here(col + j, -1)))
                for u, col in ((1, cols["w1"]), (2, cols["w2"])) for j in range(n)}
+    put = sheet.put
     for step in range(o["steps"] + 1):
         r = first_step + step
         start = FIRST_ROW + (step * batch) % count          # the data row of the batch's first passenger
@@ -162,13 +163,13 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                            + call("IF", Here(b_lin2).lt(0), 0, Here(b_lin2)) - Here(SURVIVED, offset))
         shapes[b_d1] = call("IF", Here(b_lin1).gt(0), Here(b_error), 0)
         shapes[b_d2] = call("IF", Here(b_lin2).gt(0), Here(b_error), 0)
-        templates = {col: RowTemplate(expr) for col, expr in shapes.items()}
-        for k in range(batch):
-            q = top + k
-            sheet.put(q, b_step, step, "count")
-            sheet.put(q, b_passenger, start + k, "count")
-            for col, template_ in templates.items():
-                sheet.put(q, col, template_.at(q), "number")
+        table_rows = range(top, top + batch)
+        columns = [(col, RowTemplate(expr).column(table_rows)) for col, expr in shapes.items()]
+        for k, q in enumerate(table_rows):    # row by row, left to right
+            put(q, b_step, step, "count")
+            put(q, b_passenger, start + k, "count")
+            for col, formulas in columns:
+                put(q, col, formulas[k], "number")
     last_step = first_step + o["steps"]
     for u in range(2):
         for j in range(n):

@@ -27,19 +27,21 @@ ADAM = ("fastai test", "p", "grad", "lr", "mom", "sqr_mom", "eps", "step", "grad
 TABLES = {"grad_avg": AVERAGE, "sqr_avg": SQR, "sgd": SGD, "adam": ADAM}
 
 
-def header_rows(sheet, headers: tuple, max_row: int = 500) -> list:
-    """(row, first col) of every row whose cells read `headers` left to right."""
+def header_rows(sheet, headers: tuple, max_row: int = 500, texts=None) -> list:
+    """(row, first col) of every row whose cells read `headers` left to right; `texts`:
+    the sheet's ((row, col), text) constants, if found already (no other reads as a header)."""
     wanted = [normal(h) for h in headers]
     found = []
-    for (row, col), value in sheet.constants.items():
-        if row <= max_row and normal(value) == wanted[0] and all(
+    for (row, col), value in (sheet.constants.items() if texts is None else texts):
+        if row <= max_row and isinstance(value, str) and normal(value) == wanted[0] and all(
                 normal(sheet.constants.get((row, col + i))) == h for i, h in enumerate(wanted)):
             found.append((row, col))
     return sorted(found)
 
 
 def recognise(book, sheet):
-    tables = {kind: header_rows(sheet, headers) for kind, headers in TABLES.items()}
+    texts = [item for item in sheet.constants.items() if isinstance(item[1], str)]
+    tables = {kind: header_rows(sheet, headers, texts=texts) for kind, headers in TABLES.items()}
     return tables if any(tables.values()) else None
 
 

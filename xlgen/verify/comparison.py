@@ -32,8 +32,8 @@ def _model_sheets(book, sheet, row, col) -> dict:
 def recognise(book, sheet):
     if find_blocks(sheet):
         return None
-    for (row, col), value in sorted(sheet.constants.items()):
-        if normal(value) == "epoch":
+    for (row, col), value in sorted(item for item in sheet.constants.items() if isinstance(item[1], str)):
+        if normal(value) == "epoch":   # (only a text can)
             sources = _model_sheets(book, sheet, row, col)
             if sources:
                 return row, col, sources

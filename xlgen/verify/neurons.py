@@ -60,7 +60,8 @@ def find_blocks(sheet) -> list[BlockMatch]:
 
 def _find_blocks(sheet) -> list[BlockMatch]:
     found = []
-    for (row, col), value in sorted(sheet.constants.items()):
+    # only texts can read "x" (normal() of anything else is ""): the sheet's numbers not sorted
+    for (row, col), value in sorted(item for item in sheet.constants.items() if isinstance(item[1], str)):
         if normal(value) != "x":
             continue
         if not all(normal(sheet.constants.get((row, col + i))) == h for i, h in enumerate(HEAD)):
