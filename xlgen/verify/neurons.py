@@ -134,35 +134,47 @@ def data_points(context, result, sheet, block: BlockMatch):
     return xs, ys, per_epoch
 
 
+def _carry_and_initial(weights: tuple, inputs: BlockInputs) -> tuple[dict, dict]:
+    """A block's state (the weights, their momentum, the running blow-up step): the row
+    value each part is carried by, and its value before the first row."""
+    carry = {w: f"new {w}" for w in weights}
+    initial = {w: np.float64(inputs.initial[w]) for w in weights}
+    if inputs.momentum is not None:
+        carry.update({f"mom {w}": f"mom {w}" for w in weights})
+        initial.update({f"mom {w}": np.float64(0.0) for w in weights})
+    carry["blow-up"] = "blow-up"
+    initial["blow-up"] = 0.0
+    return carry, initial
+
+
+def _shown(out: dict, x, y, weights) -> dict:
+    """What a row shows of the reference's sgd_row `out` (floats or arrays), by column key."""
+    values = {"x": x, "y": y, "y_pred": out["prediction"], "err^2": out["loss"]}
+    for w in weights:
+        values[w] = out["before"][w]
+        values[f"err{w}1"] = out["bumped"][w]
+        values[f"est de/d{w}"] = out["finite"][w]
+        values[f"de/d{w}"] = out["analytic"][w]
+        values[f"new {w}"] = out["after"][w]
+        if "mom" in out:
+            values[f"mom {w}"] = out["mom"][w]
+    if "hidden" in out:
+        values["ax+b"] = out["hidden"]
+    return values
+
+
 def row_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> RowModel:
     """The block as a per-row model for xlgen.verify.stepwise: the state is the weights,
     their momentum and the running blow-up step; a row is the reference's sgd_row."""
     weights = block.weights()
-    carry = {w: f"new {w}" for w in weights}
-    if inputs.momentum is not None:
-        carry.update({f"mom {w}": f"mom {w}" for w in weights})
-    carry["blow-up"] = "blow-up"
-    initial = {w: np.float64(inputs.initial[w]) for w in weights}
-    if inputs.momentum is not None:
-        initial.update({f"mom {w}": np.float64(0.0) for w in weights})
-    initial["blow-up"] = 0.0
+    carry, initial = _carry_and_initial(weights, inputs)
 
     def row(state: dict, index: int) -> dict:
         mom = {w: state[f"mom {w}"] for w in weights} if inputs.momentum is not None else None
         out = sgd_row(block.model, {w: state[w] for w in weights}, xs[index], ys[index],
                       learning_rate=inputs.learning_rate, derivative=inputs.derivative,
                       finite_step=FINITE_STEP, momentum=inputs.momentum, mom_before=mom)
-        values = {"x": xs[index], "y": ys[index], "y_pred": out["prediction"], "err^2": out["loss"]}
-        for w in weights:
-            values[w] = out["before"][w]
-            values[f"err{w}1"] = out["bumped"][w]
-            values[f"est de/d{w}"] = out["finite"][w]
-            values[f"de/d{w}"] = out["analytic"][w]
-            values[f"new {w}"] = out["after"][w]
-            if mom is not None:
-                values[f"mom {w}"] = out["mom"][w]
-        if "hidden" in out:
-            values["ax+b"] = out["hidden"]
+        values = _shown(out, xs[index], ys[index], weights)
         previous = state["blow-up"]
         if previous > 0:
             values["blow-up"] = previous
@@ -241,14 +253,7 @@ def array_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> ArrayRowModel
     on plain floats (reference.neurons.sgd_row_floats)."""
     weights = block.weights()
     momentum = inputs.momentum
-    carry = {w: f"new {w}" for w in weights}
-    if momentum is not None:
-        carry.update({f"mom {w}": f"mom {w}" for w in weights})
-    carry["blow-up"] = "blow-up"
-    initial = {w: np.float64(inputs.initial[w]) for w in weights}
-    if momentum is not None:
-        initial.update({f"mom {w}": np.float64(0.0) for w in weights})
-    initial["blow-up"] = 0.0
+    carry, initial = _carry_and_initial(weights, inputs)
     xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
     x_floats, y_floats = xs.tolist(), ys.tolist()
     settings = dict(learning_rate=inputs.learning_rate, derivative=inputs.derivative, finite_step=FINITE_STEP,
@@ -258,17 +263,7 @@ def array_model(block: BlockMatch, inputs: BlockInputs, xs, ys) -> ArrayRowModel
         x, y = xs[indices], ys[indices]
         mom = {w: state[f"mom {w}"] for w in weights} if momentum is not None else None
         out = sgd_row(block.model, {w: state[w] for w in weights}, x, y, mom_before=mom, **settings)
-        values = {"x": x, "y": y, "y_pred": out["prediction"], "err^2": out["loss"]}
-        for w in weights:
-            values[w] = out["before"][w]
-            values[f"err{w}1"] = out["bumped"][w]
-            values[f"est de/d{w}"] = out["finite"][w]
-            values[f"de/d{w}"] = out["analytic"][w]
-            values[f"new {w}"] = out["after"][w]
-            if mom is not None:
-                values[f"mom {w}"] = out["mom"][w]
-        if "hidden" in out:
-            values["ax+b"] = out["hidden"]
+        values = _shown(out, x, y, weights)
         previous, loss = state["blow-up"], out["loss"]
         blown = ~np.isfinite(loss) | (loss > inputs.threshold)   # blown_up
         values["blow-up"] = np.where(previous > 0, previous, np.where(blown, indices + 1.0, 0.0))
