@@ -17,13 +17,13 @@ import os
 import posixpath
 import re
 import select
-import signal
 import zipfile
 import zlib
 from xml.parsers import expat
 
 from ..errors import BadWorkbook
 from .book import Book, ExcelError, Sheet, Table, range_bounds
+from .children import end_child
 from .refs import MAX_COL, MAX_ROW, Template, col_letters, col_number, shift_formula
 
 MAX_TOTAL_UNCOMPRESSED = 1 << 30  # 1 GiB over all members we inflate
@@ -1044,16 +1044,8 @@ class _ValidatorBeside:
 
     def close(self) -> None:
         """Stop and reap a child whose verdict is no longer needed."""
-        if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(self.pid, 0)
-            self.pid = None
-        if self.read_end is not None:
-            os.close(self.read_end)
-            self.read_end = None
+        end_child(self.pid, self.read_end)
+        self.pid = self.read_end = None
 
 
 def _decoder_for(first_chunk: bytes):

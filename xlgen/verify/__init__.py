@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from xlgen.engine import calculate, read_xlsx
 from xlgen.engine.book import ExcelError
+from xlgen.engine.children import end_child
 from xlgen.formula import cell_name
 import os
 import pickle
 import re
-import signal
 
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
@@ -272,16 +272,8 @@ class LintBeside:
 
     def close(self) -> None:
         """End the child if it is still there (the verify stopped on the way) and close its file."""
-        if self.child is not None:
-            try:
-                os.kill(self.child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(self.child, 0)
-            self.child = None
-        if self.survey_file is not None:
-            os.close(self.survey_file)
-            self.survey_file = None
+        end_child(self.child, self.survey_file)
+        self.child = self.survey_file = None
 
 
 def verify_file(path, progress=None, engine: str = "xlgen", calculate_book=calculate, keep: list | None = None) -> Report:
