@@ -456,8 +456,7 @@ def _local_bounds(values: np.ndarray, magnitudes, nudged: list) -> np.ndarray:
     """`local_bound` of each row: LOCAL_ULPS of its operands' size, plus the spread of the
     rows recomputed from nudged previous rows; inf where that spread is unknown."""
     spread_, unknown = _spreads(values, nudged, local=True)
-    size = np.where(np.isfinite(values), np.abs(values), 0.0)
-    return np.where(unknown, math.inf, LOCAL_ULPS * ULP * largest(size, magnitudes) + spread_)
+    return np.where(unknown, math.inf, LOCAL_ULPS * ULP * largest(sizes(values), magnitudes) + spread_)
 
 
 def combine_rows(local, local_scale, local_bound, runs: np.ndarray, row_noise) -> tuple:
