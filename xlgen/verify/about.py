@@ -30,7 +30,7 @@ from xlgen.engine.book import ExcelError
 from xlgen.formula import cell_name
 from xlgen.reference.neurons import blown_up
 from xlgen.verify.core import SheetCheck, kept_for_sheet
-from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal
+from xlgen.verify.locate import find_header_row, formula_rows_below, input_cell, normal, text_constants
 
 LAYOUT = "about"
 HEADERS = ("sheet", "look at", "value")
@@ -51,8 +51,7 @@ def _constants(sheet, wanted: str) -> list:
     """The sheet's constants in row order, that `normal(value) == wanted` may hold for: its
     texts alone unless `wanted` is empty (what `normal` makes of anything else)."""
     if wanted:
-        return kept_for_sheet(sheet, "texts", lambda sheet: sorted(item for item in sheet.constants.items()
-                                                                   if isinstance(item[1], str)))
+        return text_constants(sheet)
     return kept_for_sheet(sheet, "constants", lambda sheet: sorted(sheet.constants.items()))
 
 

@@ -16,7 +16,7 @@ from xlgen.errors import XlgenError
 from xlgen.formula import cell_name
 from xlgen.reference import fastai_tests as fastai
 from xlgen.verify.core import SheetCheck
-from xlgen.verify.locate import normal
+from xlgen.verify.locate import normal, text_constants
 
 LAYOUT = "average_grad_tests"
 AVERAGE = ("fastai test", "grad", "mom", "dampening", "grad_avg", "new grad_avg", "expected", "tolerance", "result")
@@ -40,7 +40,7 @@ def header_rows(sheet, headers: tuple, max_row: int = 500, texts=None) -> list:
 
 
 def recognise(book, sheet):
-    texts = [item for item in sheet.constants.items() if isinstance(item[1], str)]
+    texts = text_constants(sheet)
     tables = {kind: header_rows(sheet, headers, texts=texts) for kind, headers in TABLES.items()}
     return tables if any(tables.values()) else None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from xlgen.verify import model
 from xlgen.verify.core import SheetCheck
-from xlgen.verify.locate import find_header_row, normal
+from xlgen.verify.locate import find_header_row, normal, text_constants
 from xlgen.verify.neurons import find_blocks, header_cells
 from xlgen.verify.stepwise import expect
 
@@ -32,8 +32,8 @@ def _model_sheets(book, sheet, row, col) -> dict:
 def recognise(book, sheet):
     if find_blocks(sheet):
         return None
-    for (row, col), value in sorted(item for item in sheet.constants.items() if isinstance(item[1], str)):
-        if normal(value) == "epoch":   # (only a text can)
+    for (row, col), value in text_constants(sheet):
+        if normal(value) == "epoch":
             sources = _model_sheets(book, sheet, row, col)
             if sources:
                 return row, col, sources

@@ -79,6 +79,13 @@ def labelled_cell(sheet, label: str, max_row: int = 5):
     return None
 
 
+def text_constants(sheet) -> list:
+    """((row, col), text) of the sheet's texts, in (row, col) order: all that `normal` reads
+    as anything but "" (kept for the verification under way; never to be written)."""
+    return kept_for_sheet(sheet, "texts", lambda sheet: sorted(item for item in sheet.constants.items()
+                                                               if isinstance(item[1], str)))
+
+
 def _top_constants(sheet, max_row: int) -> list:
     """The sheet's constants in rows down to `max_row` at least, sorted."""
     if max_row > _TOP_ROWS:

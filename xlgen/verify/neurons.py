@@ -22,7 +22,7 @@ from xlgen.engine.book import ExcelError
 from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row, sgd_row_floats
 from xlgen.verify.core import formula_cells, kept_for_sheet
-from xlgen.verify.locate import formula_rows_below, input_cell, normal
+from xlgen.verify.locate import formula_rows_below, input_cell, normal, text_constants
 from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, largest, numeric,
                                    sizes)
 
@@ -60,8 +60,7 @@ def find_blocks(sheet) -> list[BlockMatch]:
 
 def _find_blocks(sheet) -> list[BlockMatch]:
     found = []
-    # only texts can read "x" (normal() of anything else is ""): the sheet's numbers not sorted
-    for (row, col), value in sorted(item for item in sheet.constants.items() if isinstance(item[1], str)):
+    for (row, col), value in text_constants(sheet):
         if normal(value) != "x":
             continue
         if not all(normal(sheet.constants.get((row, col + i))) == h for i, h in enumerate(HEAD)):
