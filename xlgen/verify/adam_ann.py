@@ -126,8 +126,11 @@ def course_summary(sheet, found, state: dict, prev_grad2: float, columns) -> Non
         size = np.float64(gradient_size(state["sqr_avg"]))
         norms = {}
         for weight in ("b", "a"):
-            local, runs = columns.read(f"de/d{weight}"), columns.runs[f"de/d{weight}"]
-            norms[weight] = columns.derived(np.sqrt(np.sum(local * local)) / count, count + LOCAL_ULPS,
+            # F33 `=SQRT(SUMSQ(F4:F32))/COUNT(F4:F32)`: locally the column as SUMSQ and COUNT take it
+            key = f"de/d{weight}"
+            local, runs = columns.summed(key), columns.runs[key]
+            counted = np.float64(np.count_nonzero(columns.counted(key)))
+            norms[weight] = columns.derived(np.sqrt(np.sum(local * local)) / counted, count + LOCAL_ULPS,
                                             np.sqrt(np.sum(runs * runs, axis=0)) / count)
         expected = {
             (below, found.c0 + 13): size,                                  # N33 avg_grad2

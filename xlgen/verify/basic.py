@@ -167,10 +167,10 @@ def squared_size(square, residual_size):
 
 def epoch_rmse(columns: Columns, rows_per_epoch: int):
     """(expected, bounds) of each epoch's rmse: the workbook's own squared errors summed
-    (locally) and the runs' (globally)."""
+    (locally, as SUM over the range takes them) and the runs' (globally)."""
     epochs = columns.count // rows_per_epoch
     with np.errstate(all="ignore"):
-        local = np.sqrt(columns.read("err^2")[:epochs * rows_per_epoch].reshape(epochs, rows_per_epoch).sum(axis=1))
+        local = np.sqrt(columns.summed("err^2")[:epochs * rows_per_epoch].reshape(epochs, rows_per_epoch).sum(axis=1))
         runs = np.sqrt(columns.runs["err^2"][:epochs * rows_per_epoch].reshape(epochs, rows_per_epoch, 2).sum(axis=1))
     return columns.derived(local, rows_per_epoch + LOCAL_ULPS, runs)
 
@@ -190,13 +190,15 @@ def check_rmse_table(sheet, result: SheetCheck, columns: Columns, rows_per_epoch
 
 
 def check_summary_row(sheet, result: SheetCheck, row: int, col: dict, columns: Columns) -> None:
-    """The course's row under the data: rmse under err^2, gradient norms under de/db, de/da."""
+    """The course's row under the data: rmse under err^2 (`=SQRT(SUM(F4:F32))`), gradient
+    norms under de/db, de/da (`=SQRT(SUMSQ(K4:K32))`); locally the workbook's column as
+    SUM and SUMSQ over a range take it."""
     ulps = columns.count + LOCAL_ULPS
     for header, squared in (("err^2", False), ("de/db", True), ("de/da", True)):
         if (row, col[header]) not in sheet.formulas:
             continue
         with np.errstate(all="ignore"):
-            local, runs = columns.read(header), columns.runs[header]
+            local, runs = columns.summed(header), columns.runs[header]
             if squared:
                 local, runs = local * local, runs * runs
             expected, bounds = columns.derived(np.sqrt(np.sum(local)), ulps, np.sqrt(np.sum(runs, axis=0)))

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xlgen.engine.book import ExcelError
 from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row, sgd_row_floats
 from xlgen.verify.core import formula_cells, kept_for_sheet
 from xlgen.verify.locate import formula_rows_below, input_cell, normal, text_constants
-from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, largest, numeric,
-                                   sizes)
+from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, in_a_sum, largest,
+                                   numeric, sizes)
 
 HEAD = ("x", "y", "a", "b")
 WEIGHTS = {"linear": ("a", "b"), "collapse": ("a", "b", "c", "d"), "relu": ("a", "b", "c", "d")}
@@ -418,19 +417,6 @@ def _size(value) -> float:
     except (TypeError, ValueError):
         return 0.0
     return value if math.isfinite(value) else 0.0
-
-
-def in_a_sum(value) -> float:
-    """A cell's value as SUM over a range takes it: text, TRUE/FALSE and empty cells are
-    skipped (counted as 0), an error makes the sum one (NaN). The workbook's rows may hold
-    anything a user typed; a run's are floats, which pass unchanged."""
-    if isinstance(value, float):
-        return value
-    if isinstance(value, ExcelError):
-        return math.nan
-    if value is None or isinstance(value, (bool, str)):
-        return 0.0
-    return float(value)
 
 
 @dataclass

@@ -401,11 +401,12 @@ def checked_rows(found: Sheet, model: ColumnModel, local_inputs: dict | None = N
 
 
 def expect_rmse(found: Sheet, columns: Columns) -> None:
-    """The course's rmse under err^2 (momentum's L33) and xlgen's table (epoch | rmse)."""
+    """The course's rmse under err^2 (momentum's L33 `=SQRT(SUM(L4:L32))`) and xlgen's
+    table (epoch | rmse); locally the sheet's err^2 column as SUM over a range takes it."""
     sheet, per_epoch = found.sheet, found.rows_per_epoch
     epochs = len(found.rows) // per_epoch
     if "err^2" in found.col and (found.last + 1, found.col["err^2"]) in sheet.formulas:
-        local = columns.read("err^2") if "err^2" in found.col else columns.local["err^2"]
+        local = columns.summed("err^2")
         with np.errstate(all="ignore"):
             expected, bounds = columns.derived(np.sqrt(np.sum(local)), len(found.rows) + LOCAL_ULPS,
                                                np.sqrt(np.sum(columns.runs["err^2"], axis=0)))
@@ -414,7 +415,7 @@ def expect_rmse(found: Sheet, columns: Columns) -> None:
     if table is None:
         return
     # the table's rmse sums the sheet's err^2 column where it has one; else rmse is its own sum
-    local = columns.read("err^2") if "err^2" in found.col else columns.local["err^2"]
+    local = columns.summed("err^2") if "err^2" in found.col else columns.local["err^2"]
     with np.errstate(all="ignore"):
         local = np.sqrt(local[:epochs * per_epoch].reshape(epochs, per_epoch).sum(axis=1))
         runs = np.sqrt(columns.runs["err^2"][:epochs * per_epoch].reshape(epochs, per_epoch, 2).sum(axis=1))

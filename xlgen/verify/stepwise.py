@@ -97,20 +97,67 @@ class RowModel:
                 if isinstance(size, (float, np.floating)) and math.isfinite(size)}
 
 
-def number(value) -> float | str:
-    """A workbook value as the reference takes it: errors are NaN, empty is 0, text stays text."""
+def number(value) -> float | str | bool:
+    """A workbook value as the reference takes it: errors are NaN, empty is 0, text and
+    TRUE/FALSE stay what they are (what a formula does with them depends on the formula:
+    `numeric`, `in_a_sum`)."""
     if isinstance(value, ExcelError):
         return math.nan
     if value is None:
         return 0.0
-    if isinstance(value, str):
+    if isinstance(value, (str, bool)):
         return value
     return float(value)
 
 
+# How a check reads a workbook cell as a float, mirroring the formula it stands for (the
+# rules are Excel's; LibreOffice 25.2 and xlgen's engine agree except where noted):
+# - `numeric`, a direct reference in arithmetic (the next row's `=C5+D5*A5` on the copy
+#   `=N4` of a weight): a number is itself, TRUE/FALSE are 1/0, an empty cell 0, text that
+#   spells a number ("3", " 2.5", "50%") that number, other text #VALUE! and an error
+#   itself (both NaN here: no number comes of them).
+# - `in_a_sum`, a cell in a range that SUM, SUMSQ or COUNT reads (an epoch's rmse
+#   `=SQRT(SUM(F4:F32))`): only numbers count; TRUE/FALSE, text (even "3") and empty cells
+#   are skipped (0 in a sum, not counted), an error makes the result one (NaN).
+#   LibreOffice stores TRUE/FALSE as the numbers 1/0 and so sums them, where Excel skips
+#   them; verify follows Excel.
+
 def numeric(value) -> float:
-    value = number(value)
-    return math.nan if isinstance(value, str) else value
+    """A cell as a direct reference in arithmetic reads it (see above)."""
+    if type(value) is float:
+        return value
+    if isinstance(value, str):
+        return _text_as_number(value)
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    return number(value)
+
+
+def _text_as_number(text: str) -> float:
+    """Text in arithmetic, as the engine coerces it (Excel's rule): its number, else NaN."""
+    from xlgen.engine.runtime import text_to_number   # (the engine's coercion; loaded by then)
+    found = text_to_number(text)
+    return found if type(found) is float else math.nan
+
+
+def in_a_sum(value) -> float:
+    """A cell as SUM over a range takes it (see above): numbers count, an error is NaN,
+    anything else (TRUE/FALSE, text, empty) is skipped as 0. A run's values are floats,
+    which pass unchanged."""
+    if type(value) is float:
+        return value
+    if isinstance(value, ExcelError):
+        return math.nan
+    if value is None or isinstance(value, (bool, str)):
+        return 0.0
+    if isinstance(value, (int, np.integer, np.floating)):
+        return float(value)
+    return math.nan
+
+
+def is_counted(value) -> bool:
+    """Does COUNT over a range count this cell (see above)? Numbers only."""
+    return type(value) is float or isinstance(value, (int, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def nudge(state: dict, noisy: tuple, pattern: tuple, sizes: dict | None = None, noise: float = NOISE) -> dict:
@@ -415,12 +462,20 @@ def sizes(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), np.abs(values), 0.0)
 
 
-def numeric_column(values: list) -> np.ndarray:
-    """`numeric` of each of a column's values, as a float array."""
-    floats, plain = as_floats(values)
-    if plain.all():
+def numeric_column(values: list, read: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """`numeric` of each of a column's values, as a float array; `read`: as_floats of them."""
+    floats, plain = as_floats(values) if read is None else read
+    if plain.all():   # the usual case: all computed numbers
         return floats
     return np.array([numeric(value) for value in values], dtype=np.float64)
+
+
+def summed_column(values: list, read: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """`in_a_sum` of each of a column's values, as a float array; `read`: as_floats of them."""
+    floats, plain = as_floats(values) if read is None else read
+    if plain.all():
+        return floats
+    return np.array([in_a_sum(value) for value in values], dtype=np.float64)
 
 
 def _nudged(state: dict, noisy: tuple, pattern: tuple, noise: float, magnitudes: dict | None = None) -> dict:
@@ -773,8 +828,8 @@ def combine_columns(local: np.ndarray, bound: np.ndarray, runs: np.ndarray) -> t
 class Columns:
     """Expected values for `count` rows of a ColumnModel held in a workbook.
 
-    read(key): the workbook's (computed) values of the column `key`, as floats (NaN for
-    errors and text). local_inputs: name -> one value per row, given to the local check's
+    read: a column_reader; read(key) the workbook's (computed) values of the column `key`
+    as floats, as arithmetic reads them (`numeric`). local_inputs: name -> one value per row, given to the local check's
     rows beside the state (adam_ann's rows use the rate the workbook's table holds).
     """
 
@@ -798,6 +853,14 @@ class Columns:
                           for key, value in self.local.items()}
         self.runs = run_columns(model, count)
 
+    def summed(self, key: str) -> np.ndarray:
+        """The workbook's column `key` as SUM over a range takes it (`in_a_sum`)."""
+        return self.read.summed(key)
+
+    def counted(self, key: str) -> np.ndarray:
+        """Which cells of the workbook's column `key` COUNT counts (`is_counted`)."""
+        return self.read.counted(key)
+
     def column(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(expected values, scales, bounds) of the column `key`, row by row."""
         expected, bounds = combine_columns(self.local[key], self.bound[key], self.runs[key])
@@ -812,28 +875,38 @@ class Columns:
         return combine_columns(local, bound, np.atleast_2d(runs))
 
 
-def column_reader(context, sheet_name: str, rows: list, col: dict) -> Callable[[str], np.ndarray]:
-    """read(key) for Columns: the values of a workbook column as floats (read once, never
-    to be written: a checker asks for some columns twice)."""
-    read_before = {}
+class column_reader:
+    """read(key) for Columns: the values of a workbook column as floats, as a direct
+    reference in arithmetic reads them (`numeric`: the next row computes with the weights
+    this row leaves); read.summed(key) as SUM over a range takes them (`in_a_sum`), and
+    read.counted(key) which of them COUNT counts. Each read once, never to be written: a
+    checker asks for some columns twice."""
 
-    def read(key: str) -> np.ndarray:
-        if key not in read_before:
-            read_before[key] = floats = _column_floats(*context.column_floats(sheet_name, rows, col[key]))
+    def __init__(self, context, sheet_name: str, rows: list, col: dict):
+        self.context, self.sheet_name, self.rows, self.col = context, sheet_name, rows, col
+        self.found = {}   # key -> (values, as_floats of them)
+        self.made = {}    # (rule, key) -> the float column
+
+    def __call__(self, key: str) -> np.ndarray:
+        return self._made("arithmetic", key, numeric_column)
+
+    def summed(self, key: str) -> np.ndarray:
+        return self._made("sum", key, summed_column)
+
+    def counted(self, key: str) -> np.ndarray:
+        """A mask: the column's cells COUNT counts (`is_counted`)."""
+        values, (_, plain) = self._read(key)
+        if plain.all():
+            return plain
+        return np.fromiter(map(is_counted, values), dtype=bool, count=len(values))
+
+    def _read(self, key: str) -> tuple:
+        if key not in self.found:
+            self.found[key] = self.context.column_floats(self.sheet_name, self.rows, self.col[key])
+        return self.found[key]
+
+    def _made(self, rule: str, key: str, make) -> np.ndarray:
+        if (rule, key) not in self.made:
+            self.made[rule, key] = floats = make(*self._read(key))
             floats.flags.writeable = False
-        return read_before[key]
-    return read
-
-
-def _column_floats(values: list, read: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """`values` as floats; `read`: as_floats of them."""
-    floats, numeric = read   # the usual case: all computed numbers
-    if numeric.all():
-        return floats
-    return np.array([_as_float(value) for value in values], dtype=np.float64)
-
-
-def _as_float(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        return 0.0 if value is None else math.nan
-    return float(value)
+        return self.made[rule, key]
