@@ -59,3 +59,25 @@ def rewrite_part(source: Path, target: Path, part: str, pattern: bytes, replacem
                 data, count = re.subn(pattern, replacement, data, count=1)
                 assert count == 1, f"{pattern!r} matches nothing in {part}"
             out.writestr(item, data)
+
+
+def type_into(source: Path, target: Path, sheet: str, cell: str, typed: str) -> None:
+    """Copy `source` to `target` with `typed` entered into one cell as a user types it
+    (its formula, if any, gone): TRUE or FALSE a boolean, anything else text (inline), so
+    "3" is the text 3, as Excel keeps a number typed after an apostrophe."""
+    part = sheet_part(source, sheet)
+    if typed in ("TRUE", "FALSE"):
+        body = f' t="b"><v>{int(typed == "TRUE")}</v></c>'
+    else:
+        body = f' t="inlineStr"><is><t>{html.escape(typed, quote=False)}</t></is></c>'
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in archive.infolist():
+            data = archive.read(item.filename)
+            if item.filename == part:
+                xml = data.decode()
+                pattern = rf'<c r="{cell}"((?: (?!t=)[a-z]+="[^"]*")*)(?: t="[^"]*")?((?: [a-z]+="[^"]*")*)(?:/>|>.*?</c>)'
+                xml, count = re.subn(pattern, lambda m: f'<c r="{cell}"{m.group(1)}{m.group(2)}{body}', xml,
+                                     count=1, flags=re.S)
+                assert count == 1, f"{sheet}!{cell} is not in the file"
+                data = xml.encode()
+            out.writestr(item, data)

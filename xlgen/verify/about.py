@@ -89,9 +89,16 @@ def rmse_cell(sheet, epoch: int):
 
 
 def final_cell(sheet, weight: str):
+    """The last row's cell under `new WEIGHT`: the run of formulas below the header, and on
+    past TRUE/FALSE or text typed over one of them (the checkers check those too)."""
     found = _header_cell(sheet, f"new {weight}")
     rows = _formulas_below(sheet, *found) if found else []
-    return (rows[-1], found[1]) if rows else None
+    if not rows:
+        return None
+    row, col = rows[-1], found[1]
+    while (row + 1, col) in sheet.formulas or isinstance(sheet.constants.get((row + 1, col)), (bool, str)):
+        row += 1
+    return row, col
 
 
 def first_blowup(context, sheet, what: str):
@@ -111,7 +118,9 @@ def first_blowup(context, sheet, what: str):
     per_epoch = len(context.dataset.x) if context.dataset is not None else len(block.rows)
     for index, row in enumerate(block.rows):
         loss = context.value(sheet.name, row, block.col["err^2"])
-        loss = math.nan if isinstance(loss, (ExcelError, str)) or loss is None else float(loss)
+        # as the sheet's IF(ISERROR(F27),P27,IF(F27>blowup_threshold,P27,0)): an error is a
+        # blow-up, and so is text or TRUE/FALSE, which Excel ranks above every number
+        loss = math.nan if isinstance(loss, (ExcelError, str, bool)) or loss is None else float(loss)
         if blown_up(loss, threshold):
             return float(index // per_epoch + 1 if what == "epoch" else index % per_epoch + 1)
     return "none"

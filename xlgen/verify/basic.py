@@ -15,7 +15,8 @@ from xlgen.reference.models import Linear, bumped_losses, finite_gradient, loss
 from xlgen.reference.sgd import linear_weights_entering
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
-from xlgen.verify.locate import find_header_row, formula_rows, formula_rows_below, input_cell, normal
+from xlgen.verify.locate import (find_header_row, formula_rows, formula_rows_below, input_cell, normal,
+                                 with_typed_non_numbers)
 
 LAYOUT = "basic"
 HEADERS = ("x", "y", "intercept", "slope", "y_pred", "err^2", "errb1", "est de/db",
@@ -76,7 +77,7 @@ def check(sheet, match, context) -> SheetCheck | None:
             xs = np.tile(dataset.x, reps)[:len(rows)]
             ys = np.tile(dataset.y, reps)[:len(rows)]
             for c, column in ((x_col, xs), (y_col, ys)):
-                present, indices = with_formulas.of(rows, c)
+                present, indices = with_typed_non_numbers(sheet, rows, c, *with_formulas.of(rows, c))
                 result.expect_column(present, c, column if indices is None else column[indices])
     else:
         xs = context.numbers(sheet.name, [(r, x_col) for r in rows], "x")
@@ -92,9 +93,9 @@ def check(sheet, match, context) -> SheetCheck | None:
     first = {header: c for header, c in col.items() if header not in ("x", "y")}
     columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
     for header, c in first.items():
-        present, indices = with_formulas.of(rows, c)
+        present, indices = with_typed_non_numbers(sheet, rows, c, *with_formulas.of(rows, c))
         expected, scales, bounds = columns.column(header)
-        if indices is not None:  # a pasted value among the formulas is not checked
+        if indices is not None:  # a pasted number among the formulas is not checked
             expected, scales, bounds = expected[indices], scales[indices], bounds[indices]
         result.expect_column(present, c, expected, scales, bounds)
 

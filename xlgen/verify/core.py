@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -794,7 +795,10 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
     computed.release()   # its arrays are not needed below
     if found:
         position = {cell: index for index, cell in enumerate(order)}
-        found.sort(key=lambda item: (position.get(item[0], len(position)), item[0][1], item[0][2]))
+        places = _typed_places(book, [cell for cell, _ in found], position)
+        end = len(position)
+        found.sort(key=lambda item: (places.get(item[0], end) if item[0] not in position else position[item[0]],
+                                     item[0][1], item[0][2]))
     report.mismatches = [mismatch for _, mismatch in found]
     volatile_of = {}   # sheet name -> its volatile cells
     for name, row, col in volatile:
@@ -854,6 +858,52 @@ def compare(report: Report, book, values: dict, order: list, any_error: bool = F
             row, col = cached_cells[index]
             report.stale.append(Mismatch(f"{name}!{cell_name(row, col)}", formulas[(row, col)],
                                          recomputed[index], saved[index]))
+
+
+def _typed_places(book, cells: list, position: dict) -> dict:
+    """Where the disagreeing `cells` that hold no formula (a value typed over one) stand in
+    the calculation order: just before the first disagreeing formula cell in their row or
+    below in their sheet, or elsewhere that names them (in a sheet of steps, row by row,
+    what is computed from a value lies in its row, a column to its left too, or below; the
+    engine's order itself is only row by row where no typed value breaks a column), else
+    just after the formula cell before them. Others are not placed."""
+    places = {}
+    for cell in cells:
+        if cell in position:
+            continue
+        name, row, col = cell
+        try:
+            sheet = book.sheet(name)
+        except KeyError:
+            continue
+        if (row, col) in sheet.formulas:
+            continue
+        # (a cell of another sheet that links to it, as the about sheet's numbers do, does
+        # not wait for a constant: the engine may compute it first)
+        letters, digits = _split_name(cell_name(row, col))
+        link = re.compile(rf"(?<![A-Za-z0-9_.]){re.escape(name)}'?!\$?{letters}\$?{digits}(?![0-9])", re.IGNORECASE)
+        after = [position[other] for other in cells
+                 if other in position and (other[0] == name and other[1] >= row
+                                           or other[0] != name and link.search(book.sheet(other[0]).formulas.get(
+                                               (other[1], other[2]), "")))]
+        if after:
+            places[cell] = min(after) - 0.5
+            continue
+        rows, cols = formula_cells(sheet)
+        before = (rows < row) | ((rows == row) & (cols < col))
+        if before.any():
+            rows, cols = rows[before], cols[before]
+            last = int(np.lexsort((cols, rows))[-1])
+            at = position.get((name, int(rows[last]), int(cols[last])))
+            if at is not None:
+                places[cell] = at + 0.5
+    return places
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """'AB12' -> ('AB', '12')."""
+    digits = name.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return name[:len(name) - len(digits)], digits
 
 
 class _Keys:

@@ -177,3 +177,23 @@ def input_cell(book, sheet, names: tuple, label: str | None):
         if found:
             return (sheet.name, *found)
     return None
+
+
+def with_typed_non_numbers(sheet, rows, col: int, present: np.ndarray, indices):
+    """FormulaRows.of's (present, indices), with the rows whose cell in `col` holds no
+    formula but TRUE/FALSE or text a user typed over it: such a cell is no input a number
+    column takes (a pasted number is, and stays unchecked), so it is checked with the
+    formulas, against what the formula there would give."""
+    if indices is None:   # the usual case: a formula in every row
+        return present, indices
+    rows = np.asarray(rows, dtype=np.int64)
+    held = np.zeros(len(rows), dtype=bool)
+    held[indices] = True
+    constants = sheet.constants
+    typed = [index for index in np.flatnonzero(~held).tolist()
+             if isinstance(constants.get((int(rows[index]), col)), (bool, str))]
+    if not typed:
+        return present, indices
+    held[typed] = True
+    indices = np.flatnonzero(held)
+    return rows[indices], (None if held.all() else indices)

@@ -22,8 +22,8 @@ from xlgen.reference.models import finite_gradient
 from xlgen.reference.neurons import FINITE_STEP, blown_up, rmse, sgd_row, sgd_row_floats
 from xlgen.verify.core import formula_cells, kept_for_sheet
 from xlgen.verify.locate import formula_rows_below, input_cell, normal, text_constants
-from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, in_a_sum, largest,
-                                   numeric, sizes)
+from xlgen.verify.stepwise import (LOCAL_ULPS, ArrayRowModel, RowModel, StepwiseRows, first_error,
+                                   in_a_sum, largest, numeric, sizes)
 
 HEAD = ("x", "y", "a", "b")
 WEIGHTS = {"linear": ("a", "b"), "collapse": ("a", "b", "c", "d"), "relu": ("a", "b", "c", "d")}
@@ -439,13 +439,20 @@ class CheckedBlock:
 
     # summaries of a run (the workbook's rows or a reference run), for sheets that sum up a block
     def rmse(self, epoch: int):
-        return lambda rows: rmse([in_a_sum(rows[i]["err^2"]) for i in self.epoch_range(epoch)])
+        return lambda rows: self._summed(rows, epoch, "err^2", rmse)
 
     def at_end(self, epoch: int, key: str):
         return lambda rows: rows[self.epoch_range(epoch)[-1]][key]
 
     def dead_rows(self, epoch: int):
-        return lambda rows: float(np.sum([in_a_sum(rows[i]["dead"]) for i in self.epoch_range(epoch)]))
+        return lambda rows: self._summed(rows, epoch, "dead", lambda values: float(np.sum(values)))
+
+    def _summed(self, rows, epoch: int, key: str, total):
+        """`total` of the epoch's column `key` as SUM over its range takes it: an error in
+        the range is the sum's (the first), else text and TRUE/FALSE are skipped."""
+        values = [rows[i][key] for i in self.epoch_range(epoch)]
+        error = first_error(values)
+        return error if error is not None else total([in_a_sum(value) for value in values])
 
     def first_blowup(self):
         return lambda rows: rows[len(rows) - 1]["blow-up"]
@@ -493,6 +500,11 @@ def expect_rows(result, sheet, checked: CheckedBlock) -> None:
     width = int(max(cols.max(), formula_cols.max())) + 1
     wanted = np.isin((rows[:, None] * width + cols[None, :]).reshape(-1),
                      formula_rows.astype(np.int64) * width + formula_cols)
+    if not wanted.all():   # TRUE/FALSE or text typed over a formula is checked as the formula (a number is an input)
+        constants = sheet.constants
+        for index in np.flatnonzero(~wanted).tolist():
+            row, col = int(rows[index // len(keys)]), int(cols[index % len(keys)])
+            wanted[index] = isinstance(constants.get((row, col)), (bool, str))
     expectations = [stepwise.column(key) for key in keys]
     values, scales, bounds = (np.column_stack([e[part] for e in expectations]).reshape(-1)[wanted] for part in range(3))
     cells = list(zip(np.repeat(rows, len(keys))[wanted].tolist(), np.tile(cols, len(rows))[wanted].tolist()))

@@ -27,7 +27,8 @@ from xlgen.reference.models import Linear, loss
 from xlgen.reference.optimizers import debias
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import LOCAL_ULPS, ColumnModel, Columns, column_reader
-from xlgen.verify.locate import find_header_row, formula_rows, input_cell, name_target, normal
+from xlgen.verify.locate import (find_header_row, formula_rows, input_cell, name_target, normal,
+                                 with_typed_non_numbers)
 
 HEADERS = ("x", "y", "b", "a", "pred", "de/db", "de/da", "new b", "new a")
 COLUMNS = {header: i for i, header in enumerate(HEADERS)}      # offset from the first column
@@ -205,7 +206,7 @@ def read_data(context, found: Sheet) -> None:
         xs, ys = np.tile(dataset.x, reps)[:len(rows)], np.tile(dataset.y, reps)[:len(rows)]
         with_formulas = formula_rows(sheet)
         for c, column in ((x_col, xs), (y_col, ys)):
-            present, indices = with_formulas.of(rows, c)
+            present, indices = with_typed_non_numbers(sheet, rows, c, *with_formulas.of(rows, c))
             result.expect_column(present, c, column if indices is None else column[indices])
     else:
         if linked:
@@ -379,7 +380,7 @@ def expect_rows(found: Sheet, columns: Columns) -> None:
             where[col[header]] = header
     with_formulas = formula_rows(sheet)
     for c, key in where.items():
-        present, indices = with_formulas.of(found.rows, c)
+        present, indices = with_typed_non_numbers(sheet, found.rows, c, *with_formulas.of(found.rows, c))
         if not len(present):
             continue
         expected, scales, bounds = columns.column(key)

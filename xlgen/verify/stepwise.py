@@ -97,15 +97,13 @@ class RowModel:
                 if isinstance(size, (float, np.floating)) and math.isfinite(size)}
 
 
-def number(value) -> float | str | bool:
-    """A workbook value as the reference takes it: errors are NaN, empty is 0, text and
-    TRUE/FALSE stay what they are (what a formula does with them depends on the formula:
-    `numeric`, `in_a_sum`)."""
-    if isinstance(value, ExcelError):
-        return math.nan
+def number(value) -> float | str | bool | ExcelError:
+    """A workbook value as a summary or a copy of it takes it: empty is 0, a number a float;
+    text, TRUE/FALSE and errors stay what they are (what a formula does with them depends
+    on the formula: `numeric`, `in_a_sum`)."""
     if value is None:
         return 0.0
-    if isinstance(value, (str, bool)):
+    if isinstance(value, (str, bool, ExcelError)):
         return value
     return float(value)
 
@@ -130,6 +128,8 @@ def numeric(value) -> float:
         return _text_as_number(value)
     if isinstance(value, bool):
         return 1.0 if value else 0.0
+    if isinstance(value, ExcelError):
+        return math.nan
     return number(value)
 
 
@@ -153,6 +153,11 @@ def in_a_sum(value) -> float:
     if isinstance(value, (int, np.integer, np.floating)):
         return float(value)
     return math.nan
+
+
+def first_error(values):
+    """The first error among `values` (what SUM over them gives), None if there is none."""
+    return next((value for value in values if isinstance(value, ExcelError)), None)
 
 
 def is_counted(value) -> bool:
@@ -238,7 +243,11 @@ def local_spread(value, others: list) -> float | None:
 
 
 def close(local, reference, extra: float) -> bool:
-    """Does a local expectation agree with the whole run's, given `extra` (both bounds)?"""
+    """Does a local expectation agree with the whole run's, given `extra` (both bounds)?
+    An error (the workbook's) and a run that has no finite number there agree, as two
+    numbers that are not finite do."""
+    if isinstance(local, ExcelError) and _is_number(reference) and not _finite(reference):
+        return True
     if not _is_number(local) or not _is_number(reference):
         return local == reference
     if not _finite(local) or not _finite(reference):
@@ -478,6 +487,39 @@ def summed_column(values: list, read: tuple[np.ndarray, np.ndarray] | None = Non
     return np.array([in_a_sum(value) for value in values], dtype=np.float64)
 
 
+def entering_errors(carried: list, count: int) -> list | None:
+    """For each row, the error Excel's formulas give where the state a row reads from the
+    row before (`carried`: (floats as `numeric` reads them, the values) per carried column)
+    is no number: that error itself, or #VALUE! for text that spells none; None for a row
+    that reads numbers (and None for all: the usual case)."""
+    errors = None
+    for floats, values in carried:
+        bad = np.flatnonzero(np.isnan(floats[:count - 1]))
+        for index in bad.tolist():
+            value = values[index]
+            code = value.code if isinstance(value, ExcelError) else "#VALUE!" if isinstance(value, str) else None
+            if code is not None:
+                if errors is None:
+                    errors = [None] * count
+                errors[index + 1] = errors[index + 1] or code
+    return errors
+
+
+def with_errors(expected: np.ndarray, errors: list | None):
+    """`expected` with the error a row's formulas give (`entering_errors`) where it is no
+    number: a row computed from #VALUE! is #VALUE!, not the #NUM! a NaN would say."""
+    if errors is None:
+        return expected
+    missing = ~np.isfinite(expected)
+    if not any(errors[index] for index in np.flatnonzero(missing).tolist()):
+        return expected
+    out = expected.astype(object)
+    for index in np.flatnonzero(missing).tolist():
+        if errors[index]:
+            out[index] = ExcelError(errors[index])
+    return out
+
+
 def _nudged(state: dict, noisy: tuple, pattern: tuple, noise: float, magnitudes: dict | None = None) -> dict:
     """`nudge` of every row's state at once."""
     out = dict(state)
@@ -659,6 +701,8 @@ class StepwiseRows:
             self.local_scale = magnitudes
             self.local_bound = {key: _local_bounds(value, magnitudes.get(key, 0.0), [other[key] for other in nudged])
                                 for key, value in values.items()}
+        self.errors = entering_errors([(self.numbers(key), self.columns[key]) for key in model.carry.values()],
+                                      count)
 
     @property
     def keys(self) -> list:
@@ -689,8 +733,9 @@ class StepwiseRows:
     def column(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`Stepwise.cell` of every row's cell `key`: (expected values, scales, bounds)."""
         with np.errstate(all="ignore"):
-            return combine_rows(self.local[key], self.local_scale.get(key, 0.0), self.local_bound[key],
-                                self._run_columns[key], self._noise(key))
+            expected, scales, bounds = combine_rows(self.local[key], self.local_scale.get(key, 0.0),
+                                                    self.local_bound[key], self._run_columns[key], self._noise(key))
+        return with_errors(expected, self.errors), scales, bounds
 
     def workbook_rows(self) -> list[WorkbookRows]:
         keys = list(self._run_columns)
@@ -852,6 +897,9 @@ class Columns:
                                                              self.scale[key])
                           for key, value in self.local.items()}
         self.runs = run_columns(model, count)
+        raw = getattr(read, "values", None)
+        self.errors = None if raw is None else entering_errors(
+            [(read(key), raw(key)) for key in model.carry.values()], count)
 
     def summed(self, key: str) -> np.ndarray:
         """The workbook's column `key` as SUM over a range takes it (`in_a_sum`)."""
@@ -864,7 +912,7 @@ class Columns:
     def column(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(expected values, scales, bounds) of the column `key`, row by row."""
         expected, bounds = combine_columns(self.local[key], self.bound[key], self.runs[key])
-        return expected, self.scale[key], bounds
+        return with_errors(expected, self.errors), self.scale[key], bounds
 
     def derived(self, local: np.ndarray, ulps, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cells computed from many rows (an epoch's rmse): `local` from the workbook's rows,
@@ -892,6 +940,10 @@ class column_reader:
 
     def summed(self, key: str) -> np.ndarray:
         return self._made("sum", key, summed_column)
+
+    def values(self, key: str) -> list:
+        """The column's values as the workbook holds them."""
+        return self._read(key)[0]
 
     def counted(self, key: str) -> np.ndarray:
         """A mask: the column's cells COUNT counts (`is_counted`)."""
