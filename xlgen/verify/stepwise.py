@@ -396,9 +396,26 @@ class Stepwise:
         return max(self.local_bound[index][key], self.row_noise[index].get(key, 0.0))
 
     def cell(self, index: int, key: str) -> tuple[object, float, float]:
-        """Expected value, scale and bound of row `index`'s cell `key`."""
-        return combine(self.local[index][key], self.local_scale[index].get(key, 0.0), self.local_bound[index][key],
-                       [rows[index][key] for rows in self.runs], self.noise(index, key))
+        """Expected value, scale and bound of row `index`'s cell `key` (an error the row
+        reads from the row before where it is no number: `with_errors`)."""
+        value, scale, bound = combine(self.local[index][key], self.local_scale[index].get(key, 0.0),
+                                      self.local_bound[index][key], [rows[index][key] for rows in self.runs],
+                                      self.noise(index, key))
+        if _is_number(value) and not _finite(value) and index > 0:
+            error = self.error_entering(index)
+            if error is not None:
+                value = ExcelError(error)
+        return value, scale, bound
+
+    def error_entering(self, index: int) -> str | None:
+        """`entering_errors` of row `index`, row by row."""
+        for key in self.model.carry.values():
+            value = self.read(index - 1, key)
+            if math.isnan(numeric(value)):
+                code = value.code if isinstance(value, ExcelError) else "#VALUE!" if isinstance(value, str) else None
+                if code is not None:
+                    return code
+        return None
 
     def derived(self, summarise: Callable[[list], object], ulps: float = LOCAL_ULPS,
                 row_noise: float = 0.0) -> tuple[object, float, float]:
