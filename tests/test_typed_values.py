@@ -17,7 +17,10 @@ import re
 import pytest
 
 import xlgen
-from xlgen.engine import read_xlsx
+from xlgen.engine import calculate, read_xlsx
+from xlgen.engine.book import ExcelError
+from xlgen.engine.libreoffice import recalculate_with_libreoffice, soffice_path
+from xlgen.verify.stepwise import in_a_sum, is_counted, numeric
 
 from tests.conftest import ROOT
 from tests.two_neuron_cells import block_cell
@@ -188,3 +191,44 @@ def test_chaotic_carried_weight_reads_a_boolean_as_arithmetic(tmp_path, chaotic,
     cells = [mismatch.cell for mismatch in report.mismatches]
     assert cells[0] == "adam_ann!H800"
     assert not any(cell.startswith("adam_ann!") and cell != "adam_ann!H800" for cell in cells), cells
+
+
+needs_soffice = pytest.mark.skipif(soffice_path() is None, reason="LibreOffice (soffice) is not installed")
+
+
+@needs_soffice
+def test_the_reading_rules_against_libreoffice_and_the_engine(tmp_path):
+    """The ground truth behind `numeric` and `in_a_sum`: LibreOffice and xlgen's engine
+    recompute references to TRUE, FALSE, the text "3", "abc" and 5 in arithmetic and in
+    SUM/SUMSQ/COUNT over their range. Arithmetic: all three agree with `numeric`. Over a
+    range: `in_a_sum` takes only the number, as Excel's documentation says; LibreOffice
+    counts TRUE/FALSE as 1/0 (it has no boolean type), and xlgen's engine sums "3" (its
+    fallback to `formulas`' SUM; Excel and LibreOffice skip it): both noted, not followed."""
+    import xlsxwriter
+    path = tmp_path / "rules.xlsx"
+    typed = [True, "3", "abc", 5.0, False]
+    workbook = xlsxwriter.Workbook(path)
+    sheet = workbook.add_worksheet("s")
+    for row, value in enumerate(typed):
+        if isinstance(value, str):
+            sheet.write_string(row, 0, value)
+        else:
+            sheet.write(row, 0, value)
+        sheet.write_formula(row, 1, f"=A{row + 1}*2")
+    sheet.write_formula("C1", "=SUM(A1:A5)")
+    sheet.write_formula("C2", "=SUMSQ(A1:A5)")
+    sheet.write_formula("C3", "=COUNT(A1:A5)")
+    workbook.close()
+    office = recalculate_with_libreoffice(path)["s"]
+    calculation = calculate(read_xlsx(path))
+    ours = {(row, col): calculation.value("s", row, col) for row in range(1, 6) for col in (2, 3)}
+    for row, value in enumerate(typed, start=1):
+        twice = 2 * numeric(value)
+        if math.isnan(twice):
+            assert office[(row, 2)] == "#VALUE!" and ours[(row, 2)] == ExcelError("#VALUE!")
+        else:
+            assert office[(row, 2)] == twice == ours[(row, 2)]
+    summed = [in_a_sum(value) for value in typed]
+    assert sum(summed) == 5.0 and sum(is_counted(value) for value in typed) == 1
+    assert (office[(1, 3)], office[(2, 3)], office[(3, 3)]) == (6.0, 26.0, 3.0)   # TRUE counted as 1
+    assert (ours[(1, 3)], ours[(2, 3)], ours[(3, 3)]) == (8.0, 34.0, 2.0)         # "3" counted as 3
