@@ -126,8 +126,10 @@ def test_two_neuron_names_the_typed_cell(tmp_path, sheet, key, how):
         check_report(TWO_NEURON, typed_in(tmp_path, TWO_NEURON, sheet, cell, typed, how), f"{sheet}!{cell}")
 
 
-# average-grad: the momentum sheets (the optimiser layout on LAMBDAs and plain formulas)
-AVERAGE_GRAD_CELLS = [("momentum_plain", "E10"), ("momentum_plain", "H10")]
+# average-grad: the momentum sheets (the optimiser layout, on LAMBDAs and plain formulas) and
+# the smoothing demo (x, sin(x), the debiased average)
+AVERAGE_GRAD_CELLS = [("momentum_plain", "E10"), ("momentum_plain", "H10"), ("momentum", "L10"),
+                      ("smoothing", "A56"), ("smoothing", "C56"), ("smoothing_plain", "E56")]
 
 
 @pytest.mark.parametrize("sheet, cell", AVERAGE_GRAD_CELLS)

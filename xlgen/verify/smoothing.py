@@ -15,7 +15,8 @@ from xlgen.reference.optimizers import average_grad, debias
 from xlgen.reference.smoothing import debiased
 from xlgen.verify.core import SheetCheck
 from xlgen.verify.stepwise import ColumnModel, Columns, column_reader
-from xlgen.verify.locate import find_header_row, formula_rows, formula_rows_below, input_cell
+from xlgen.verify.locate import (find_header_row, formula_rows, formula_rows_below, input_cell,
+                                 with_typed_non_numbers)
 
 LAYOUT = "smoothing"
 HEADERS = ("n", "x", "sin(x)", "smoothed", "debiased")
@@ -42,7 +43,7 @@ def check(sheet, match, context) -> SheetCheck | None:
     columns = Columns(model, len(rows), column_reader(context, sheet.name, rows, col))
     with_formulas = formula_rows(sheet)
     for header in HEADERS:
-        present, indices = with_formulas.of(rows, col[header])
+        present, indices = with_typed_non_numbers(sheet, rows, col[header], *with_formulas.of(rows, col[header]))
         if len(present):
             expected, scales, bounds = columns.column(header)
             if indices is not None:
