@@ -345,6 +345,7 @@ class Stepwise:
     def __post_init__(self):
         self.runs = runs_from_inputs(self.model, self.count)
         self.local, self.local_scale, self.local_bound, self.row_noise = [], [], [], []
+        self.refined_errors = []   # per row: (the refined keys, the error they read in the row), or None
         for index in range(self.count):
             state = dict(self.model.initial) if index == 0 else self.workbook_state(index - 1)
             values = self.model.row(state, index)
@@ -352,9 +353,13 @@ class Stepwise:
             nudged = [self.model.row(other, index) for other in nudged_states]
             magnitudes = self.model.magnitudes(state, values)
             noise = {}
+            refined_error = None
             if self.model.refine is not None:
-                given = self.given(index)
-                updates, sizes = self.model.refine(state, values, given)
+                given, read = self.given(index), []
+                updates, sizes = self.model.refine(state, values, lambda key: read.append(key) or given(key))
+                refined_error = next((code for code in map(self._error_in_row(index), dict.fromkeys(read)) if code),
+                                     None)
+                refined_error = (set(updates), refined_error) if refined_error else None
                 # before refining: the bound of the row computed from the previous row alone,
                 # the noise the run's own value of each refined cell carries
                 noise = {key: local_bound(values[key], magnitudes.get(key, 0.0),
@@ -365,6 +370,7 @@ class Stepwise:
                 nudged = [{**other, **self.model.refine(other_state, other, given)[0]}
                           for other_state, other in zip(nudged_states, nudged)]
             self.local.append(values)
+            self.refined_errors.append(refined_error)
             self.local_scale.append(magnitudes)
             self.local_bound.append({key: local_bound(value, magnitudes.get(key, 0.0),
                                                       local_spread(value, [other[key] for other in nudged]))
@@ -401,20 +407,29 @@ class Stepwise:
         value, scale, bound = combine(self.local[index][key], self.local_scale[index].get(key, 0.0),
                                       self.local_bound[index][key], [rows[index][key] for rows in self.runs],
                                       self.noise(index, key))
-        if _is_number(value) and not _finite(value) and index > 0:
-            error = self.error_entering(index)
+        if _is_number(value) and not _finite(value):
+            error = self.error_entering(index) if index > 0 else None
+            refined = self.refined_errors[index]
+            if error is None and refined is not None and key in refined[0]:
+                error = refined[1]
             if error is not None:
                 value = ExcelError(error)
         return value, scale, bound
 
+    def _error_in_row(self, index: int):
+        def error(key: str) -> str | None:
+            try:
+                return error_of(self.read(index, key))
+            except KeyError:
+                return None
+        return error
+
     def error_entering(self, index: int) -> str | None:
         """`entering_errors` of row `index`, row by row."""
         for key in self.model.carry.values():
-            value = self.read(index - 1, key)
-            if math.isnan(numeric(value)):
-                code = value.code if isinstance(value, ExcelError) else "#VALUE!" if isinstance(value, str) else None
-                if code is not None:
-                    return code
+            code = error_of(self.read(index - 1, key))
+            if code is not None:
+                return code
         return None
 
     def derived(self, summarise: Callable[[list], object], ulps: float = LOCAL_ULPS,
@@ -504,22 +519,32 @@ def summed_column(values: list, read: tuple[np.ndarray, np.ndarray] | None = Non
     return np.array([in_a_sum(value) for value in values], dtype=np.float64)
 
 
-def entering_errors(carried: list, count: int) -> list | None:
+def entering_errors(carried: list, count: int, shift: int = 1) -> list | None:
     """For each row, the error Excel's formulas give where the state a row reads from the
-    row before (`carried`: (floats as `numeric` reads them, the values) per carried column)
-    is no number: that error itself, or #VALUE! for text that spells none; None for a row
-    that reads numbers (and None for all: the usual case)."""
+    row before (`carried`: (floats as `numeric` reads them, the values) per carried column;
+    with `shift` 0, what it reads in its own row) is no number: that error itself, or
+    #VALUE! for text that spells none; None for a row that reads numbers (and None for all:
+    the usual case)."""
     errors = None
     for floats, values in carried:
-        bad = np.flatnonzero(np.isnan(floats[:count - 1]))
+        bad = np.flatnonzero(np.isnan(floats[:count - shift]))
         for index in bad.tolist():
-            value = values[index]
-            code = value.code if isinstance(value, ExcelError) else "#VALUE!" if isinstance(value, str) else None
+            code = error_of(values[index])
             if code is not None:
                 if errors is None:
                     errors = [None] * count
-                errors[index + 1] = errors[index + 1] or code
+                errors[index + shift] = errors[index + shift] or code
     return errors
+
+
+def error_of(value) -> str | None:
+    """The error a formula reading `value` in arithmetic gives: its own, #VALUE! for text
+    that spells no number; None for anything arithmetic takes."""
+    if isinstance(value, ExcelError):
+        return value.code
+    if isinstance(value, str) and math.isnan(numeric(value)):
+        return "#VALUE!"
+    return None
 
 
 def with_errors(expected: np.ndarray, errors: list | None):
@@ -703,8 +728,10 @@ class StepwiseRows:
                     size = np.broadcast_to(np.asarray(size, dtype=np.float64), (count,))
                     magnitudes[key] = np.where(np.isfinite(size), size, 0.0)
             self.row_noise = {}
+            self.refined, read = set(), []
             if model.refine is not None:
-                updates, refined_sizes = model.refine(state, values, self.given)
+                updates, refined_sizes = model.refine(state, values, lambda key: read.append(key) or self.given(key))
+                self.refined = set(updates)
                 # before refining: the bound of the row computed from the previous row alone,
                 # the noise the run's own value of each refined cell carries
                 self.row_noise = {key: _local_bounds(values[key], magnitudes.get(key, 0.0),
@@ -720,6 +747,11 @@ class StepwiseRows:
                                 for key, value in values.items()}
         self.errors = entering_errors([(self.numbers(key), self.columns[key]) for key in model.carry.values()],
                                       count)
+        # what the refined cells read in their own row (`refine`'s given columns)
+        given_errors = entering_errors([(self.numbers(key), self.columns[key]) for key in dict.fromkeys(read)
+                                        if key in self.columns], count, shift=0)
+        self.refined_errors = self.errors if given_errors is None else [
+            entering or given for entering, given in zip(self.errors or [None] * count, given_errors)]
 
     @property
     def keys(self) -> list:
@@ -752,7 +784,7 @@ class StepwiseRows:
         with np.errstate(all="ignore"):
             expected, scales, bounds = combine_rows(self.local[key], self.local_scale.get(key, 0.0),
                                                     self.local_bound[key], self._run_columns[key], self._noise(key))
-        return with_errors(expected, self.errors), scales, bounds
+        return with_errors(expected, self.refined_errors if key in self.refined else self.errors), scales, bounds
 
     def workbook_rows(self) -> list[WorkbookRows]:
         keys = list(self._run_columns)
