@@ -550,12 +550,12 @@ def _scan(reader: _SheetReader, text: str) -> None:
                 col = columns[n_letters] = col_number(n_letters)
                 if col > MAX_COL:
                     raise _Refused(f"a cell outside the sheet (r={n_letters}{n_digits})")
-            if entities and ("&" in n_value or "&" in n_formula):  # read as the general plain cell
+            if entities and "&" in n_value:  # read as the general plain cell
                 letters, digits, ctype, f_attrs, f_text, v_text = n_letters, n_digits, "", "", n_formula, n_value
                 e_letters = other = ""
-            elif n_formula:
+            elif n_formula:  # (with its entities decoded, as the general plain cell would)
                 cell = (row, col)
-                formulas[cell] = n_formula
+                formulas[cell] = unescape(n_formula) if entities and "&" in n_formula else n_formula
                 try:
                     number = cached[cell] = float(n_value)
                     if number - number:  # inf or nan, as in typed_value: a volatile cell would keep it
