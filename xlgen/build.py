@@ -7,11 +7,9 @@ construction, and verify then checks both against the reference.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import gc
 import math
-import multiprocessing
 import os
 import re
 from itertools import chain
@@ -19,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xlgen.engine import calculate, reader
 from xlgen.engine.book import Book, ExcelError, Sheet
-from xlgen.engine.evaluate import Calculation
+from xlgen.engine.evaluate import Calculation, calculate
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
 from xlgen.lint import lint_book
@@ -84,6 +81,9 @@ class ExampleBuilds:
         workers = min(len(self.names), cores + 1) if cores > 1 else 1
         if workers < 2:
             return
+        import concurrent.futures
+        import multiprocessing
+
         import xlgen.verify.report  # noqa: F401  (imported once here, not in each forked worker)
         context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
         self.executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
@@ -106,6 +106,7 @@ class ExampleBuilds:
                 self._finished(done)
                 yield build_example(name)
             return
+        import concurrent.futures
         try:
             pending = set(self.futures.values())
             for name in self.names:
@@ -126,6 +127,7 @@ def _worker_started() -> None:
     """In a worker of ExampleBuilds: its siblings take every core, so the reader checks
     every sheet here instead of forking a child to check a large one beside (a fork that
     would wait for a core, and pages both processes then copy): no part is that large."""
+    from xlgen.engine import reader
     reader.VALIDATE_BESIDE_FROM = math.inf
 
 
