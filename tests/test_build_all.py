@@ -111,3 +111,18 @@ def test_a_large_sheet_checked_in_line_reads_as_when_checked_beside(monkeypatch)
     in_line = read_xlsx(path)
     assert [(sheet.name, sheet.formulas, sheet.constants) for sheet in in_line.sheets] == \
         [(sheet.name, sheet.formulas, sheet.constants) for sheet in beside.sheets]
+
+
+def test_a_single_build_loads_no_worker_or_reader_machinery(tmp_path):
+    """`xlgen build NAME` writes one file: the worker pool (`--all`'s) and the reader
+    (verify's) are imported only where they are used."""
+    import subprocess
+    import sys
+    code = ("import sys; from xlgen.cli import main; main(['build', 'cross-entropy', '-o', sys.argv[1], '--quiet'], "
+            "standalone_mode=False); print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('concurrent', 'multiprocessing') or m in ('xlgen.engine.reader', 'xlgen.verify')))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "one.xlsx")], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert (tmp_path / "one.xlsx").read_bytes() == (ROOT / "workbooks" / "cross-entropy.xlsx").read_bytes()

@@ -7,11 +7,9 @@ construction, and verify then checks both against the reference.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import gc
 import math
-import multiprocessing
 import os
 import re
 from itertools import chain
@@ -19,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xlgen.engine import calculate, reader
 from xlgen.engine.book import Book, ExcelError, Sheet
-from xlgen.engine.evaluate import Calculation
+from xlgen.engine.evaluate import Calculation, calculate
 from xlgen.errors import XlgenError
 from xlgen.gcpause import paused_gc
 from xlgen.lint import lint_book
@@ -67,23 +64,27 @@ class ExampleBuilds:
     hears how many have finished, as they finish.
 
     With two or more cores they are built and verified in worker processes, started
-    here (before any thread of the caller's, such as a progress line's, exists), the
-    largest first by the size of the last build, so the longest does not start last.
-    One worker more than there are cores: the three largest examples take about as long
-    each, and two workers would leave one of them to run alone at the end on one core
-    while the other idles; with three the kernel shares the two cores among them. A
-    failure is raised when its turn in the order comes, after the results before it;
-    templates not yet started are not started, and those under way finish whole (each
-    file is written in one rename)."""
+    here (before any thread of the caller's, such as a progress line's, exists), one a
+    core, each taking the largest template left by the size of its last build: the
+    largest (titanic, a third of all the work) starts first and runs on a core of its
+    own while the other core works through the next ones, and the small ones fill in at
+    the end. A worker more than the cores would share them by time-slicing instead, so
+    the largest, slowed to two thirds of a core, would finish last and alone. A failure
+    is raised when its turn in the order comes, after the results before it; templates
+    not yet started are not started, and those under way finish whole (each file is
+    written in one rename)."""
 
     def __init__(self, names: list):
         self.names = list(names)
         self.progress = None
         self.executor = None
         cores = _cores()
-        workers = min(len(self.names), cores + 1) if cores > 1 else 1
+        workers = min(len(self.names), cores) if cores > 1 else 1
         if workers < 2:
             return
+        import concurrent.futures
+        import multiprocessing
+
         import xlgen.verify.report  # noqa: F401  (imported once here, not in each forked worker)
         context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
         self.executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
@@ -106,6 +107,7 @@ class ExampleBuilds:
                 self._finished(done)
                 yield build_example(name)
             return
+        import concurrent.futures
         try:
             pending = set(self.futures.values())
             for name in self.names:
@@ -126,6 +128,7 @@ def _worker_started() -> None:
     """In a worker of ExampleBuilds: its siblings take every core, so the reader checks
     every sheet here instead of forking a child to check a large one beside (a fork that
     would wait for a core, and pages both processes then copy): no part is that large."""
+    from xlgen.engine import reader
     reader.VALIDATE_BESIDE_FROM = math.inf
 
 

@@ -223,6 +223,45 @@ def test_short_path_agrees_with_plain_expat(tmp_path):
     check()
 
 
+def test_unescape_is_html_unescape():
+    """The reader's entity decoding (str.replace for XML's five entities) gives exactly
+    html.unescape's text, whatever the mix of entities, numeric references, entities
+    without their ;, doubled or stray &."""
+    import html
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(["&", ";", "#", "x", "3", "c", "C", "<", " ", "\n", "l", "t", "a", "p",
+                              "lt", "gt", "amp", "quot", "apos", "&lt;", "&gt;", "&amp;", "&quot;",
+                              "&apos;", "&#60;", "&#x3c;", "&#X3C;", "&lt", "&amp", "&LT;", "&nbsp;"])
+
+    @settings(max_examples=1500, deadline=None)
+    @given(st.lists(pieces, max_size=14).map("".join) | st.text(max_size=20))
+    def check(text):
+        assert reader_module.unescape(text) == html.unescape(text)
+
+    check()
+
+
+def test_sheet_data_end_is_the_regex_search():
+    """The end of <sheetData>, found by the word's occurrences, is the regex's first match
+    (prefixes, self-closing tags, the word in text or attributes, stray <)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from(["<", "</", "sheetData", "x:", "/>", ">", " ", "\n", "a", "<<", "<sheetData",
+                              "</sheetData>", "<x:sheetData/>", "sheetData ", "</x:sheetData\n>", 'b=">"'])
+
+    @settings(max_examples=1500, deadline=None)
+    @given(st.lists(pieces, max_size=12).map("".join))
+    def check(text):
+        found, searched = reader_module._sheet_data_end(text), reader_module._SHEET_DATA_END_RE.search(text)
+        assert (found and (found.span(), found.group())) == (searched and (searched.span(), searched.group()))
+
+    check()
+
+
 def test_sheet_order_comes_from_workbook_xml(tmp_path):
     path = write_package(tmp_path / "o.xlsx", [("zeta", '<row r="1"><c r="A1"><v>1</v></c></row>'),
                                               ("alpha", '<row r="1"><c r="A1"><v>2</v></c></row>')])

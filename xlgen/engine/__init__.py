@@ -49,6 +49,13 @@ Known limits:
 
 from .book import Book, ExcelError, Sheet
 from .evaluate import Calculation, calculate
-from .reader import read_xlsx
 
 __all__ = ["Book", "Sheet", "ExcelError", "read_xlsx", "calculate", "Calculation"]
+
+
+def __getattr__(name):
+    """read_xlsx, imported on first use: a build that writes a file never reads one."""
+    if name == "read_xlsx":
+        from .reader import read_xlsx
+        return read_xlsx
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
