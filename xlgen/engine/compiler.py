@@ -27,7 +27,7 @@ from formulas.functions import not_implemented
 
 from ..errors import UnsupportedFormula
 from . import runtime as rt
-from .library_names import FORMULAS_VERSION, HEAVY_NAMES
+from .library_names import FORMULAS_VERSION, HEAVY_NAMES, LIGHT_NAMES
 from .parse import ParseError, UnsupportedSyntax, parse_tree
 from .refs import MAX_COL, MAX_ROW, REF_RE, col_letters, col_number, row_skeleton
 
@@ -120,15 +120,28 @@ _SUBMODULES = (".math", ".logic", ".info", ".text", ".look", ".date", ".financia
 _found: dict = {}
 
 
+def _modules_holding(candidates: tuple) -> tuple:
+    """The submodules, in search order, whose tables may hold one of these names: under the
+    recorded formulas version only those whose recorded names include one (a module whose
+    table holds none of them cannot change the search's result), else every one."""
+    import formulas
+    if formulas.__version__ != FORMULAS_VERSION:
+        return _SUBMODULES
+    heavy = any(c in HEAVY_NAMES for c in candidates)
+    return tuple(sub for sub in _SUBMODULES
+                 if (heavy if sub in (".stat", ".comp") else any(c in LIGHT_NAMES[sub] for c in candidates)))
+
+
 def library_function(name: str):
-    """formulas' implementation of an Excel function (None if it has none)."""
+    """formulas' implementation of an Excel function (None if it has none), importing
+    only the modules that may hold it."""
     if name in _found:
         return _found[name]
     import formulas.functions as base
     candidates = (name, "_XLFN." + name, "_XLFN._XLWS." + name, "_XLWS." + name)
     found = None
     for table in itertools.chain([base.FUNCTIONS], (
-            importlib.import_module(sub, "formulas.functions").FUNCTIONS for sub in _SUBMODULES)):
+            importlib.import_module(sub, "formulas.functions").FUNCTIONS for sub in _modules_holding(candidates))):
         hit = next((table[c] for c in candidates if c in table), None)
         if hit is not None and hit is not not_implemented:
             found = hit
@@ -150,7 +163,7 @@ def may_be_library_function(name: str) -> bool:
     if any(c in HEAVY_NAMES for c in candidates):
         return library_function(name) is not None
     for table in itertools.chain([base.FUNCTIONS], (
-            importlib.import_module(sub, "formulas.functions").FUNCTIONS for sub in _SUBMODULES[:-2])):
+            importlib.import_module(sub, "formulas.functions").FUNCTIONS for sub in _modules_holding(candidates))):
         hit = next((table[c] for c in candidates if c in table), None)
         if hit is not None and hit is not not_implemented:
             return True

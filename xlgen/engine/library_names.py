@@ -1,5 +1,6 @@
-"""The names formulas' `stat` and `comp` modules define, so a workbook LAMBDA's name can be
-told apart from them without importing those modules (they import scipy: seconds).
+"""The names formulas' function modules define, so a workbook LAMBDA's name can be
+told apart from them without importing those modules (`stat` and `comp` import scipy:
+seconds), and a function is found by importing only the module that defines it.
 
 Recorded for formulas 1.3.4; under any other version the engine imports the
 modules instead (tests/engine/test_library_names.py checks this list against them).
@@ -41,3 +42,82 @@ HEAVY_NAMES = frozenset({
     '_XLFN.T.INV', '_XLFN.T.INV.2T', '_XLFN.T.TEST', '_XLFN.VAR.P', '_XLFN.VAR.S', '_XLFN.WEIBULL.DIST',
     '_XLFN.Z.TEST',
 })
+
+# The names each of formulas' other function modules defines (same version), so a name is
+# looked up by importing only the module that holds it, or none (a workbook LAMBDA's name):
+# formulas' math module alone imports numpy.random (30 ms), all nine about 70 ms.
+LIGHT_NAMES = {
+    '.math': frozenset({
+        'ABS', 'ACOS', 'ACOSH', 'ACOT', 'ACOTH', 'ARABIC', 'ASIN', 'ASINH', 'ATAN', 'ATAN2', 'ATANH', 'CEILING',
+        'CEILING.MATH', 'CEILING.PRECISE', 'COS', 'COSH', 'COT', 'COTH', 'CSC', 'CSCH', 'DECIMAL', 'DEGREES',
+        'EVEN', 'EXP', 'FACT', 'FACTDOUBLE', 'FLOOR', 'FLOOR.MATH', 'FLOOR.PRECISE', 'GCD', 'INT',
+        'ISO.CEILING', 'LCM', 'LN', 'LOG', 'LOG10', 'MDETERM', 'MINVERSE', 'MMULT', 'MOD', 'MROUND',
+        'MULTINOMIAL', 'MUNIT', 'ODD', 'PERCENTOF', 'PI', 'POWER', 'PRODUCT', 'RADIANS', 'RAND', 'RANDBETWEEN',
+        'ROMAN', 'ROUND', 'ROUNDDOWN', 'ROUNDUP', 'SEC', 'SECH', 'SIGN', 'SIN', 'SINH', 'SQRT', 'SQRTPI', 'SUM',
+        'SUMIF', 'SUMIFS', 'SUMPRODUCT', 'SUMSQ', 'SUMX2MY2', 'SUMX2PY2', 'SUMXMY2', 'TAN', 'TANH', 'TRUNC',
+        '_XLFN.ACOT', '_XLFN.ACOTH', '_XLFN.ARABIC', '_XLFN.CEILING.MATH', '_XLFN.CEILING.PRECISE', '_XLFN.COT',
+        '_XLFN.COTH', '_XLFN.CSC', '_XLFN.CSCH', '_XLFN.DECIMAL', '_XLFN.FLOOR.MATH', '_XLFN.FLOOR.PRECISE',
+        '_XLFN.MUNIT', '_XLFN.PERCENTOF', '_XLFN.SEC', '_XLFN.SECH'
+    }),
+    '.logic': frozenset({
+        'AND', 'BYCOL', 'BYROW', 'FALSE', 'IF', 'IFERROR', 'IFNA', 'IFS', 'MAKEARRAY', 'MAP', 'NOT', 'OR',
+        'REDUCE', 'SCAN', 'SWITCH', 'TRUE', 'XOR', '_XLFN.BYCOL', '_XLFN.BYROW', '_XLFN.IFNA', '_XLFN.IFS',
+        '_XLFN.MAKEARRAY', '_XLFN.MAP', '_XLFN.REDUCE', '_XLFN.SCAN', '_XLFN.SWITCH', '_XLFN.XOR'
+    }),
+    '.info': frozenset({
+        'ERROR.TYPE', 'ISBLANK', 'ISERR', 'ISERROR', 'ISEVEN', 'ISFORMULA', 'ISLOGICAL', 'ISNA', 'ISNONTEXT',
+        'ISNUMBER', 'ISODD', 'ISREF', 'ISTEXT', 'N', 'NA', 'TYPE', '_XLFN.ISFORMULA'
+    }),
+    '.text': frozenset({
+        'ARRAYTOTEXT', 'ASC', 'BAHTTEXT', 'CHAR', 'CLEAN', 'CODE', 'CONCAT', 'CONCATENATE', 'EXACT', 'FIND',
+        'FINDB', 'FIXED', 'LEFT', 'LEFTB', 'LEN', 'LENB', 'LOWER', 'MID', 'MIDB', 'NUMBERVALUE', 'PROPER',
+        'REGEXEXTRACT', 'REGEXREPLACE', 'REGEXTEST', 'REPLACE', 'REPLACEB', 'REPT', 'RIGHT', 'RIGHTB', 'SEARCH',
+        'SEARCHB', 'SUBSTITUTE', 'T', 'TEXT', 'TEXTAFTER', 'TEXTBEFORE', 'TEXTJOIN', 'TEXTSPLIT', 'TRIM',
+        'UNICHAR', 'UNICODE', 'UPPER', 'VALUE', 'VALUETOTEXT', '_XLFN.ARRAYTOTEXT', '_XLFN.CONCAT',
+        '_XLFN.CONCATENATE', '_XLFN.NUMBERVALUE', '_XLFN.REGEXEXTRACT', '_XLFN.REGEXREPLACE', '_XLFN.REGEXTEST',
+        '_XLFN.TEXTAFTER', '_XLFN.TEXTBEFORE', '_XLFN.TEXTJOIN', '_XLFN.TEXTSPLIT', '_XLFN.UNICHAR',
+        '_XLFN.UNICODE', '_XLFN.VALUETOTEXT'
+    }),
+    '.look': frozenset({
+        'ADDRESS', 'AREAS', 'CHOOSE', 'CHOOSECOLS', 'CHOOSEROWS', 'COLUMN', 'COLUMNS', 'DROP', 'EXPAND',
+        'FILTER', 'GROUPBY', 'HLOOKUP', 'HSTACK', 'INDEX', 'LOOKUP', 'MATCH', 'PIVOTBY', 'ROW', 'ROWS',
+        'SINGLE', 'SORT', 'SORTBY', 'TAKE', 'TOCOL', 'TOROW', 'TRANSPOSE', 'TRIMRANGE', 'UNIQUE', 'VLOOKUP',
+        'VSTACK', 'WRAPCOLS', 'WRAPROWS', 'XLOOKUP', 'XMATCH', '_XLFN.CHOOSECOLS', '_XLFN.CHOOSEROWS',
+        '_XLFN.DROP', '_XLFN.EXPAND', '_XLFN.GROUPBY', '_XLFN.HSTACK', '_XLFN.PIVOTBY', '_XLFN.SINGLE',
+        '_XLFN.SORTBY', '_XLFN.TAKE', '_XLFN.TOCOL', '_XLFN.TOROW', '_XLFN.TRIMRANGE', '_XLFN.UNIQUE',
+        '_XLFN.VSTACK', '_XLFN.WRAPCOLS', '_XLFN.WRAPROWS', '_XLFN.XLOOKUP', '_XLFN.XMATCH',
+        '_XLFN._XLWS.FILTER', '_XLFN._XLWS.SORT'
+    }),
+    '.date': frozenset({
+        'DATE', 'DATEDIF', 'DATEVALUE', 'DAY', 'DAYS', 'DAYS360', 'EDATE', 'EOMONTH', 'HOUR', 'ISOWEEKNUM',
+        'MINUTE', 'MONTH', 'NETWORKDAYS', 'NETWORKDAYS.INTL', 'NOW', 'SECOND', 'TIME', 'TIMEVALUE', 'TODAY',
+        'WEEKDAY', 'WEEKNUM', 'WORKDAY', 'WORKDAY.INTL', 'YEAR', 'YEARFRAC', '_XLFN.DAYS', '_XLFN.DAYS360',
+        '_XLFN.ISOWEEKNUM'
+    }),
+    '.financial': frozenset({
+        'ACCRINT', 'ACCRINTM', 'AMORDEGRC', 'AMORLINC', 'COUPDAYBS', 'COUPDAYS', 'COUPDAYSNC', 'COUPNCD',
+        'COUPNUM', 'COUPPCD', 'CUMIPMT', 'CUMPRINC', 'DB', 'DDB', 'DISC', 'DOLLARDE', 'DOLLARFR', 'DURATION',
+        'EFFECT', 'FV', 'FVSCHEDULE', 'INTRATE', 'IPMT', 'IRR', 'ISPMT', 'MDURATION', 'MIRR', 'NOMINAL', 'NPER',
+        'NPV', 'ODDFPRICE', 'ODDFYIELD', 'ODDLPRICE', 'ODDLYIELD', 'PDURATION', 'PMT', 'PPMT', 'PRICE',
+        'PRICEDISC', 'PRICEMAT', 'PV', 'RATE', 'RECEIVED', 'RRI', 'SLN', 'SYD', 'TBILLEQ', 'TBILLPRICE',
+        'TBILLYIELD', 'VDB', 'XIRR', 'XNPV', 'YIELD', 'YIELDDISC', 'YIELDMAT', '_XLFN.MIRR', '_XLFN.PDURATION',
+        '_XLFN.RRI'
+    }),
+    '.eng': frozenset({
+        'BESSELI', 'BESSELJ', 'BESSELK', 'BESSELY', 'BIN2DEC', 'BIN2HEX', 'BIN2OCT', 'BITAND', 'BITLSHIFT',
+        'BITOR', 'BITRSHIFT', 'BITXOR', 'COMPLEX', 'CONVERT', 'DEC2BIN', 'DEC2HEX', 'DEC2OCT', 'DELTA', 'ERF',
+        'ERF.PRECISE', 'ERFC', 'ERFC.PRECISE', 'GESTEP', 'HEX2BIN', 'HEX2DEC', 'HEX2OCT', 'IMABS', 'IMAGINARY',
+        'IMARGUMENT', 'IMCONJUGATE', 'IMCOS', 'IMCOSH', 'IMCOT', 'IMCSC', 'IMCSCH', 'IMDIV', 'IMEXP', 'IMLN',
+        'IMLOG10', 'IMLOG2', 'IMPOWER', 'IMPRODUCT', 'IMREAL', 'IMSEC', 'IMSECH', 'IMSIN', 'IMSINH', 'IMSQRT',
+        'IMSUB', 'IMSUM', 'IMTAN', 'OCT2BIN', 'OCT2DEC', 'OCT2HEX', '_XLFN.BITAND', '_XLFN.BITLSHIFT',
+        '_XLFN.BITOR', '_XLFN.BITRSHIFT', '_XLFN.BITXOR', '_XLFN.COMPLEX', '_XLFN.CONVERT', '_XLFN.ERF',
+        '_XLFN.ERF.PRECISE', '_XLFN.ERFC', '_XLFN.ERFC.PRECISE', '_XLFN.IMABS', '_XLFN.IMAGINARY',
+        '_XLFN.IMARGUMENT', '_XLFN.IMCONJUGATE', '_XLFN.IMCOS', '_XLFN.IMCOSH', '_XLFN.IMCOT', '_XLFN.IMCSC',
+        '_XLFN.IMCSCH', '_XLFN.IMDIV', '_XLFN.IMEXP', '_XLFN.IMLN', '_XLFN.IMLOG10', '_XLFN.IMLOG2',
+        '_XLFN.IMPOWER', '_XLFN.IMPRODUCT', '_XLFN.IMREAL', '_XLFN.IMSEC', '_XLFN.IMSECH', '_XLFN.IMSIN',
+        '_XLFN.IMSINH', '_XLFN.IMSQRT', '_XLFN.IMSUB', '_XLFN.IMSUM', '_XLFN.IMTAN'
+    }),
+    '.google': frozenset({
+        'DUMMYFUNCTION', '__XLUDF.DUMMYFUNCTION'
+    }),
+}

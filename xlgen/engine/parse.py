@@ -272,10 +272,169 @@ def _unbalanced(text: str) -> bool:
     return quote is None and depth != 0
 
 
+# --- the plain formulas' own reader ------------------------------------------------------
+# Most formulas (every builder's) are references, names, numbers, strings, arithmetic and
+# comparisons, % and function calls, with no space. formulas' tokenizer reads such text
+# at about 0.3 ms a formula (each filter's regex tried in turn at every position); this
+# reader gives the very tree formulas' parser would in a tenth of that, and hands
+# anything else (spaces, arrays {..}, LET/LAMBDA, errors #.., R1C1, lower-case cells,
+# ':' between expressions, unions, '@', names that look like cells...) back to formulas,
+# untouched: what it accepts is held to formulas' tree by tests (test_parse_fast.py).
+_FAST_CELL = r"\$?[A-Z]{1,3}\$?[1-9][0-9]*"
+_FAST_TOKEN = re.compile(
+    r"(?P<num>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-][0-9]+)?)(?![A-Za-z0-9.:])"
+    r'|(?P<str>"(?:""|[^"])*")'
+    # a cell or range, perhaps on a sheet: what formulas' Range token reads, to the character
+    rf"|(?P<ref>(?:(?:[A-Za-z_][A-Za-z0-9_.]*|'[^'\[\]?*/\\:!]+')!)?{_FAST_CELL}(?::{_FAST_CELL})?)"
+    r"(?![A-Za-z0-9_.(!#$:\[])"
+    r"|(?P<id>[A-Za-z_][A-Za-z0-9_.]*)"
+    r"|(?P<sign>[-+]+)"
+    r"|(?P<cmp><>|<=|>=|[<>=])(?![<>=])"
+    r"|(?P<op>[*/^&])"
+    r"|(?P<pct>%)(?!%)"
+    r"|(?P<open>\()|(?P<close>\))|(?P<comma>, *)"  # formulas' separator takes the spaces after it
+)
+# names formulas reads as a cell (a1, A01) or an R1C1 reference (R2C3): not read here
+_CELL_LIKE_NAME = re.compile(r"[A-Za-z]{1,3}[0-9]+|[Rr][0-9]+[Cc][0-9]+")
+_BINARY_PRECEDENCE = {"^": 5, "*": 4, "/": 4, "+": 3, "-": 3, "&": 2,
+                      "=": 1, "<": 1, ">": 1, "<=": 1, ">=": 1, "<>": 1}
+_NOT_PLAIN_FUNCTIONS = ("LET", "LAMBDA", "ANCHORARRAY", "INDIRECT", "_XLETA.")  # formulas' own tokens
+
+
+class _NotPlain(Exception):
+    """Text outside what _fast_tree reads: formulas' parser decides."""
+
+
+def _fast_tokens(body: str) -> list:
+    tokens = []
+    match = _FAST_TOKEN.match
+    pos, end = 0, len(body)
+    while pos < end:
+        m = match(body, pos)
+        if m is None:
+            raise _NotPlain
+        tokens.append((m.lastgroup, m.group()))
+        pos = m.end()
+    tokens.append(("end", ""))
+    return tokens
+
+
+class _FastReader:
+    """Precedence climbing that builds what formulas' shunting-yard does: unary signs
+    (a run of + and -, read by its parity, as formulas does) bind to the operand after
+    them, then %, then ^ * / + - & and comparisons, each left-associative."""
+
+    __slots__ = ("tokens", "at")
+
+    def __init__(self, tokens: list):
+        self.tokens = tokens
+        self.at = 0
+
+    def expression(self, lowest: int):
+        tokens = self.tokens
+        left = self.unary()
+        while True:
+            kind, text = tokens[self.at]
+            if kind == "pct":
+                if 6 < lowest:
+                    return left
+                self.at += 1
+                left = ("op", "%", (left,))
+                continue
+            if kind == "sign":
+                symbol = "-" if text.count("-") % 2 else "+"
+            elif kind == "cmp" or kind == "op":
+                symbol = text
+            else:
+                return left
+            precedence = _BINARY_PRECEDENCE[symbol]
+            if precedence < lowest:
+                return left
+            self.at += 1
+            left = ("op", symbol, (left, self.expression(precedence + 1)))
+
+    def unary(self):
+        kind, text = self.tokens[self.at]
+        if kind == "sign":
+            self.at += 1
+            return ("op", "U-" if text.count("-") % 2 else "U+", (self.operand(),))
+        return self.operand()
+
+    def operand(self):
+        tokens = self.tokens
+        kind, text = tokens[self.at]
+        self.at += 1
+        if kind == "num":
+            return ("lit", float(text))
+        if kind == "str":
+            return ("lit", text[1:-1].replace('""', '"'))
+        if kind == "ref":
+            sheet = text.partition("!")[0].upper() if "!" in text else ""
+            if sheet.startswith(("TRUE", "FALSE")):  # formulas reads a boolean there
+                raise _NotPlain
+            return reference_node(text)
+        if kind == "open":
+            inner = self.expression(0)
+            if tokens[self.at][0] != "close":
+                raise _NotPlain
+            self.at += 1
+            return inner
+        if kind != "id":
+            raise _NotPlain
+        upper = text.upper()
+        if tokens[self.at][0] == "open":
+            if any(word in upper for word in _NOT_PLAIN_FUNCTIONS):
+                raise _NotPlain
+            if upper in ("TRUE", "FALSE") and tokens[self.at + 1][0] != "close":
+                raise _NotPlain  # formulas reads TRUE then a parenthesis
+            self.at += 1
+            return ("call", strip_prefix(text), self.arguments())
+        if upper in ("TRUE", "FALSE"):
+            return ("lit", upper == "TRUE")
+        if upper.startswith(("TRUE", "FALSE")) or _CELL_LIKE_NAME.fullmatch(text):
+            raise _NotPlain
+        return ("name", strip_prefix(text), None)
+
+    def arguments(self) -> tuple:
+        tokens = self.tokens
+        args = []
+        if tokens[self.at][0] == "close":
+            self.at += 1
+            return ()
+        while True:
+            kind = tokens[self.at][0]
+            args.append(("missing",) if kind == "comma" or kind == "close" else self.expression(0))
+            kind = tokens[self.at][0]
+            self.at += 1
+            if kind == "close":
+                return tuple(args)
+            if kind != "comma":
+                raise _NotPlain
+
+
+def _fast_tree(text: str):
+    """The tree formulas' parser gives for plain formula text, or None for other text."""
+    body = text[1:] if text[:1] == "=" else text
+    if not body or "\n" in body:
+        return None
+    try:
+        reader = _FastReader(_fast_tokens(body))
+        tree = reader.expression(0)
+    except (_NotPlain, IndexError, RecursionError):  # (formulas' parser nests without recursing)
+        return None
+    return tree if reader.tokens[reader.at][0] == "end" else None
+
+
 def parse_tree(text: str, parser=None):
     """Formula text (with or without '=') -> tree. Raises ParseError."""
     if _unbalanced(text):
         raise ParseError(text)
+    tree = _fast_tree(text)
+    return tree if tree is not None else formulas_tree(text, parser)
+
+
+def formulas_tree(text: str, parser=None):
+    """parse_tree(text) as formulas' parser reads it (bracket check already done)."""
     parser = parser or _PARSER
     expr = text if text.lstrip().startswith("=") else "=" + text
     try:
