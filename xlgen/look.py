@@ -220,48 +220,80 @@ class Survey:
 def survey(sheet_plan, values: dict, note_styles: tuple, styles: dict | None = None) -> Survey:
     """Group a column's cells in one numeric style under one header (an epoch table and
     the rows below it, in the same column, get formats of their own)."""
-    kinds = {}
-    header_rows = {}
-    cells = sheet_plan.cells
-    for style in {entry.style for entry in cells.values()}:
-        kind = numeric_kind(style)
-        is_note = any(name in note_styles for name in style)
-        wraps = styles is not None and any(styles.get(name, {}).get("text_wrap") for name in style)
-        kinds[style] = (kind, "header" in style, is_note, wraps and not (kind is None and is_note))
-    header_styles = {style for style, facts in kinds.items() if facts[1]}
-    if header_styles:
-        for (row, col), entry in cells.items():
-            if entry.style in header_styles:
-                header_rows.setdefault(col, []).append(row)
-    for rows in header_rows.values():
-        rows.sort()
-    groups, others, notes, headers, wrapped = {}, [], set(), {}, []
+    kinds = {}           # style -> (numeric kind, is a header, is a note, wraps)
+    header_rows = {}     # col -> rows of its header cells
+    by_kind = {}         # numeric kind -> col -> {(row, col): value}, split by header below
+    others, notes, headers, wrapped = [], set(), {}, []
     name = sheet_plan.name
+    cells = sheet_plan.cells
     last_col = 1
     for cell, entry in cells.items():
-        kind, is_header, is_note, wraps = kinds[entry.style]
-        row, col = cell
+        style = entry.style
+        facts = kinds.get(style)
+        if facts is None:
+            facts = kinds[style] = _style_facts(style, note_styles, styles)
+        kind, is_header, is_note, wraps = facts
+        col = cell[1]
         if col > last_col:
             last_col = col
         if wraps:
             wrapped.append(cell)
         if kind is None:
-            others.append((row, col, entry))
+            others.append((cell[0], col, entry))
             if is_note:
                 notes.add(cell)
             if is_header:
-                headers[row] = headers.get(row, 0) + 1
+                headers[cell[0]] = headers.get(cell[0], 0) + 1
+                header_rows.setdefault(col, []).append(cell[0])
             continue
-        above = header_rows.get(col)
-        header = above[bisect.bisect_right(above, row) - 1] if above and above[0] <= row else 0
+        if is_header:        # a numeric header (no such style today) heads its column too
+            header_rows.setdefault(col, []).append(cell[0])
         content = entry.content
-        value = values.get((name, row, col)) if isinstance(content, Expr) else content
-        group = groups.get((col, kind, header))
+        value = values.get((name, cell[0], col)) if isinstance(content, Expr) else content
+        columns = by_kind.get(kind)
+        if columns is None:
+            columns = by_kind[kind] = {}
+        group = columns.get(col)
         if group is None:
-            group = groups[(col, kind, header)] = {}
+            group = columns[col] = {}
         group[cell] = value
+    groups = {}
+    for kind, columns in by_kind.items():
+        for col, column in columns.items():
+            _split_by_header(groups, col, kind, column, header_rows.get(col))
     last_row = max(cells)[0] if cells else 1
     return Survey(groups, others, notes, headers, last_row, last_col, wrapped=wrapped)
+
+
+def _style_facts(style: tuple, note_styles: tuple, styles: dict | None) -> tuple:
+    """(numeric kind, is a header, is a note, wraps and is no plain note) of a style."""
+    kind = numeric_kind(style)
+    is_note = any(name in note_styles for name in style)
+    wraps = styles is not None and any(styles.get(name, {}).get("text_wrap") for name in style)
+    return kind, "header" in style, is_note, wraps and not (kind is None and is_note)
+
+
+def _split_by_header(groups: dict, col: int, kind: str, column: dict, header_rows: list | None) -> None:
+    """groups[(col, kind, header)]: the column's cells under each of its header rows
+    (header 0: above them all, or a column without headers)."""
+    if header_rows:
+        header_rows.sort()
+        first, last = min(column)[0], max(column)[0]
+        low = bisect.bisect_right(header_rows, first) - 1
+        high = bisect.bisect_right(header_rows, last) - 1
+        if low != high:          # cells under more than one header: each its own
+            for cell, value in column.items():
+                at = bisect.bisect_right(header_rows, cell[0]) - 1
+                header = header_rows[at] if at >= 0 else 0
+                group = groups.get((col, kind, header))
+                if group is None:
+                    group = groups[(col, kind, header)] = {}
+                group[cell] = value
+            return
+        header = header_rows[low] if low >= 0 else 0
+    else:
+        header = 0
+    groups[(col, kind, header)] = column
 
 
 def group_formats(found: Survey) -> dict:
