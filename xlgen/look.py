@@ -281,14 +281,18 @@ def _split_by_header(groups: dict, col: int, kind: str, column: dict, header_row
         first, last = min(column)[0], max(column)[0]
         low = bisect.bisect_right(header_rows, first) - 1
         high = bisect.bisect_right(header_rows, last) - 1
-        if low != high:          # cells under more than one header: each its own
-            for cell, value in column.items():
-                at = bisect.bisect_right(header_rows, cell[0]) - 1
-                header = header_rows[at] if at >= 0 else 0
-                group = groups.get((col, kind, header))
-                if group is None:
-                    group = groups[(col, kind, header)] = {}
-                group[cell] = value
+        if low != high:          # cells under more than one header: walked down in row order
+            at, group, next_row = low, None, None
+            for cell in sorted(column):
+                if group is None or cell[0] >= next_row:
+                    while at + 1 < len(header_rows) and header_rows[at + 1] <= cell[0]:
+                        at += 1
+                    key = (col, kind, header_rows[at] if at >= 0 else 0)
+                    group = groups.get(key)
+                    if group is None:
+                        group = groups[key] = {}
+                    next_row = header_rows[at + 1] if at + 1 < len(header_rows) else math.inf
+                group[cell] = column[cell]
             return
         header = header_rows[low] if low >= 0 else 0
     else:
@@ -370,17 +374,26 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
         extremes = {high, low, *((max(ordinary), min(ordinary)) if ordinary else ())}
         chosen = found.chosen.get(key)
         if chosen is None or chosen == SCIENTIFIC or key in found.blown_up:
+            measured = {}                          # format -> values (each distinct one measured once)
             for cell, value in column.items():     # a blow-up cell's own format, else the group's
-                if value in extremes or formats[cell] == SCIENTIFIC and type(value) in (int, float):
-                    fit(col, shown(value, formats[cell]))
+                cell_format = formats[cell]
+                if value in extremes or cell_format == SCIENTIFIC and type(value) in (int, float):
+                    if cell_format in measured:
+                        measured[cell_format].append(value)
+                    else:
+                        measured[cell_format] = [value]
+            for cell_format, measured_values in measured.items():
+                fit(col, widest(measured_values, cell_format, False, shown))
         else:                                      # every cell in the group's format
-            for value in [value for value in column.values() if value in extremes]:
-                fit(col, shown(value, chosen))
+            matching = [value for value in column.values() if value in extremes]
+            if matching:                           # (each distinct value measured once)
+                fit(col, widest(matching, chosen, False, shown))
     name, cells = sheet_plan.name, sheet_plan.cells
     facts = {}
     shown_in = {}      # (col, num_format, bold) -> the values shown so in that column
+    notes = found.notes
     for row, col, entry in found.others:
-        if (row, col) in found.notes:
+        if notes and (row, col) in notes:
             continue
         style = entry.style
         style_facts = facts.get(style)
