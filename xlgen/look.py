@@ -168,6 +168,7 @@ class Look:
     scale: int = 100
     breaks: list = field(default_factory=list)           # rows a page starts at (1-based)
     repeat_row: int | None = None
+    values: dict = field(default_factory=dict)           # (row, col) of a numeric formula cell -> its value
 
 
 def cell_value(sheet_plan, values: dict, row: int, col: int):
@@ -215,6 +216,7 @@ class Survey:
     wrapped: list = field(default_factory=list)   # (row, col) of wrapped cells that are no note
     chosen: dict = field(default_factory=dict)    # group -> its fitted format
     blown_up: set = field(default_factory=set)    # groups with a number past 1e9
+    values: dict = field(default_factory=dict)    # (row, col) of a numeric formula cell -> its value
 
 
 def survey(sheet_plan, values: dict, note_styles: tuple, styles: dict | None = None) -> Survey:
@@ -224,6 +226,7 @@ def survey(sheet_plan, values: dict, note_styles: tuple, styles: dict | None = N
     header_rows = {}     # col -> rows of its header cells
     by_kind = {}         # numeric kind -> col -> {(row, col): value}, split by header below
     others, notes, headers, wrapped = [], set(), {}, []
+    formula_values = {}  # (row, col) -> value, kept for the writer (one look-up in the engine's dict)
     name = sheet_plan.name
     cells = sheet_plan.cells
     last_col = 1
@@ -249,7 +252,10 @@ def survey(sheet_plan, values: dict, note_styles: tuple, styles: dict | None = N
         if is_header:        # a numeric header (no such style today) heads its column too
             header_rows.setdefault(col, []).append(cell[0])
         content = entry.content
-        value = values.get((name, cell[0], col)) if isinstance(content, Expr) else content
+        if isinstance(content, Expr):
+            value = formula_values[cell] = values.get((name, cell[0], col))
+        else:
+            value = content
         columns = by_kind.get(kind)
         if columns is None:
             columns = by_kind[kind] = {}
@@ -262,7 +268,7 @@ def survey(sheet_plan, values: dict, note_styles: tuple, styles: dict | None = N
         for col, column in columns.items():
             _split_by_header(groups, col, kind, column, header_rows.get(col))
     last_row = max(cells)[0] if cells else 1
-    return Survey(groups, others, notes, headers, last_row, last_col, wrapped=wrapped)
+    return Survey(groups, others, notes, headers, last_row, last_col, wrapped=wrapped, values=formula_values)
 
 
 def _style_facts(style: tuple, note_styles: tuple, styles: dict | None) -> tuple:
@@ -637,7 +643,7 @@ def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("no
     charts = place_charts(sheet_plan, grid, merges, repeat)
     area, scale, breaks, repeat = print_layout(sheet_plan, grid, charts, merges, repeat, found.last_row,
                                                found.last_col)
-    return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat)
+    return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat, found.values)
 
 
 def wrapped_heights(sheet_plan, values: dict, widths: dict, styles: dict, notes: set, heights: dict,

@@ -394,6 +394,7 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
         raise XlgenError(f"sheet {sheet_plan.name}: row or column formats, which xlgen does not write")
     name, cells, merges, links = sheet_plan.name, sheet_plan.cells, look.merges, sheet_plan.links
     numeric_formats, made = look.formats, formats.cache
+    surveyed = look.values    # the engine's values of numeric formula cells, as the look read them
     table, strings = worksheet.table, worksheet.str_table
     shared_string = strings._get_shared_string_index
     extent = _Extent()
@@ -430,7 +431,9 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
             pass
         elif kind is Rendered or (kind is not float and kind is not int and kind is not str
                                   and isinstance(content, Expr)):
-            cached = values[(name, row, col)]
+            cached = surveyed.get(cell)
+            if cached is None:
+                cached = values[(name, row, col)]
             if type(cached) is float:
                 value, t = cached, ""
             else:
