@@ -112,7 +112,9 @@ class PreparedWorksheet(Worksheet):
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
 
-    xml_rows = None   # row -> (first col, last col, XML): the cells xlgen rendered itself (_write_cells)
+    # row -> (first col, last col, XML of the cells xlgen rendered itself (_write_cells): one
+    # text, or (col, XML) of each where XlsxWriter's table holds others of the row)
+    xml_rows = None
     rendered_value = None   # (row, col) -> a rendered cell's value as a chart's cache takes it, else None
 
     def _get_range_data(self, row_start, col_start, row_end, col_end):
@@ -422,9 +424,8 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
         found = chosen.get(key)
         if found is None:
             fmt = made[key] if key in made else formats.get(*key)
-            _number_formats_before(table, row - 1, col - 1)
-            found = chosen[key] = (fmt, "" if fmt is None else f' s="{fmt._get_xf_index()}"')
-        fmt, s = found
+            found = chosen[key] = (fmt, "" if fmt is None else None)
+        fmt, s = found       # s: None until a rendered cell first uses the format
         content = entry.content
         kind = type(content)
         if merged and cell in merges:
@@ -440,15 +441,22 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
                 cached = cached_value(cached)
                 value, t = _shown_value(cached)
             text = formulas[cell]
-            if t is None or "_xlfn." in text or text[:1] == "{":
-                # dynamic arrays (and values of other types): XlsxWriter's own way
+            if "_xlfn." in text or text[:1] == "{":   # dynamic arrays: XlsxWriter's own way
                 worksheet.write_formula(row - 1, col - 1, text, fmt, cached)
                 in_table = table.get(row - 1)
                 continue
             if text[:1] == "=":
                 text = text[1:]
+            if t is None:          # a value of another type: stored as write_formula would, written by XlsxWriter
+                in_table = table[row - 1]
+                in_table[col - 1] = CellFormulaTuple(text, fmt, cached)
+                extent.row(row)
+                extent.cols.add(col)
+                continue
             if "<" in text or ">" in text or "&" in text:
                 text = _escape(text)
+            if s is None:
+                s = _first_use(chosen, key, table, row, col)
             add_part(f'{letters[col]}{number}"{s}{t}><f>{text}</f><v>{value}</v></c>')
             add_col(col - 1)
             if in_table:
@@ -458,12 +466,16 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
             text = f"{content:.16G}"          # number_text, inline
             if float(text) != content:
                 text = f"{content:.17G}"
+            if s is None:
+                s = _first_use(chosen, key, table, row, col)
             add_part(f'{letters[col]}{number}"{s}><v>{text}</v></c>')
             add_col(col - 1)
             if in_table:
                 in_table.pop(col - 1, None)
             continue
         elif kind is str and len(content) <= _SHORT_TEXT and cell not in links:
+            if s is None:
+                s = _first_use(chosen, key, table, row, col)
             add_part(f'{letters[col]}{number}"{s} t="s"><v>{shared_string(content)}</v></c>')
             add_col(col - 1)
             if in_table:
@@ -529,6 +541,16 @@ def _end_row(rendered: dict, table, row: int, cols: list, parts: list, extent) -
         rendered[row] = (cols[0], cols[-1], "".join(parts))
 
 
+def _first_use(chosen: dict, key: tuple, table, row: int, col: int) -> str:
+    """The s="..." of a format a rendered cell at (row, col) is the first to use: numbered
+    now, after the formats of the table's cells before it."""
+    fmt = chosen[key][0]
+    _number_formats_before(table, row - 1, col - 1)
+    s = f' s="{fmt._get_xf_index()}"'
+    chosen[key] = (fmt, s)
+    return s
+
+
 def _number_formats_before(table, row: int | None, col: int | None) -> None:
     """Number the formats of the table's cells before (row, col) (all, for None) in the
     file's order, as XlsxWriter would on writing them: before a rendered cell numbers a
@@ -546,10 +568,12 @@ def _number_formats_before(table, row: int | None, col: int | None) -> None:
 
 
 def _write_by_xlsxwriter(worksheet, sheet_plan, cell, content, fmt, merges) -> None:
-    """A cell xlgen does not render: a note's merge, a link, a boolean, long text."""
+    """A cell xlgen does not render: a note's merge, a link, a boolean, long text. (A note
+    that fits its own cell is written as it is: XlsxWriter drops a merge of one cell, and
+    its text with it.)"""
     row, col = cell
-    if cell in merges:
-        merge = merges[cell]
+    merge = merges.get(cell)
+    if merge is not None and (merge.first_row, merge.first_col) != (merge.last_row, merge.last_col):
         worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
                               merge.last_col - 1, content, fmt)
     elif cell in sheet_plan.links:
