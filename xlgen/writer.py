@@ -419,14 +419,13 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
             add_part, add_col = row_parts.append, row_cols.append
             in_table = table.get(row - 1)
             merged = row in merged_rows
-        entry = cells[cell]
-        key = (entry.style, numeric_formats.get(cell))
+        content, style = cells[cell]
+        key = (style, numeric_formats.get(cell))
         found = chosen.get(key)
         if found is None:
             fmt = made[key] if key in made else formats.get(*key)
             found = chosen[key] = (fmt, "" if fmt is None else None)
         fmt, s = found       # s: None until a rendered cell first uses the format
-        content = entry.content
         kind = type(content)
         if merged and cell in merges:
             pass
