@@ -113,9 +113,9 @@ class PreparedWorksheet(Worksheet):
         return formula[1:] if formula.startswith("=") else formula
 
     # row -> (first col, last col, XML of the cells xlgen rendered itself (_write_cells): one
-    # text, or (col, XML) of each where XlsxWriter's table holds others of the row)
+    # text, or (col, XML) of each where XlsxWriter's table holds others of the row; their cols)
     xml_rows = None
-    rendered_value = None   # (row, col) -> a rendered cell's value as a chart's cache takes it, else None
+    rendered_value = None   # (row, col) of a rendered cell -> its value as a chart's cache takes it
 
     def _get_range_data(self, row_start, col_start, row_end, col_end):
         """XlsxWriter's data for a chart's cache, from its table and xlgen's rendered cells
@@ -132,8 +132,10 @@ class PreparedWorksheet(Worksheet):
             for col_num in range(col_start, col_end + 1):
                 if in_table and col_num in in_table:
                     data.extend(super()._get_range_data(row_num, col_num, row_num, col_num))
+                elif row_num in rendered and col_num in rendered[row_num][3]:
+                    data.append(rendered_value(row_num, col_num))
                 else:
-                    data.append(rendered_value(row_num, col_num) if row_num in rendered else None)
+                    data.append(None)
         return data
 
     def rows_by_xlgen(self) -> bool:
@@ -507,11 +509,8 @@ def _shown_value(value) -> tuple:
 
 
 def _chart_value(cells: dict, values: dict, name: str, row: int, col: int):
-    """A rendered cell's value as XlsxWriter's table gives it to a chart's cache (None: no cell)."""
-    entry = cells.get((row, col))
-    if entry is None:
-        return None
-    content = entry.content
+    """A rendered cell's value as XlsxWriter's table gives it to a chart's cache."""
+    content = cells[(row, col)].content
     if isinstance(content, Expr):
         value = values[(name, row, col)]
         return value if type(value) is float else cached_value(value)
@@ -535,9 +534,9 @@ def _end_row(rendered: dict, table, row: int, cols: list, parts: list, extent) -
     extent.cols.add(cols[0] + 1)
     extent.cols.add(cols[-1] + 1)
     if table.get(row):
-        rendered[row] = (cols[0], cols[-1], list(zip(cols, parts)))
+        rendered[row] = (cols[0], cols[-1], list(zip(cols, parts)), cols)
     else:
-        rendered[row] = (cols[0], cols[-1], "".join(parts))
+        rendered[row] = (cols[0], cols[-1], "".join(parts), cols)
 
 
 def _first_use(chosen: dict, key: tuple, table, row: int, col: int) -> str:
