@@ -393,7 +393,7 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
 
     XlsxWriter numbers formats (the s="..." of a cell) in the order the file first uses
     them; a format first used here takes its number at once, after every table cell
-    before it has taken its own (_number_formats_before), so the numbers are the same."""
+    before it has taken its own (_TableNumbering), so the numbers are the same."""
     if not worksheet.rows_by_xlgen():
         raise XlgenError(f"sheet {sheet_plan.name}: row or column formats, which xlgen does not write")
     name, cells, merges, links = sheet_plan.name, sheet_plan.cells, look.merges, sheet_plan.links
@@ -402,6 +402,7 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
     table, strings = worksheet.table, worksheet.str_table
     shared_string = strings._get_shared_string_index
     extent = _Extent()
+    numbering = _TableNumbering(table)
     chosen = {}          # (style, number format) -> (format, its s="..." attribute)
     letters = _CellStart()
     rendered = worksheet.xml_rows = {}
@@ -457,7 +458,7 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
             if "<" in text or ">" in text or "&" in text:
                 text = _escape(text)
             if s is None:
-                s = _first_use(chosen, key, table, row, col)
+                s = _first_use(chosen, key, numbering, row, col)
             add_part(f'{letters[col]}{number}"{s}{t}><f>{text}</f><v>{value}</v></c>')
             add_col(col - 1)
             if in_table:
@@ -468,7 +469,7 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
             if float(text) != content:
                 text = f"{content:.17G}"
             if s is None:
-                s = _first_use(chosen, key, table, row, col)
+                s = _first_use(chosen, key, numbering, row, col)
             add_part(f'{letters[col]}{number}"{s}><v>{text}</v></c>')
             add_col(col - 1)
             if in_table:
@@ -476,7 +477,7 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
             continue
         elif kind is str and len(content) <= _SHORT_TEXT and cell not in links:
             if s is None:
-                s = _first_use(chosen, key, table, row, col)
+                s = _first_use(chosen, key, numbering, row, col)
             add_part(f'{letters[col]}{number}"{s} t="s"><v>{shared_string(content)}</v></c>')
             add_col(col - 1)
             if in_table:
@@ -487,7 +488,7 @@ def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, form
     if row_parts:
         _end_row(rendered, table, row_number - 1, row_cols, row_parts, extent)
     extent.mark(worksheet)
-    _number_formats_before(table, None, None)
+    numbering.rest()
 
 
 # text XlsxWriter stores as it is (half its xls_strmax of UTF-16 units); longer text it
@@ -539,30 +540,48 @@ def _end_row(rendered: dict, table, row: int, cols: list, parts: list, extent) -
         rendered[row] = (cols[0], cols[-1], "".join(parts), cols)
 
 
-def _first_use(chosen: dict, key: tuple, table, row: int, col: int) -> str:
+def _first_use(chosen: dict, key: tuple, numbering, row: int, col: int) -> str:
     """The s="..." of a format a rendered cell at (row, col) is the first to use: numbered
     now, after the formats of the table's cells before it."""
     fmt = chosen[key][0]
-    _number_formats_before(table, row - 1, col - 1)
+    numbering.before(row - 1, col - 1)
     s = f' s="{fmt._get_xf_index()}"'
     chosen[key] = (fmt, s)
     return s
 
 
-def _number_formats_before(table, row: int | None, col: int | None) -> None:
-    """Number the formats of the table's cells before (row, col) (all, for None) in the
-    file's order, as XlsxWriter would on writing them: before a rendered cell numbers a
-    format first used there."""
-    for table_row in sorted(table):
-        if row is not None and table_row > row:
-            break
-        table_cells = table[table_row]
+class _TableNumbering:
+    """Numbers the formats of the cells in XlsxWriter's table in the file's order, as
+    XlsxWriter would on writing them, up to a point that only moves forward: cells are
+    added to the table only at or after the cell being written."""
+
+    def __init__(self, table):
+        self.table = table
+        self.row = self.col = 0      # the first (row, col) not numbered yet
+
+    def before(self, row: int, col: int) -> None:
+        """Number the formats of the cells before (row, col)."""
+        for table_row in range(self.row, row + 1):
+            self._number(table_row, col if table_row == row else None)
+        self.row, self.col = row, col
+
+    def rest(self) -> None:
+        for table_row in sorted(table_row for table_row in self.table if table_row >= self.row):
+            self._number(table_row, None)
+        self.row, self.col = math.inf, 0
+
+    def _number(self, table_row: int, end: int | None) -> None:
+        table_cells = self.table.get(table_row)
+        if not table_cells:
+            return
+        start = self.col if table_row == self.row else 0
         for table_col in sorted(table_cells):
-            if table_row == row and table_col >= col:
+            if end is not None and table_col >= end:
                 break
-            cell_format = table_cells[table_col].format
-            if cell_format:
-                cell_format._get_xf_index()
+            if table_col >= start:
+                cell_format = table_cells[table_col].format
+                if cell_format:
+                    cell_format._get_xf_index()
 
 
 def _write_by_xlsxwriter(worksheet, sheet_plan, cell, content, fmt, merges) -> None:
