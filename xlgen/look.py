@@ -168,6 +168,7 @@ class Look:
     scale: int = 100
     breaks: list = field(default_factory=list)           # rows a page starts at (1-based)
     repeat_row: int | None = None
+    values: dict = field(default_factory=dict)           # (row, col) of a numeric formula cell -> its value
 
 
 def cell_value(sheet_plan, values: dict, row: int, col: int):
@@ -215,53 +216,94 @@ class Survey:
     wrapped: list = field(default_factory=list)   # (row, col) of wrapped cells that are no note
     chosen: dict = field(default_factory=dict)    # group -> its fitted format
     blown_up: set = field(default_factory=set)    # groups with a number past 1e9
+    values: dict = field(default_factory=dict)    # (row, col) of a numeric formula cell -> its value
 
 
 def survey(sheet_plan, values: dict, note_styles: tuple, styles: dict | None = None) -> Survey:
     """Group a column's cells in one numeric style under one header (an epoch table and
     the rows below it, in the same column, get formats of their own)."""
-    kinds = {}
-    header_rows = {}
-    cells = sheet_plan.cells
-    for style in {entry.style for entry in cells.values()}:
-        kind = numeric_kind(style)
-        is_note = any(name in note_styles for name in style)
-        wraps = styles is not None and any(styles.get(name, {}).get("text_wrap") for name in style)
-        kinds[style] = (kind, "header" in style, is_note, wraps and not (kind is None and is_note))
-    header_styles = {style for style, facts in kinds.items() if facts[1]}
-    if header_styles:
-        for (row, col), entry in cells.items():
-            if entry.style in header_styles:
-                header_rows.setdefault(col, []).append(row)
-    for rows in header_rows.values():
-        rows.sort()
-    groups, others, notes, headers, wrapped = {}, [], set(), {}, []
+    kinds = {}           # style -> (numeric kind, is a header, is a note, wraps)
+    header_rows = {}     # col -> rows of its header cells
+    by_kind = {}         # numeric kind -> col -> {(row, col): value}, split by header below
+    others, notes, headers, wrapped = [], set(), {}, []
+    formula_values = {}  # (row, col) -> value, kept for the writer (one look-up in the engine's dict)
     name = sheet_plan.name
+    cells = sheet_plan.cells
     last_col = 1
     for cell, entry in cells.items():
-        kind, is_header, is_note, wraps = kinds[entry.style]
-        row, col = cell
+        style = entry.style
+        facts = kinds.get(style)
+        if facts is None:
+            facts = kinds[style] = _style_facts(style, note_styles, styles)
+        kind, is_header, is_note, wraps = facts
+        col = cell[1]
         if col > last_col:
             last_col = col
         if wraps:
             wrapped.append(cell)
         if kind is None:
-            others.append((row, col, entry))
+            others.append((cell[0], col, entry))
             if is_note:
                 notes.add(cell)
             if is_header:
-                headers[row] = headers.get(row, 0) + 1
+                headers[cell[0]] = headers.get(cell[0], 0) + 1
+                header_rows.setdefault(col, []).append(cell[0])
             continue
-        above = header_rows.get(col)
-        header = above[bisect.bisect_right(above, row) - 1] if above and above[0] <= row else 0
+        if is_header:        # a numeric header (no such style today) heads its column too
+            header_rows.setdefault(col, []).append(cell[0])
         content = entry.content
-        value = values.get((name, row, col)) if isinstance(content, Expr) else content
-        group = groups.get((col, kind, header))
+        if isinstance(content, Expr):
+            value = formula_values[cell] = values.get((name, cell[0], col))
+        else:
+            value = content
+        columns = by_kind.get(kind)
+        if columns is None:
+            columns = by_kind[kind] = {}
+        group = columns.get(col)
         if group is None:
-            group = groups[(col, kind, header)] = {}
+            group = columns[col] = {}
         group[cell] = value
+    groups = {}
+    for kind, columns in by_kind.items():
+        for col, column in columns.items():
+            _split_by_header(groups, col, kind, column, header_rows.get(col))
     last_row = max(cells)[0] if cells else 1
-    return Survey(groups, others, notes, headers, last_row, last_col, wrapped=wrapped)
+    return Survey(groups, others, notes, headers, last_row, last_col, wrapped=wrapped, values=formula_values)
+
+
+def _style_facts(style: tuple, note_styles: tuple, styles: dict | None) -> tuple:
+    """(numeric kind, is a header, is a note, wraps and is no plain note) of a style."""
+    kind = numeric_kind(style)
+    is_note = any(name in note_styles for name in style)
+    wraps = styles is not None and any(styles.get(name, {}).get("text_wrap") for name in style)
+    return kind, "header" in style, is_note, wraps and not (kind is None and is_note)
+
+
+def _split_by_header(groups: dict, col: int, kind: str, column: dict, header_rows: list | None) -> None:
+    """groups[(col, kind, header)]: the column's cells under each of its header rows
+    (header 0: above them all, or a column without headers)."""
+    if header_rows:
+        header_rows.sort()
+        first, last = min(column)[0], max(column)[0]
+        low = bisect.bisect_right(header_rows, first) - 1
+        high = bisect.bisect_right(header_rows, last) - 1
+        if low != high:          # cells under more than one header: walked down in row order
+            at, group, next_row = low, None, None
+            for cell in sorted(column):
+                if group is None or cell[0] >= next_row:
+                    while at + 1 < len(header_rows) and header_rows[at + 1] <= cell[0]:
+                        at += 1
+                    key = (col, kind, header_rows[at] if at >= 0 else 0)
+                    group = groups.get(key)
+                    if group is None:
+                        group = groups[key] = {}
+                    next_row = header_rows[at + 1] if at + 1 < len(header_rows) else math.inf
+                group[cell] = column[cell]
+            return
+        header = header_rows[low] if low >= 0 else 0
+    else:
+        header = 0
+    groups[(col, kind, header)] = column
 
 
 def group_formats(found: Survey) -> dict:
@@ -338,17 +380,26 @@ def column_widths(sheet_plan, values: dict, found: Survey, formats: dict, styles
         extremes = {high, low, *((max(ordinary), min(ordinary)) if ordinary else ())}
         chosen = found.chosen.get(key)
         if chosen is None or chosen == SCIENTIFIC or key in found.blown_up:
+            measured = {}                          # format -> values (each distinct one measured once)
             for cell, value in column.items():     # a blow-up cell's own format, else the group's
-                if value in extremes or formats[cell] == SCIENTIFIC and type(value) in (int, float):
-                    fit(col, shown(value, formats[cell]))
+                cell_format = formats[cell]
+                if value in extremes or cell_format == SCIENTIFIC and type(value) in (int, float):
+                    if cell_format in measured:
+                        measured[cell_format].append(value)
+                    else:
+                        measured[cell_format] = [value]
+            for cell_format, measured_values in measured.items():
+                fit(col, widest(measured_values, cell_format, False, shown))
         else:                                      # every cell in the group's format
-            for value in [value for value in column.values() if value in extremes]:
-                fit(col, shown(value, chosen))
+            matching = [value for value in column.values() if value in extremes]
+            if matching:                           # (each distinct value measured once)
+                fit(col, widest(matching, chosen, False, shown))
     name, cells = sheet_plan.name, sheet_plan.cells
     facts = {}
     shown_in = {}      # (col, num_format, bold) -> the values shown so in that column
+    notes = found.notes
     for row, col, entry in found.others:
-        if (row, col) in found.notes:
+        if notes and (row, col) in notes:
             continue
         style = entry.style
         style_facts = facts.get(style)
@@ -592,7 +643,7 @@ def sheet_look(sheet_plan, values: dict, styles: dict, note_styles: tuple = ("no
     charts = place_charts(sheet_plan, grid, merges, repeat)
     area, scale, breaks, repeat = print_layout(sheet_plan, grid, charts, merges, repeat, found.last_row,
                                                found.last_col)
-    return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat)
+    return Look(formats, widths, merges, heights, charts, area, scale, breaks, repeat, found.values)
 
 
 def wrapped_heights(sheet_plan, values: dict, widths: dict, styles: dict, notes: set, heights: dict,

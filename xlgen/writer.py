@@ -28,7 +28,7 @@ from xlsxwriter.worksheet import (CellBlankTuple, CellFormulaTuple, CellNumberTu
 
 from xlgen.engine.book import ExcelError
 from xlgen.errors import XlgenError
-from xlgen.formula import Expr, Range, formula
+from xlgen.formula import Expr, Range, Rendered, formula
 from xlgen.look import charts_area, FOOTER_MARGIN, HEADER_MARGIN, MARGINS, is_number, sheet_look
 from xlgen.sheets.plan import WorkbookPlan
 
@@ -112,15 +112,50 @@ class PreparedWorksheet(Worksheet):
     def _prepare_formula(self, formula, expand_future_functions=False):
         return formula[1:] if formula.startswith("=") else formula
 
+    # row -> (first col, last col, XML of the cells xlgen rendered itself (_write_cells): one
+    # text, or (col, XML) of each where XlsxWriter's table holds others of the row; their cols)
+    xml_rows = None
+    rendered_value = None   # (row, col) of a rendered cell -> its value as a chart's cache takes it
+
+    def _get_range_data(self, row_start, col_start, row_end, col_end):
+        """XlsxWriter's data for a chart's cache, from its table and xlgen's rendered cells
+        alike (a row with neither is one None, as XlsxWriter has it)."""
+        rendered = self.xml_rows
+        if not rendered:
+            return super()._get_range_data(row_start, col_start, row_end, col_end)
+        data, table, rendered_value = [], self.table, self.rendered_value
+        for row_num in range(row_start, row_end + 1):
+            in_table = table.get(row_num)
+            if row_num not in rendered and row_num not in table:
+                data.append(None)
+                continue
+            for col_num in range(col_start, col_end + 1):
+                if in_table and col_num in in_table:
+                    data.extend(super()._get_range_data(row_num, col_num, row_num, col_num))
+                elif row_num in rendered and col_num in rendered[row_num][3]:
+                    data.append(rendered_value(row_num, col_num))
+                else:
+                    data.append(None)
+        return data
+
+    def rows_by_xlgen(self) -> bool:
+        """Whether xlgen writes this sheet's rows: nothing set that changes a cell's XML
+        (row or column formats, other options); else XlsxWriter writes them wholly."""
+        return not (self.constant_memory or self.excel_version != 2007
+                    or self.default_row_height != self.original_row_height
+                    or any(info.row_format for info in self.row_info.values())
+                    or any(info.column_format is not None for info in self.col_info.values()))
+
     def _calculate_spans(self):
         """XlsxWriter's `spans` of each block of 16 rows (the first and last column used),
         from each row's own cells instead of a scan of every column of every row."""
         spans = {}
         span_min = span_max = None
         first_col, last_col = self.dim_colmin, self.dim_colmax
-        table, comments = self.table, self.comments
+        table, comments, rendered = self.table, self.comments, self.xml_rows or {}
         for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
-            for cols in (table.get(row_num), comments.get(row_num)):
+            ends = rendered.get(row_num)
+            for cols in (table.get(row_num), comments.get(row_num), ends and ends[:2]):
                 if not cols:
                     continue
                 low, high = min(cols), max(cols)
@@ -140,25 +175,27 @@ class PreparedWorksheet(Worksheet):
         self.row_spans = spans
 
     def _write_rows(self):
-        """XlsxWriter's <row> and <c> elements, the same XML, a row at a time: each row's
-        cells in column order (not a scan of every column), the common cells (numbers,
-        shared strings, blanks, formulas with their cached values) written here, anything
-        else by XlsxWriter. Sheets with row or column formats, or other options that
-        change a cell's XML, are left wholly to XlsxWriter."""
-        if (self.constant_memory or self.excel_version != 2007
-                or self.default_row_height != self.original_row_height
-                or any(info.row_format for info in self.row_info.values())
-                or any(info.column_format is not None for info in self.col_info.values())):
+        """XlsxWriter's <row> and <c> elements, the same XML, a row at a time: the cells
+        _write_cells rendered already, and each row's other cells in column order (not a
+        scan of every column), the common ones (numbers, shared strings, blanks, formulas
+        with their cached values) written here, anything else by XlsxWriter. Sheets with
+        row or column formats, or other options that change a cell's XML, are left wholly
+        to XlsxWriter."""
+        if not self.rows_by_xlgen():
+            if self.xml_rows:
+                raise XlgenError(f"sheet {self.name}: rendered rows in a sheet XlsxWriter must write")
             super()._write_rows()
             return
         self._calculate_spans()
         write, table, row_info, spans = self.fh.write, self.table, self.row_info, self.row_spans
+        rendered = self.xml_rows or {}
         letters = {col: xl_col_to_name(col) for col in range(self.dim_colmin, self.dim_colmax + 1)}
         style = {None: ""}          # format -> its s="..." attribute, made in XlsxWriter's order
         for row_num in range(self.dim_rowmin, self.dim_rowmax + 1):
             cells = table.get(row_num)
+            ready = rendered.get(row_num)
             span = spans.get(row_num // 16)
-            if not cells:
+            if not cells and ready is None:
                 if row_num in self.comments or row_num in row_info:
                     self._write_empty_row(row_num, span, row_info.get(row_num))
                 continue
@@ -167,8 +204,17 @@ class PreparedWorksheet(Worksheet):
                 parts = []
             else:
                 parts = [f'<row r="{row_num + 1}" spans="{span}">' if span else f'<row r="{row_num + 1}">']
+            if not cells:               # xlgen's cells alone: their XML as it is
+                parts.append(ready[2])
+                parts.append("</row>")
+                write("".join(parts))
+                continue
+            ready = dict(ready[2]) if ready is not None else {}
             number = str(row_num + 1)
-            for col_num in sorted(cells):
+            for col_num in sorted(cells.keys() | ready.keys()):
+                if col_num in ready:
+                    parts.append(ready[col_num])
+                    continue
                 cell = cells[col_num]
                 cell_format = cell.format
                 s = style.get(cell_format)
@@ -220,8 +266,6 @@ def _escape(text: str) -> str:
     return text
 
 
-_new_tuple = tuple.__new__     # a namedtuple made without its Python-level __new__
-_NO_FORMAT = object()          # no format chosen yet (None is a choice: no format)
 
 
 class _Extent:
@@ -310,57 +354,7 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
             entry = sheet_plan.cells.get((row, first_col))
             worksheet.merge_range(row - 1, first_col - 1, row - 1, last_col - 1, "",
                                   formats.get(entry.style) if entry else None)
-        name = sheet_plan.name
-        numeric_formats, merges, made = look.formats, look.merges, formats.cache
-        # plain formulas and finite numbers go straight into XlsxWriter's table, as its
-        # write_formula and write_number would store them, without their per-call checks
-        # (the formula's scan for dynamic-array functions: ours carry an _xlfn. prefix and
-        # take XlsxWriter's way); the sheet's extent is updated once, after the loop
-        table, table_row, table_row_number = worksheet.table, None, None
-        extent = _Extent()
-        cells, chosen = sheet_plan.cells, {}
-        for cell in sorted(cells):     # (sorting the cells alone: their items sort at half the speed)
-            entry = cells[cell]
-            row, col = cell
-            key = (entry.style, numeric_formats.get(cell))
-            fmt = chosen.get(key, _NO_FORMAT)
-            if fmt is _NO_FORMAT:
-                fmt = chosen[key] = made[key] if key in made else formats.get(*key)
-            content = entry.content
-            if cell in merges:
-                merge = merges[cell]
-                worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
-                                      merge.last_col - 1, content, fmt)
-            elif isinstance(content, Expr):
-                value = values[(name, row, col)]
-                value = value if type(value) is float else cached_value(value)
-                text = formulas[cell]
-                if "_xlfn." in text or text.startswith("{"):   # dynamic arrays: XlsxWriter's own way
-                    worksheet.write_formula(row - 1, col - 1, text, fmt, value)
-                else:
-                    if row != table_row_number:
-                        table_row, table_row_number = table[row - 1], row
-                        extent.row(row)
-                    table_row[col - 1] = _new_tuple(CellFormulaTuple, (text[1:] if text.startswith("=") else text,
-                                                                       fmt, value))
-                    extent.cols.add(col)
-            elif (type(content) is float or type(content) is int) and content - content == 0:
-                if row != table_row_number:
-                    table_row, table_row_number = table[row - 1], row
-                    extent.row(row)
-                table_row[col - 1] = _new_tuple(CellNumberTuple, (content, fmt))
-                extent.cols.add(col)
-            elif (row, col) in sheet_plan.links:
-                target = sheet_plan.links[(row, col)].replace("'", "''")
-                worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
-                                    tip=f"Go to the sheet {sheet_plan.links[(row, col)]}")
-            elif isinstance(content, str):
-                worksheet.write_string(row - 1, col - 1, content, fmt)
-            elif isinstance(content, bool):
-                worksheet.write_boolean(row - 1, col - 1, content, fmt)
-            else:
-                worksheet.write_number(row - 1, col - 1, content, fmt)
-        extent.mark(worksheet)
+        _write_cells(worksheet, sheet_plan, formulas, values, look, formats)
         for (row, col), text in sorted(sheet_plan.comments.items()):
             worksheet.write_comment(row - 1, col - 1, text, {"x_scale": 2, "y_scale": 1.5})
         for highlight in sheet_plan.highlights:
@@ -387,6 +381,228 @@ def _write(plan: WorkbookPlan, book, values: dict, filename: str, progress=None,
     # whole build) and then make it traverse them all; emptied here, they go at once
     for worksheet in workbook.worksheets():
         worksheet.table.clear()
+        worksheet.xml_rows = worksheet.rendered_value = None
+
+
+def _write_cells(worksheet, sheet_plan, formulas: dict, values: dict, look, formats: Formats) -> None:
+    """The sheet's cells, a row at a time in (row, col) order. The common ones (plain
+    formulas with their cached values, finite numbers, plain text) are rendered here as
+    the <c> elements XlsxWriter would write, without a tuple per cell or a second pass
+    over them; the rest (merges, links, booleans, dynamic-array formulas) go through
+    XlsxWriter's own calls into its table, and the rows are joined in the file by column.
+
+    XlsxWriter numbers formats (the s="..." of a cell) in the order the file first uses
+    them; a format first used here takes its number at once, after every table cell
+    before it has taken its own (_TableNumbering), so the numbers are the same."""
+    if not worksheet.rows_by_xlgen():
+        raise XlgenError(f"sheet {sheet_plan.name}: row or column formats, which xlgen does not write")
+    name, cells, merges, links = sheet_plan.name, sheet_plan.cells, look.merges, sheet_plan.links
+    numeric_formats, made = look.formats, formats.cache
+    surveyed = look.values    # the engine's values of numeric formula cells, as the look read them
+    table, strings = worksheet.table, worksheet.str_table
+    shared_string = strings._get_shared_string_index
+    extent = _Extent()
+    numbering = _TableNumbering(table)
+    chosen = {}          # (style, number format) -> (format, its s="..." attribute)
+    letters = _CellStart()
+    rendered = worksheet.xml_rows = {}
+    worksheet.rendered_value = lambda row, col: _chart_value(cells, values, name, row + 1, col + 1)
+    merged_rows = {row for row, _col in merges}
+    row_parts = row_cols = None
+    row_number = None    # the row being rendered
+    number = ""          # its number as text
+    in_table = None      # the table's cells of that row (a merge's blanks, XlsxWriter's cells)
+    merged = False       # whether a note's merge starts in that row
+    for cell in sorted(cells):     # (sorting the cells alone: their items sort at half the speed)
+        row, col = cell
+        if row != row_number:
+            if row_parts:
+                _end_row(rendered, table, row_number - 1, row_cols, row_parts, extent)
+            row_number, number, row_parts, row_cols = row, str(row), [], []
+            add_part, add_col = row_parts.append, row_cols.append
+            in_table = table.get(row - 1)
+            merged = row in merged_rows
+        content, style = cells[cell]
+        key = (style, numeric_formats.get(cell))
+        found = chosen.get(key)
+        if found is None:
+            fmt = made[key] if key in made else formats.get(*key)
+            found = chosen[key] = (fmt, "" if fmt is None else None)
+        fmt, s = found       # s: None until a rendered cell first uses the format
+        kind = type(content)
+        if merged and cell in merges:
+            pass
+        elif kind is Rendered or (kind is not float and kind is not int and kind is not str
+                                  and isinstance(content, Expr)):
+            cached = surveyed.get(cell)
+            if cached is None:
+                cached = values[(name, row, col)]
+            if type(cached) is float:
+                value, t = cached, ""
+            else:
+                cached = cached_value(cached)
+                value, t = _shown_value(cached)
+            text = formulas[cell]
+            if "_xlfn." in text or text[:1] == "{":   # dynamic arrays: XlsxWriter's own way
+                worksheet.write_formula(row - 1, col - 1, text, fmt, cached)
+                in_table = table.get(row - 1)
+                continue
+            if text[:1] == "=":
+                text = text[1:]
+            if t is None:          # a value of another type: stored as write_formula would, written by XlsxWriter
+                in_table = table[row - 1]
+                in_table[col - 1] = CellFormulaTuple(text, fmt, cached)
+                extent.row(row)
+                extent.cols.add(col)
+                continue
+            if "<" in text or ">" in text or "&" in text:
+                text = _escape(text)
+            if s is None:
+                s = _first_use(chosen, key, numbering, row, col)
+            add_part(f'{letters[col]}{number}"{s}{t}><f>{text}</f><v>{value}</v></c>')
+            add_col(col - 1)
+            if in_table:
+                in_table.pop(col - 1, None)
+            continue
+        elif (kind is float or kind is int) and content - content == 0:
+            text = f"{content:.16G}"          # number_text, inline
+            if float(text) != content:
+                text = f"{content:.17G}"
+            if s is None:
+                s = _first_use(chosen, key, numbering, row, col)
+            add_part(f'{letters[col]}{number}"{s}><v>{text}</v></c>')
+            add_col(col - 1)
+            if in_table:
+                in_table.pop(col - 1, None)
+            continue
+        elif kind is str and len(content) <= _SHORT_TEXT and cell not in links:
+            if s is None:
+                s = _first_use(chosen, key, numbering, row, col)
+            add_part(f'{letters[col]}{number}"{s} t="s"><v>{shared_string(content)}</v></c>')
+            add_col(col - 1)
+            if in_table:
+                in_table.pop(col - 1, None)
+            continue
+        _write_by_xlsxwriter(worksheet, sheet_plan, cell, content, fmt, merges)
+        in_table = table.get(row - 1)
+    if row_parts:
+        _end_row(rendered, table, row_number - 1, row_cols, row_parts, extent)
+    extent.mark(worksheet)
+    numbering.rest()
+
+
+# text XlsxWriter stores as it is (half its xls_strmax of UTF-16 units); longer text it
+# measures, and cuts past 32,767 units: left to it
+_SHORT_TEXT = 32767 // 2
+
+
+def _shown_value(value) -> tuple:
+    """A formula's cached value as its <v> holds it, and the cell's t="..." attribute
+    (None: a value XlsxWriter writes itself)."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return value, ""
+    if kind is bool:
+        return int(value), ' t="b"'
+    if kind is str:
+        return _escape(value), "" if value == "" else ' t="e"' if value in _ERROR_CODES else ' t="str"'
+    return value, None
+
+
+def _chart_value(cells: dict, values: dict, name: str, row: int, col: int):
+    """A rendered cell's value as XlsxWriter's table gives it to a chart's cache."""
+    content = cells[(row, col)].content
+    if isinstance(content, Expr):
+        value = values[(name, row, col)]
+        return value if type(value) is float else cached_value(value)
+    if type(content) is str:
+        return content
+    return f"{content:.16g}"
+
+
+class _CellStart(dict):
+    """col -> the start of its cells' <c> element, up to the row number: '<c r="AB'."""
+
+    def __missing__(self, col: int) -> str:
+        start = self[col] = '<c r="' + xl_col_to_name(col - 1)
+        return start
+
+
+def _end_row(rendered: dict, table, row: int, cols: list, parts: list, extent) -> None:
+    """Keep a row's rendered cells: one text, or each by column where the table holds
+    others of the row (they are joined by column in the file)."""
+    extent.row(row + 1)
+    extent.cols.add(cols[0] + 1)
+    extent.cols.add(cols[-1] + 1)
+    if table.get(row):
+        rendered[row] = (cols[0], cols[-1], list(zip(cols, parts)), cols)
+    else:
+        rendered[row] = (cols[0], cols[-1], "".join(parts), cols)
+
+
+def _first_use(chosen: dict, key: tuple, numbering, row: int, col: int) -> str:
+    """The s="..." of a format a rendered cell at (row, col) is the first to use: numbered
+    now, after the formats of the table's cells before it."""
+    fmt = chosen[key][0]
+    numbering.before(row - 1, col - 1)
+    s = f' s="{fmt._get_xf_index()}"'
+    chosen[key] = (fmt, s)
+    return s
+
+
+class _TableNumbering:
+    """Numbers the formats of the cells in XlsxWriter's table in the file's order, as
+    XlsxWriter would on writing them, up to a point that only moves forward: cells are
+    added to the table only at or after the cell being written."""
+
+    def __init__(self, table):
+        self.table = table
+        self.row = self.col = 0      # the first (row, col) not numbered yet
+
+    def before(self, row: int, col: int) -> None:
+        """Number the formats of the cells before (row, col)."""
+        for table_row in range(self.row, row + 1):
+            self._number(table_row, col if table_row == row else None)
+        self.row, self.col = row, col
+
+    def rest(self) -> None:
+        for table_row in sorted(table_row for table_row in self.table if table_row >= self.row):
+            self._number(table_row, None)
+        self.row, self.col = math.inf, 0
+
+    def _number(self, table_row: int, end: int | None) -> None:
+        table_cells = self.table.get(table_row)
+        if not table_cells:
+            return
+        start = self.col if table_row == self.row else 0
+        for table_col in sorted(table_cells):
+            if end is not None and table_col >= end:
+                break
+            if table_col >= start:
+                cell_format = table_cells[table_col].format
+                if cell_format:
+                    cell_format._get_xf_index()
+
+
+def _write_by_xlsxwriter(worksheet, sheet_plan, cell, content, fmt, merges) -> None:
+    """A cell xlgen does not render: a note's merge, a link, a boolean, long text. (A note
+    that fits its own cell is written as it is: XlsxWriter drops a merge of one cell, and
+    its text with it.)"""
+    row, col = cell
+    merge = merges.get(cell)
+    if merge is not None and (merge.first_row, merge.first_col) != (merge.last_row, merge.last_col):
+        worksheet.merge_range(merge.first_row - 1, merge.first_col - 1, merge.last_row - 1,
+                              merge.last_col - 1, content, fmt)
+    elif cell in sheet_plan.links:
+        target = sheet_plan.links[cell].replace("'", "''")
+        worksheet.write_url(row - 1, col - 1, f"internal:'{target}'!A1", fmt, string=content,
+                            tip=f"Go to the sheet {sheet_plan.links[cell]}")
+    elif isinstance(content, str):
+        worksheet.write_string(row - 1, col - 1, content, fmt)
+    elif isinstance(content, bool):
+        worksheet.write_boolean(row - 1, col - 1, content, fmt)
+    else:
+        worksheet.write_number(row - 1, col - 1, content, fmt)
 
 
 def _sheet_written(progress, number: int, count: int):
