@@ -384,3 +384,16 @@ def test_cells_that_wait_are_ordered_after_the_rest_in_sheet_order():
     assert calc.order == [("s", 1, 3), ("s", 2, 2), ("s", 4, 2), ("s", 5, 2), ("s", 5, 3),
                           ("s", 1, 2), ("s", 3, 2)]
     assert calc.values[("s", 3, 2)] == 5.0 + 3.0 and calc.values[("s", 1, 2)] == 8.0
+
+
+def test_keys_without_the_waiting_ones_whatever_their_order():
+    import random
+
+    from xlgen.engine.evaluate import _without
+    rng = random.Random(7)
+    for _ in range(500):
+        keys = sorted(rng.sample(range(10_000), rng.randint(0, 60)))
+        if rng.random() < 0.3:  # not in sheet order: found by testing every key instead
+            rng.shuffle(keys)
+        taken = [key for key in keys if rng.random() < 0.2]
+        assert _without(keys, taken) == [key for key in keys if key not in taken]

@@ -16,6 +16,7 @@ import datetime as _dt
 import gc
 import math
 import random
+from bisect import bisect_left
 from itertools import compress, islice, repeat
 from operator import is_not, itemgetter
 
@@ -166,6 +167,22 @@ def calculate(book: Book, progress=None) -> Calculation:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _without(keys: list, taken: list) -> list:
+    """keys without `taken` (some of them, in their order in keys). keys are in sheet/row
+    order, so each is found by bisection and the rest copied in slices; were a key not
+    where bisection looks, every key is tested instead."""
+    order, start = [], 0
+    for key in taken:
+        at = bisect_left(keys, key, start)
+        if at == len(keys) or keys[at] != key:
+            taken = set(taken)
+            return [key for key in keys if key not in taken]
+        order += keys[start:at]
+        start = at + 1
+    order += keys[start:]
+    return order
 
 
 class _KeySet:
@@ -555,8 +572,13 @@ class _Engine:
                 if progress is not None:
                     progress(min(start + step, total) - len(deferred), total, "computing")
             if deferred:
-                # the cells computed so far, in sheet order: those not left pending
-                order = list(compress(keys, map(is_not, map(V.__getitem__, keys), repeat(PENDING))))
+                # the cells computed so far, in sheet order: a few deferred are cut out of the
+                # keys (each found by bisection); where most were (step rows reading their
+                # row's end), the keys not left pending are picked in one C-level pass
+                if len(deferred) * 8 < total:
+                    order = _without(keys, [key for key, _ in deferred])
+                else:
+                    order = list(compress(keys, map(is_not, map(V.__getitem__, keys), repeat(PENDING))))
                 k = self._settle(deferred, order, progress, total, step)
             else:
                 order = keys
