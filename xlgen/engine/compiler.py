@@ -714,9 +714,10 @@ class _Emitter:
             head.append(f"    c = k & {COL_MASK}")
         singles = list(dict.fromkeys(self.deps_single))
         # every cell it reads is read once, up front: a formula cell not computed yet holds
-        # PENDING, so the read is also the check (one dict lookup per reference)
-        head += [f"    {variable} = g({key})" for key, variable in self.reads.items()]
-        checks = [f"{variable} is PENDING" for variable in self.reads.values()]
+        # PENDING, so the read is also the check (one dict lookup per reference), and a cell
+        # not ready stops at its first pending input (a step row's cell reading the row's
+        # end, not computed yet in sheet order, reads one cell, not seventeen)
+        checks = [f"({variable} := g({key})) is PENDING" for key, variable in self.reads.items()]
         checks += [f"_rpending({d})" for d in dict.fromkeys(self.deps_ranges)]
         if checks:
             head.append(f"    if {' or '.join(checks)}: return False")
