@@ -1293,18 +1293,20 @@ class _Emitter:
             return self.c.const(rt.E_VALUE)
         return self._array_function("_transpose", args, scope)
 
-    # SUM, SUMSQ, COUNT, AVERAGE, MAX, MIN over plain numbers run natively; anything
-    # else (an error, text, a boolean in the data) goes to formulas' implementation,
-    # whose module is imported only then.
+    # SUM, SUMSQ, COUNT, AVERAGE, MAX, MIN over plain numbers run natively; data holding
+    # more (an error, text, a boolean) goes to runtime's version of Excel's rules, and
+    # arguments the native form does not take (a name it cannot follow, a text or
+    # boolean literal) to formulas' implementation, whose module is imported only then.
     def _aggregate(self, name, args, scope):
         parts = []
-        computed = {}  # argument index -> the variable holding an expression argument's value
-        for index, arg in enumerate(args):
+        kinds = []  # per part: "r" a reference, "l" a literal, "e" an expression
+        for arg in args:
             node, where = self.deref(arg, scope)
             if node is None:
                 return self.library_call(name, LazyFunction(name), args, scope)
             if node[0] == "lit" and type(node[1]) is float:
                 parts.append(f"({self.c.const(node[1])},)")
+                kinds.append("l")
             elif node[0] in ("cell", "range"):
                 target = self.sheet_of(node[1])
                 if target is None:
@@ -1313,24 +1315,23 @@ class _Emitter:
                     parts.append(f"({self.read(self.cell_key_code(target, node[2], where))},)")
                 else:
                     parts.append(f"_values({self.range_code(target, node[2], node[3], where)})")
+                kinds.append("r")
             elif node[0] in ("call", "op", "spill"):  # an expression: its value(s), flat
                 if node[0] == "spill" or (node[0] == "call" and node[1] in ("OFFSET", "ANCHORARRAY")):
                     value = self.value(node, where.whole())
+                    kinds.append("r")  # these give a reference in Excel
                 else:
                     value = self.value(node, where)
-                computed[index] = value
+                    kinds.append("e")
                 parts.append(f"_flat({value})")
             else:
                 return self.library_call(name, LazyFunction(name), args, scope)
         t = self.tmp()
         self.line(f"{t} = _agg_{name}({', '.join(parts)})")
         self.line(f"if {t} is FALLBACK:")
-        self.indent += 1
-        # an expression's value is reused, not emitted again: SUM(SUM(SUM(...))) stays
-        # linear in its nesting, not 2^levels
-        codes = [computed[i] if i in computed else self.arg(a, scope) for i, a in enumerate(args)]
-        self.line(f"{t} = _call({', '.join([self.c.function_const(LazyFunction(name))] + codes)})")
-        self.indent -= 1
+        # (an expression's value is a variable, not emitted again: SUM(SUM(SUM(...)))
+        # stays linear in its nesting, not 2^levels)
+        self.line(f"    {t} = _agg_by_excel_rules({name!r}, {''.join(kinds)!r}, {', '.join(parts)})")
         return t
 
     def deref(self, node, scope):

@@ -339,6 +339,17 @@ class _Engine:
                 return hit
             return cached
 
+        def by_rules_once(name, kinds, *parts):
+            """The same for an aggregate by Excel's rules (text in a whole column's header)."""
+            if len(parts) != 1 or type(parts[0]) is not list or len(parts[0]) < _MEMO_CELLS:
+                return rt.agg_by_excel_rules(name, kinds, *parts)
+            key = (name, kinds, id(parts[0]))
+            hit = by_rules_results.get(key)
+            if hit is None:
+                hit = by_rules_results[key] = rt.agg_by_excel_rules(name, kinds, *parts)
+            return hit
+        by_rules_results = {}
+
         def pending_keys(t, r1, c1, r2, c2):
             """The formula cells of a range not computed yet, the last in sheet order first."""
             r2, c2 = min(r2, max_row[t]), min(c2, max_col[t])
@@ -512,6 +523,7 @@ class _Engine:
             "FALLBACK": rt.FALLBACK, "_agg_SUM": once(rt.agg_SUM), "_agg_SUMSQ": once(rt.agg_SUMSQ),
             "_agg_COUNT": once(rt.agg_COUNT), "_agg_AVERAGE": once(rt.agg_AVERAGE),
             "_agg_MAX": once(rt.agg_MAX), "_agg_MIN": once(rt.agg_MIN),
+            "_agg_by_excel_rules": by_rules_once,
             "_array_result": array_result, "_spill": spill, "SPILLS": spills, "_wait": wait, "_waited": waited,
             "_offset": rt.offset, "_flat": rt.flat, "_mmult": rt.mmult, "_sumproduct": rt.sumproduct,
             "_transpose": rt.transpose, "_log10": math.log10, "_sumproduct_ranges": sumproduct_ranges,

@@ -493,6 +493,51 @@ def agg_MIN(*parts):
     return min(numbers) if numbers else FALLBACK
 
 
+def agg_by_excel_rules(name: str, kinds: str, *parts):
+    """SUM, SUMSQ, COUNT, AVERAGE, MAX or MIN when the data holds more than numbers, by
+    Excel's rules (formulas' versions count text in a range): in a reference or an
+    array (kind "r", or an "e"xpression that gave an array: a list) only numbers count,
+    text, TRUE/FALSE and blanks are skipped; a value given directly (a scalar
+    "e"xpression, a "l"iteral) counts TRUE/FALSE as 1/0 and text that spells a number as
+    that number, other text is #VALUE!. The first error met is the result, except
+    COUNT's, which counts only numbers and passes over everything else."""
+    counting = name == "COUNT"
+    numbers = []
+    for kind, part in zip(kinds, parts):
+        direct = kind == "l" or (kind == "e" and type(part) is tuple)
+        for v in part:
+            t = type(v)
+            if t is float:
+                numbers.append(v)
+            elif t is XlError:
+                if not counting:
+                    return v
+            elif not direct or v is None:
+                continue
+            elif t is bool:
+                numbers.append(1.0 if v else 0.0)
+            elif t is str:
+                x = text_to_number(v)
+                if type(x) is float:
+                    numbers.append(x)
+                elif not counting:
+                    return E_VALUE
+    if counting:
+        return float(len(numbers))
+    if name == "AVERAGE":
+        return E_DIV if not numbers else _finite(sum(numbers) / len(numbers))
+    if name in ("MAX", "MIN"):
+        return (max if name == "MAX" else min)(numbers) if numbers else 0.0
+    total = 0.0
+    if name == "SUMSQ":
+        for v in numbers:
+            total += v * v
+    else:
+        for v in numbers:
+            total += v
+    return total if -INF < total < INF else E_NUM
+
+
 # --- arrays: flattening for the native aggregates, MMULT, SUMPRODUCT, TRANSPOSE, OFFSET ---
 def flat(value):
     """An expression's value(s) for the native aggregates, in the engine's form."""
