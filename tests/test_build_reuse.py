@@ -160,3 +160,23 @@ def test_the_verify_after_a_build_reports_the_lint_of_a_file_as_verify_does(tmp_
     report = verify_file(path, calculate_book=offered)
     assert offered.read_lints_clean and report.ok and report.lint == []
     assert same_report(report, verify_file(path))
+
+
+def test_a_worker_keeps_what_a_build_made_frozen_and_says_the_same(tmp_path, monkeypatch):
+    """A worker of `build --all` keeps (never frees) the plan, books, calculations and
+    report of each build, frozen from the collector; its verdict is the one without."""
+    import gc
+
+    import xlgen.build
+    from xlgen.sheets import WorkbookPlan
+    monkeypatch.setattr(xlgen.build, "EXAMPLES_DIR", tmp_path)
+    plain = xlgen.build._build_and_verify("cross-entropy")
+    kept = []
+    try:
+        assert xlgen.build._build_and_verify("cross-entropy", kept) == plain
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert plain[0] and sum(isinstance(item, WorkbookPlan) for item in kept) == 1
+    assert sum(isinstance(item, Book) for item in kept) == 2   # the built one, the one read back
+    assert [type(item).__name__ for item in kept][-1] == "Report"
