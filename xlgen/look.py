@@ -284,9 +284,9 @@ def _split_by_header(groups: dict, col: int, kind: str, column: dict, header_row
     (header 0: above them all, or a column without headers)."""
     if header_rows:
         header_rows.sort()
-        first, last = min(column)[0], max(column)[0]
-        low = bisect.bisect_right(header_rows, first) - 1
-        high = bisect.bisect_right(header_rows, last) - 1
+        low = bisect.bisect_right(header_rows, min(column)[0]) - 1
+        # no header below the first cell (the usual column): none below the last either
+        high = low if low == len(header_rows) - 1 else bisect.bisect_right(header_rows, max(column)[0]) - 1
         if low != high:          # cells under more than one header: walked down in row order
             at, group, next_row = low, None, None
             for cell in sorted(column):
