@@ -18,7 +18,7 @@ import math
 import random
 from bisect import bisect_left
 from itertools import compress, islice, repeat
-from operator import is_not, itemgetter
+from operator import is_, is_not, itemgetter
 
 import numpy as np
 
@@ -688,8 +688,8 @@ class _Engine:
                     elif k in found_at_run_time:
                         wait(k, run, last_pending(k, run))
                     else:
-                        inputs = [d for d in run.deps(k) if get(d) is PENDING]
-                        inputs.sort()
+                        deps = run.deps(k)
+                        inputs = sorted(compress(deps, map(is_, map(get, deps), repeat(PENDING))))
                         inputs_of[k] = inputs
                         wait(k, run, inputs[-1] if inputs else -1)
                 if progress is not None and not n % step:
@@ -759,8 +759,8 @@ class _Engine:
         items = formulas.items()
         previous = (0, 0)
         for cell in formulas:
-            if cell <= previous:
-                items = sorted(formulas.items())
+            if cell <= previous:  # (keyed by the cell alone: int-led tuples compare twice as fast)
+                items = sorted(formulas.items(), key=_first)
                 break
             previous = cell
         arrays = sheet.array_refs
