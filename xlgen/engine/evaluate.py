@@ -366,7 +366,13 @@ class _Engine:
         def range_pending(t, r1, c1, r2, c2):
             """Whether a formula cell of the range is not computed yet. A range of more than a
             few cells keeps the list of its cells pending when first asked: a cell once
-            computed stays computed, so later questions only trim that list."""
+            computed stays computed, so later questions only trim that list (looked up
+            first: most questions are about a range asked before)."""
+            keys = still_pending.get((t, r1, c1, r2, c2))
+            if keys is not None:
+                while keys and V[keys[-1]] is not PENDING:
+                    keys.pop()
+                return bool(keys)
             if (r2 - r1 + 1) * (c2 - c1 + 1) < _SCAN_CELLS:
                 base = t << SHEET_SHIFT
                 for r in range(r1, min(r2, max_row[t]) + 1):
@@ -375,9 +381,7 @@ class _Engine:
                         if get(row_base | c) is PENDING:
                             return True
                 return False
-            keys = still_pending.get((t, r1, c1, r2, c2))
-            if keys is None:
-                keys = still_pending[(t, r1, c1, r2, c2)] = pending_keys(t, r1, c1, r2, c2)
+            keys = still_pending[(t, r1, c1, r2, c2)] = pending_keys(t, r1, c1, r2, c2)
             while keys and V[keys[-1]] is not PENDING:
                 keys.pop()
             return bool(keys)
