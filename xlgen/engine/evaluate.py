@@ -18,7 +18,7 @@ import math
 import random
 from bisect import bisect_left
 from itertools import compress, islice, repeat
-from operator import is_not, itemgetter
+from operator import is_, is_not, itemgetter
 
 import numpy as np
 
@@ -366,7 +366,13 @@ class _Engine:
         def range_pending(t, r1, c1, r2, c2):
             """Whether a formula cell of the range is not computed yet. A range of more than a
             few cells keeps the list of its cells pending when first asked: a cell once
-            computed stays computed, so later questions only trim that list."""
+            computed stays computed, so later questions only trim that list (looked up
+            first: most questions are about a range asked before)."""
+            keys = still_pending.get((t, r1, c1, r2, c2))
+            if keys is not None:
+                while keys and V[keys[-1]] is not PENDING:
+                    keys.pop()
+                return bool(keys)
             if (r2 - r1 + 1) * (c2 - c1 + 1) < _SCAN_CELLS:
                 base = t << SHEET_SHIFT
                 for r in range(r1, min(r2, max_row[t]) + 1):
@@ -375,9 +381,7 @@ class _Engine:
                         if get(row_base | c) is PENDING:
                             return True
                 return False
-            keys = still_pending.get((t, r1, c1, r2, c2))
-            if keys is None:
-                keys = still_pending[(t, r1, c1, r2, c2)] = pending_keys(t, r1, c1, r2, c2)
+            keys = still_pending[(t, r1, c1, r2, c2)] = pending_keys(t, r1, c1, r2, c2)
             while keys and V[keys[-1]] is not PENDING:
                 keys.pop()
             return bool(keys)
@@ -688,8 +692,8 @@ class _Engine:
                     elif k in found_at_run_time:
                         wait(k, run, last_pending(k, run))
                     else:
-                        inputs = [d for d in run.deps(k) if get(d) is PENDING]
-                        inputs.sort()
+                        deps = run.deps(k)
+                        inputs = sorted(compress(deps, map(is_, map(get, deps), repeat(PENDING))))
                         inputs_of[k] = inputs
                         wait(k, run, inputs[-1] if inputs else -1)
                 if progress is not None and not n % step:
@@ -759,8 +763,8 @@ class _Engine:
         items = formulas.items()
         previous = (0, 0)
         for cell in formulas:
-            if cell <= previous:
-                items = sorted(formulas.items())
+            if cell <= previous:  # (keyed by the cell alone: int-led tuples compare twice as fast)
+                items = sorted(formulas.items(), key=_first)
                 break
             previous = cell
         arrays = sheet.array_refs
