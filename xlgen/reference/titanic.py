@@ -41,23 +41,30 @@ def as_number(value) -> float:
     return 0.0 if value is None or value == "" else float(value)
 
 
-def features(rows) -> dict:
-    """The course's feature columns (and the maxima they are scaled by) from raw rows."""
-    survived = np.array([as_number(r[0]) for r in rows])
-    age = np.array([as_number(r[4]) for r in rows])
-    fare = np.array([as_number(r[5]) for r in rows])
+def numbers(values) -> np.ndarray:
+    """as_number of each value (a column of plain numbers at once)."""
+    if set(map(type, values)) <= {float, int}:
+        return np.array(values, dtype=np.float64)
+    return np.array([as_number(value) for value in values], dtype=np.float64)
+
+
+def features(columns) -> dict:
+    """The course's feature columns (and the maxima they are scaled by) from the raw
+    columns (RAW_COLUMNS order, each a value per passenger)."""
+    raw = dict(zip(RAW_COLUMNS, columns))
+    survived, pclass, age, fare = (numbers(raw[name]) for name in ("Survived", "Pclass", "Age", "Fare"))
     max_age, max_fare = age.max(), fare.max()
     columns = {
-        "SibSp": np.array([as_number(r[6]) for r in rows]),
-        "Parch": np.array([as_number(r[7]) for r in rows]),
+        "SibSp": numbers(raw["SibSp"]),
+        "Parch": numbers(raw["Parch"]),
         "Age_N": age / max_age,
         "log_Fare": np.log10(fare + 1),
-        "Pclass_1": np.array([1.0 if as_number(r[2]) == 1 else 0.0 for r in rows]),
-        "Pclass_2": np.array([1.0 if as_number(r[2]) == 2 else 0.0 for r in rows]),
-        "Embark_S": np.array([1.0 if r[1] == "S" else 0.0 for r in rows]),
-        "Embark_C": np.array([1.0 if r[1] == "C" else 0.0 for r in rows]),
-        "Male": np.array([1.0 if r[3] == "male" else 0.0 for r in rows]),
-        "Ones": np.ones(len(rows)),
+        "Pclass_1": (pclass == 1).astype(np.float64),
+        "Pclass_2": (pclass == 2).astype(np.float64),
+        "Embark_S": np.array([value == "S" for value in raw["Embarked"]], dtype=np.float64),
+        "Embark_C": np.array([value == "C" for value in raw["Embarked"]], dtype=np.float64),
+        "Male": np.array([value == "male" for value in raw["Sex"]], dtype=np.float64),
+        "Ones": np.ones(len(survived)),
     }
     return {"y": survived, "max_age": max_age, "max_fare": max_fare, "columns": columns,
             "X": np.column_stack([columns[name] for name in FEATURES])}

@@ -94,20 +94,16 @@ def put_passengers(sheet, model_shapes: dict, model_cells: dict) -> int:
         FEATURE_COL["Male"]: call("IF", Here(SEX).eq(Text("male")), 1, 0),
     }
     shapes.update(model_shapes)
-    # each shape's column made at once, then put row by row, left to right as before
+    # a column at a time (the writer orders the cells itself)
     row_numbers = range(FIRST_ROW, last + 1)
-    columns = [(col, RowTemplate(expr).column(row_numbers)) for col, expr in shapes.items()]
-    after_ones = [(col, RowTemplate(expr).column(row_numbers)) for col, expr in model_cells.items()]
-    put, ones = sheet.put, FEATURE_COL["Ones"]
-    for index, passenger in enumerate(rows):
-        r = FIRST_ROW + index
-        for col, value in enumerate(passenger, start=1):
-            put(r, col, value)
-        for col, formulas in columns:
-            put(r, col, formulas[index], "number")
-        put(r, ones, 1)
-        for col, formulas in after_ones:
-            put(r, col, formulas[index], "number")
+    put_column = sheet.put_column
+    for col, values in enumerate(zip(*rows), start=1):
+        put_column(row_numbers, col, values)
+    for col, expr in shapes.items():
+        put_column(row_numbers, col, RowTemplate(expr).column(row_numbers), "number")
+    put_column(row_numbers, FEATURE_COL["Ones"], [1] * len(rows))
+    for col, expr in model_cells.items():
+        put_column(row_numbers, col, RowTemplate(expr).column(row_numbers), "number")
     return last
 
 
@@ -180,23 +176,24 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                                       Here(cols["weights"][name], -1) - learning_rate * Here(cols["gradient"][name], -1),
                                       Here(cols["weights"][name], -1)))
                for name in FEATURES}
-    for step in range(options["steps"] + 1):
-        r = first_step_row + step
-        sheet.put(r, cols["step"], step, "count")
-        weights = Range(Ref(r, first_w), Ref(r, last_w))
-        gradient = Range(Ref(r, first_g), Ref(r, last_g))
-        for i, name in enumerate(FEATURES):
-            w_col, g_col = cols["weights"][name], cols["gradient"][name]
-            if step == 0:
-                sheet.put(r, w_col, options["initial_weights"][i], "input", "weight")
-            else:
-                sheet.put(r, w_col, stepped[name].at(r), "weight")
-            gram_row = Range(Ref(GRAM_TOP + i, TRAIN_COL + 1, fixed_row=True, fixed_col=True),
-                             Ref(GRAM_TOP + i, TRAIN_COL + len(FEATURES), fixed_row=True, fixed_col=True))
-            xty_i = Ref(xty_row, TRAIN_COL + 1 + i, fixed_row=True, fixed_col=True)
-            sheet.put(r, g_col, 2 * (call("SUMPRODUCT", gram_row, weights) - xty_i) / count, "weight")
-        sheet.put(r, cols["loss"], call("SUMPRODUCT", weights, gradient) / 2
-                  + (yty - call("SUMPRODUCT", weights, xty)) / count, "number")
+    step_rows = range(first_step_row, last_step_row + 1)
+    stepped_rows = step_rows[1:]
+    sheet.put_column(step_rows, cols["step"], range(options["steps"] + 1), "count")
+    # each row's weights, gradient and loss: one shape per column, made a column at a time
+    weights = Range(Here(first_w), Here(last_w))
+    gradient = Range(Here(first_g), Here(last_g))
+    for i, name in enumerate(FEATURES):
+        w_col, g_col = cols["weights"][name], cols["gradient"][name]
+        sheet.put(first_step_row, w_col, options["initial_weights"][i], "input", "weight")
+        sheet.put_column(stepped_rows, w_col, stepped[name].column(stepped_rows), "weight")
+        gram_row = Range(Ref(GRAM_TOP + i, TRAIN_COL + 1, fixed_row=True, fixed_col=True),
+                         Ref(GRAM_TOP + i, TRAIN_COL + len(FEATURES), fixed_row=True, fixed_col=True))
+        xty_i = Ref(xty_row, TRAIN_COL + 1 + i, fixed_row=True, fixed_col=True)
+        sheet.put_column(step_rows, g_col,
+                         RowTemplate(2 * (call("SUMPRODUCT", gram_row, weights) - xty_i) / count).column(step_rows),
+                         "weight")
+    loss = call("SUMPRODUCT", weights, gradient) / 2 + (yty - call("SUMPRODUCT", weights, xty)) / count
+    sheet.put_column(step_rows, cols["loss"], RowTemplate(loss).column(step_rows), "number")
     sheet.names["initial_weights"] = Range(Ref(first_step_row, first_w, spec.name, True, True),
                                            Ref(first_step_row, last_w, None, True, True))
     for i in range(len(FEATURES)):

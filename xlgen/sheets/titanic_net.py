@@ -133,27 +133,28 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
                                          Here(col + j, -1) - learning_rate * Here(cols[f"g{u}"] + j, -1),
                                          Here(col + j, -1)))
                for u, col in ((1, cols["w1"]), (2, cols["w2"])) for j in range(n)}
-    put = sheet.put
-    for step in range(o["steps"] + 1):
-        r = first_step + step
-        start = FIRST_ROW + (step * batch) % count          # the data row of the batch's first passenger
-        top = STEP_HEADER_ROW + 1 + step * batch              # its first row in the batch table
-        sheet.put(r, cols["step"], step, "count")
-        sheet.put(r, cols["from"], start, "count")
-        for u in (1, 2):
-            for j in range(n):
-                w_col, g_col = cols[f"w{u}"] + j, cols[f"g{u}"] + j
-                if step == 0:
-                    sheet.put(r, w_col, o[f"initial_weights{u}"][j], "input", "weight")
-                else:
-                    sheet.put(r, w_col, stepped[w_col].at(r), "weight")
-                passed_back = Range(Ref(top, b_d1 if u == 1 else b_d2, fixed_col=True),
-                                    Ref(top + batch - 1, b_d1 if u == 1 else b_d2, fixed_col=True))
-                feature = Range(Ref(start, FEATURE_COL[FEATURES[j]], fixed_row=True),
-                                Ref(start + batch - 1, FEATURE_COL[FEATURES[j]], fixed_row=True))
-                sheet.put(r, g_col, 2 * call("SUMPRODUCT", passed_back, feature) / batch_ref, "weight")
-        errors = Range(Ref(top, b_error), Ref(top + batch - 1, b_error))
-        sheet.put(r, cols["loss"], call("SUMSQ", errors) / batch_ref, "number")
+    last_step = first_step + o["steps"]
+    step_rows = range(first_step, last_step + 1)
+    put_column = sheet.put_column
+    put_column(step_rows, cols["step"], range(o["steps"] + 1), "count")
+    starts = [FIRST_ROW + (step * batch) % count for step in range(o["steps"] + 1)]   # each batch's first data row
+    tops = [STEP_HEADER_ROW + 1 + step * batch for step in range(o["steps"] + 1)]     # its first batch table row
+    put_column(step_rows, cols["from"], starts, "count")
+    for u in (1, 2):
+        for j in range(n):
+            w_col, g_col = cols[f"w{u}"] + j, cols[f"g{u}"] + j
+            sheet.put(first_step, w_col, o[f"initial_weights{u}"][j], "input", "weight")
+            put_column(step_rows[1:], w_col, stepped[w_col].column(step_rows[1:]), "weight")
+            passed_back = b_d1 if u == 1 else b_d2
+            feature = FEATURE_COL[FEATURES[j]]
+            put_column(step_rows, g_col, [
+                2 * call("SUMPRODUCT", Range(Ref(top, passed_back, fixed_col=True),
+                                             Ref(top + batch - 1, passed_back, fixed_col=True)),
+                         Range(Ref(start, feature, fixed_row=True), Ref(start + batch - 1, feature, fixed_row=True)))
+                / batch_ref for start, top in zip(starts, tops)], "weight")
+    put_column(step_rows, cols["loss"], [call("SUMSQ", Range(Ref(top, b_error), Ref(top + batch - 1, b_error)))
+                                         / batch_ref for top in tops], "number")
+    for step, (r, start, top) in enumerate(zip(step_rows, starts, tops)):
         offset = start - top   # batch table row -> its passenger's data row
         shapes = {}
         for u, col in ((1, b_lin1), (2, b_lin2)):
@@ -164,13 +165,10 @@ def build(workbook: WorkbookPlan, template, spec, data) -> None:
         shapes[b_d1] = call("IF", Here(b_lin1).gt(0), Here(b_error), 0)
         shapes[b_d2] = call("IF", Here(b_lin2).gt(0), Here(b_error), 0)
         table_rows = range(top, top + batch)
-        columns = [(col, RowTemplate(expr).column(table_rows)) for col, expr in shapes.items()]
-        for k, q in enumerate(table_rows):    # row by row, left to right
-            put(q, b_step, step, "count")
-            put(q, b_passenger, start + k, "count")
-            for col, formulas in columns:
-                put(q, col, formulas[k], "number")
-    last_step = first_step + o["steps"]
+        put_column(table_rows, b_step, [step] * batch, "count")
+        put_column(table_rows, b_passenger, range(start, start + batch), "count")
+        for col, expr in shapes.items():
+            put_column(table_rows, col, RowTemplate(expr).column(table_rows), "number")
     for u in range(2):
         for j in range(n):
             sheet.put(FIRST_ROW + u, PARAM_COL + j, Ref(last_step, cols[f"w{u + 1}"] + j, fixed_row=True), "weight")

@@ -11,7 +11,7 @@ the reference straight from the passengers, and the weights shown in the course'
 from __future__ import annotations
 
 import re
-from itertools import compress
+from itertools import compress, repeat
 
 import numpy as np
 
@@ -76,6 +76,14 @@ class Cells:
         else:
             self.result.expect_many(list(compress(cells, held)), list(compress(values, held)))
 
+    def expect_column(self, rows: list, col: int, values) -> None:
+        """values[i] expected of (rows[i], col) where that cell holds a formula, in one call."""
+        formulas = self.sheet.formulas
+        if all(map(formulas.__contains__, zip(rows, repeat(col)))):   # the usual case: the values as given
+            self.result.expect_column(rows, col, values)
+        else:
+            self.expect_many([(r, col) for r in rows], values)
+
 
 def check(sheet, match, context) -> SheetCheck | None:
     (header_row, c0), (model_col, model_headers) = match
@@ -87,9 +95,8 @@ def check(sheet, match, context) -> SheetCheck | None:
     cells = Cells(sheet, result)
     # a column at a time: `Context.column` is `value` of each cell, without a lookup per cell
     columns = [context.column(sheet.name, rows, col[name]) for name in RAW_COLUMNS]
-    raw = list(zip(*columns))
     for name in ("Survived", "Pclass", "Age", "Fare", "SibSp", "Parch"):   # numbers, or blank (0)
-        values = columns[RAW_COLUMNS.index(name)][:len(raw)]
+        values = columns[RAW_COLUMNS.index(name)]
         if set(map(type, values)) <= _PLAIN_NUMBERS:   # the usual case, at once
             continue
         for r, value in zip(rows, values):
@@ -99,12 +106,12 @@ def check(sheet, match, context) -> SheetCheck | None:
                                  f"not {shown!r}")
     result.inputs["passengers"] = {"cell": f"{sheet.name}!{cell_name(rows[0], c0)}:"
                                            f"{cell_name(rows[-1], col['Parch'])}", "value": len(rows)}
-    data = features(raw)
+    data = features(columns)
     for name, maximum in (("Age", data["max_age"]), ("Fare", data["max_fare"])):
         for r in range(1, header_row):
             cells.expect(r, col[name], maximum)
     for name in FEATURES:
-        cells.expect_many([(r, col[name]) for r in rows], data["columns"][name])
+        cells.expect_column(rows, col[name], data["columns"][name])
     X, y = data["X"], data["y"]
     trained = check_steps(sheet, context, result, cells, X, y)
     if trained is None:
@@ -122,7 +129,7 @@ def check(sheet, match, context) -> SheetCheck | None:
                    "ReLU2": forward["relu2"], "Preds": forward["preds"]}
         outputs["Loss"] = (y - forward["preds"]) ** 2
     for header, values in outputs.items():
-        cells.expect_many([(r, model[header]) for r in rows], values)
+        cells.expect_column(rows, model[header], values)
     total = total_loss_cell(sheet, header_row)
     if total is not None:
         cells.expect(*total, float(np.mean(outputs["Loss"])))
@@ -165,9 +172,10 @@ def check_small_mmult(sheet, result, model_cols=(), model_rows=()):
             made[(first, last)] = constant_block(sheet, *parse_cell(first), *parse_cell(last))
         return made[(first, last)]
 
-    for (r, c), text in sheet.formulas.items():
-        # what _MMULT needs first, without the regex per formula
-        if text[:1] not in ("M", "m") or text[:6].upper() != "MMULT(" or (c in model_cols and r in model_rows):
+    formulas = sheet.formulas
+    # what _MMULT needs first, without the regex (or a Python step) per formula: an M first
+    for (r, c), text in compress(formulas.items(), map(str.startswith, formulas.values(), repeat(("M", "m")))):
+        if text[:6].upper() != "MMULT(" or (c in model_cols and r in model_rows):
             continue
         match = _MMULT.match(text)
         if match is None or (r, c) in result.expected:
@@ -283,11 +291,13 @@ def check_steps(sheet, context, result, cells, X, y):
     # a row's weights are the previous row's stepped while its step number <= steps (a prefix)
     applied = sum(1 for number in step_numbers[1:] if number <= steps)
     run = gradient_descent_linear(X, y, initial, learning_rate, len(rows), steps=applied)
-    for i, r in enumerate(rows):
-        cells.expect(r, loss_col, run["loss"][i])
-        for j in range(len(FEATURES)):
-            cells.expect(r, weight_col + j, run["weights"][i][j])
-            cells.expect(r, grad_col + j, run["gradient"][i][j])
+    # in the order of a cell-by-cell `cells.expect`: each row's loss, then each feature's
+    # weight and gradient; handed over in one call
+    n = len(FEATURES)
+    row_cols = [loss_col] + [c for j in range(n) for c in (weight_col + j, grad_col + j)]
+    values = np.empty((len(rows), 1 + 2 * n))
+    values[:, 0], values[:, 1::2], values[:, 2::2] = run["loss"], run["weights"], run["gradient"]
+    cells.expect_many([(r, c) for r in rows for c in row_cols], values.ravel())
     check_gram(sheet, cells, c0, step_header, X, y)
     return [run["weights"][-1]]
 
@@ -354,26 +364,24 @@ def check_net_steps(sheet, context, result, cells, X, y, data_rows):
     applied = sum(1 for number in numbers[1:] if number <= steps)
     run = minibatch_descent_net(X, y, initial[0], initial[1], learning_rate, batch, len(rows), steps=applied)
     b_row, b_col = batch_header
-    # the cells in the order of a cell-by-cell `cells.expect`, handed over in one call
-    # (tolist: the arrays' numbers as Python floats, as float() made them one by one)
-    plain = {key: np.asarray(run[key]).tolist() for key in ("loss", "w1", "w2", "g1", "g2",
-                                                             "lin1", "lin2", "error", "d1", "d2")}
-    batch_keys = [(offset, plain[key]) for offset, key in enumerate(("lin1", "lin2", "error", "d1", "d2"), start=2)]
-    expected_cells, values = [], []
-    for i, r in enumerate(rows):
-        expected_cells.append((r, col["loss"]))
-        values.append(plain["loss"][i])
-        for u in (1, 2):
-            w_col, g_col, w, g = col[f"w{u}"], col[f"g{u}"], plain[f"w{u}"][i], plain[f"g{u}"][i]
-            for j in range(n):
-                expected_cells += ((r, w_col + j), (r, g_col + j))
-                values += (w[j], g[j])
-        top = b_row + 1 + i * batch
-        for k in range(batch):
-            for offset, column in batch_keys:
-                expected_cells.append((top + k, b_col + offset))
-                values.append(column[i][k])
-    cells.expect_many(expected_cells, values)
+    # the cells in the order of a cell-by-cell `cells.expect`, handed over in one call: per
+    # step its row's loss, each feature's weight and gradient of unit 1 then of unit 2, then
+    # its batch table rows (Lin1, Lin2, error, dLin1, dLin2 of each), made as arrays
+    count = len(rows)
+    step_cols = [col["loss"]] + [c for u in (1, 2) for j in range(n) for c in (col[f"w{u}"] + j, col[f"g{u}"] + j)]
+    step_values = np.empty((count, 1 + 4 * n))
+    step_values[:, 0] = run["loss"]
+    for unit, u in enumerate((1, 2)):
+        first = 1 + 2 * n * unit
+        step_values[:, first:first + 2 * n:2], step_values[:, first + 1:first + 2 * n:2] = run[f"w{u}"], run[f"g{u}"]
+    keys = ("lin1", "lin2", "error", "d1", "d2")
+    batch_values = np.stack([run[key] for key in keys], axis=-1).reshape(count, batch * len(keys))
+    values = np.concatenate([step_values, batch_values], axis=1).ravel()
+    tops = b_row + 1 + batch * np.arange(count)
+    batch_rows = (tops[:, None] + np.repeat(np.arange(batch), len(keys))[None, :])
+    cell_rows = np.concatenate([np.repeat(np.asarray(rows)[:, None], len(step_cols), axis=1), batch_rows], axis=1)
+    cell_cols = np.tile(np.concatenate([step_cols, np.tile(b_col + np.arange(2, 2 + len(keys)), batch)]), count)
+    cells.expect_many(list(zip(cell_rows.ravel().tolist(), cell_cols.tolist())), values)
     return [run["w1"][-1], run["w2"][-1]]
 
 
