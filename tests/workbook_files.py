@@ -35,30 +35,31 @@ def replace_formula(source: Path, target: Path, sheet: str, cell: str, new_formu
     """Copy `source` to `target` with one cell's formula replaced (a shared-formula member
     becomes a plain one), its saved value kept, as a user editing one cell and not
     recalculating would."""
-    part = sheet_part(source, sheet)
+    def edit(data: bytes) -> bytes:
+        xml = data.decode()
+        pattern = rf'<c r="{cell}"([^>]*)>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)'
+        assert re.search(pattern, xml), f"{sheet}!{cell} holds no formula"
+        escaped = html.escape(new_formula, quote=False)
+        return re.sub(pattern, lambda m: f'<c r="{cell}"{m.group(1)}><f>{escaped}</f>', xml, count=1).encode()
+    _copy_editing(source, target, sheet_part(source, sheet), edit)
+
+
+def _copy_editing(source: Path, target: Path, part: str, edit) -> None:
+    """Copy the zip `source` to `target`, member `part` passed through `edit` (bytes -> bytes)."""
     with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
         for item in archive.infolist():
             data = archive.read(item.filename)
-            if item.filename == part:
-                xml = data.decode()
-                pattern = rf'<c r="{cell}"([^>]*)>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)'
-                assert re.search(pattern, xml), f"{sheet}!{cell} holds no formula"
-                escaped = html.escape(new_formula, quote=False)
-                xml = re.sub(pattern, lambda m: f'<c r="{cell}"{m.group(1)}><f>{escaped}</f>', xml, count=1)
-                data = xml.encode()
-            out.writestr(item, data)
+            out.writestr(item, edit(data) if item.filename == part else data)
 
 
 def rewrite_part(source: Path, target: Path, part: str, pattern: bytes, replacement: bytes) -> None:
     """Copy `source` to `target` with one regex substitution in zip member `part`; the
     pattern must match there (exactly once is used), as a fuzzed or hand-damaged file."""
-    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in archive.infolist():
-            data = archive.read(item.filename)
-            if item.filename == part:
-                data, count = re.subn(pattern, replacement, data, count=1)
-                assert count == 1, f"{pattern!r} matches nothing in {part}"
-            out.writestr(item, data)
+    def edit(data: bytes) -> bytes:
+        data, count = re.subn(pattern, replacement, data, count=1)
+        assert count == 1, f"{pattern!r} matches nothing in {part}"
+        return data
+    _copy_editing(source, target, part, edit)
 
 
 def type_into(source: Path, target: Path, sheet: str, cell: str, typed: str) -> None:
@@ -70,14 +71,10 @@ def type_into(source: Path, target: Path, sheet: str, cell: str, typed: str) -> 
         body = f' t="b"><v>{int(typed == "TRUE")}</v></c>'
     else:
         body = f' t="inlineStr"><is><t>{html.escape(typed, quote=False)}</t></is></c>'
-    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in archive.infolist():
-            data = archive.read(item.filename)
-            if item.filename == part:
-                xml = data.decode()
-                pattern = rf'<c r="{cell}"((?: (?!t=)[a-z]+="[^"]*")*)(?: t="[^"]*")?((?: [a-z]+="[^"]*")*)(?:/>|>.*?</c>)'
-                xml, count = re.subn(pattern, lambda m: f'<c r="{cell}"{m.group(1)}{m.group(2)}{body}', xml,
-                                     count=1, flags=re.S)
-                assert count == 1, f"{sheet}!{cell} is not in the file"
-                data = xml.encode()
-            out.writestr(item, data)
+    def edit(data: bytes) -> bytes:
+        pattern = rf'<c r="{cell}"((?: (?!t=)[a-z]+="[^"]*")*)(?: t="[^"]*")?((?: [a-z]+="[^"]*")*)(?:/>|>.*?</c>)'
+        xml, count = re.subn(pattern, lambda m: f'<c r="{cell}"{m.group(1)}{m.group(2)}{body}', data.decode(),
+                             count=1, flags=re.S)
+        assert count == 1, f"{sheet}!{cell} is not in the file"
+        return xml.encode()
+    _copy_editing(source, target, part, edit)
